@@ -1,0 +1,1 @@
+"""Loomworks: cross-engagement operator dashboard API."""

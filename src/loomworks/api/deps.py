@@ -1,0 +1,45 @@
+"""Typed dependency aliases the routes take: a database connection and the signed-in person."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import Cookie, Depends, Request
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from loomworks.api.errors import NotAuthenticated
+from loomworks.db.people import Person, person_for_token
+from loomworks.settings import Settings
+
+SESSION_COOKIE = "loomworks_session"
+# A real token is 43 characters; anything far longer is not worth hashing.
+MAX_TOKEN_LENGTH = 256
+
+
+async def get_conn(request: Request) -> AsyncIterator[AsyncConnection]:
+    """One pooled connection per request; routes that write commit explicitly."""
+    async with request.app.state.engine.connect() as conn:
+        yield conn
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+Conn = Annotated[AsyncConnection, Depends(get_conn)]
+AppSettings = Annotated[Settings, Depends(get_settings)]
+SessionToken = Annotated[str | None, Cookie(alias=SESSION_COOKIE, include_in_schema=False)]
+
+
+async def current_person(conn: Conn, token: SessionToken = None) -> Person:
+    if not token or len(token) > MAX_TOKEN_LENGTH:
+        raise NotAuthenticated()
+    person = await person_for_token(conn, token)
+    if person is None:
+        raise NotAuthenticated("Session is unknown, expired or signed out; sign in again.")
+    return person
+
+
+CurrentPerson = Annotated[Person, Depends(current_person)]

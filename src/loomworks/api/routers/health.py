@@ -1,0 +1,17 @@
+"""Liveness that means something: the database answers."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from sqlalchemy import text
+
+from loomworks.api.deps import Conn
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz")
+async def healthz(conn: Conn) -> dict[str, str]:
+    """200 when the database answers a query; 503 JSON when it does not."""
+    await conn.execute(text("SELECT 1"))
+    return {"status": "ok", "database": "ok"}

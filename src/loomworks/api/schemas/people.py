@@ -1,0 +1,33 @@
+"""Request and response bodies for sign-in, the caller and their memberships."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+Designation = Literal["owner", "operator", "viewer"]
+
+
+class LoginCreate(BaseModel):
+    email: str = Field(min_length=3, max_length=320)
+    password: str = Field(min_length=1, max_length=1024)
+
+
+class PersonRead(BaseModel):
+    id: uuid.UUID
+    email: str
+    display_name: str
+    created_at: datetime
+
+
+class MembershipRead(BaseModel):
+    engagement_id: uuid.UUID
+    engagement_name: str
+    designation: Designation
+
+
+class MembershipsResponse(BaseModel):
+    items: list[MembershipRead]

@@ -1,0 +1,40 @@
+"""create_app(): the FastAPI application with its routers, error handlers and engine lifespan."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from loomworks.api.errors import install_error_handlers
+from loomworks.api.routers import auth, engagements, health, me
+from loomworks.db.engine import create_engine
+from loomworks.settings import Settings
+
+
+def create_app(settings: Settings, *, database_url: str | None = None) -> FastAPI:
+    """Build the app for `database_url` (default: settings.database_url)."""
+    url = database_url or settings.database_url
+    if not url:
+        raise ValueError("create_app needs a database URL (the CLI starts the embedded server)")
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.engine = create_engine(url, pool_size=settings.db_pool_size)
+        try:
+            yield
+        finally:
+            await app.state.engine.dispose()
+
+    app = FastAPI(
+        title="Loomworks",
+        summary="One call per dashboard zone across all of an operator's engagements.",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    install_error_handlers(app)
+    for module in (health, auth, me, engagements):
+        app.include_router(module.router)
+    return app

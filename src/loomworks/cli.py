@@ -1,0 +1,218 @@
+"""The `loomworks` command: serve the API (optionally with demo data) and administer the substrate."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import sys
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import NoReturn
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from loomworks.db.embedded import database_url_or_embedded
+from loomworks.db.engagements import add_member, create_engagement, find_engagements
+from loomworks.db.engine import create_engine
+from loomworks.db.migrate import upgrade_to_head
+from loomworks.db.people import Person, create_person, issue_session, person_by_email
+from loomworks.db.tables import DESIGNATIONS
+from loomworks.settings import Settings
+
+
+class CommandError(Exception):
+    """A user mistake: printed as one line, exit code 1."""
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "run"):
+        parser.print_help()
+        raise SystemExit(2)
+    settings = Settings()
+    try:
+        args.run(settings, args)
+    except CommandError as exc:
+        _fail(str(exc))
+    except KeyboardInterrupt:
+        # Ctrl-C or SIGTERM: the embedded server has already been stopped on the way out.
+        raise SystemExit(130) from None
+
+
+def _fail(message: str) -> NoReturn:
+    print(f"loomworks: error: {message}", file=sys.stderr)
+    raise SystemExit(1)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="loomworks", description=__doc__)
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="run the API (embedded PostgreSQL unless configured)")
+    serve.add_argument("--host", default=None, help="bind address (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=None, help="port (default 8000)")
+    serve.add_argument("--demo", action="store_true", help="seed demo data and print a curl line")
+    serve.set_defaults(run=_serve)
+
+    db = commands.add_parser("db", help="database maintenance").add_subparsers(metavar="ACTION")
+    db.add_parser("upgrade", help="migrate the database to the newest schema").set_defaults(
+        run=_db_upgrade
+    )
+
+    person = commands.add_parser("person", help="people").add_subparsers(metavar="ACTION")
+    person_add = person.add_parser("add", help="add a person who can sign in")
+    person_add.add_argument("email")
+    person_add.add_argument("--name", required=True, help="display name")
+    person_add.add_argument("--password", help="password (prompted for when omitted)")
+    person_add.set_defaults(run=_person_add)
+
+    engagement = commands.add_parser("engagement", help="engagements").add_subparsers(
+        metavar="ACTION"
+    )
+    engagement_add = engagement.add_parser("add", help="create an engagement")
+    engagement_add.add_argument("name")
+    engagement_add.set_defaults(run=_engagement_add)
+
+    member = commands.add_parser("member", help="memberships").add_subparsers(metavar="ACTION")
+    member_add = member.add_parser("add", help="make a person a member of an engagement")
+    member_add.add_argument("email")
+    member_add.add_argument("engagement", help="engagement name or id")
+    member_add.add_argument("--designation", required=True, choices=DESIGNATIONS)
+    member_add.set_defaults(run=_member_add)
+
+    session = commands.add_parser("session", help="sessions").add_subparsers(metavar="ACTION")
+    session_issue = session.add_parser("issue", help="issue a session token for a person")
+    session_issue.add_argument("email")
+    session_issue.set_defaults(run=_session_issue)
+    return parser
+
+
+def _db_upgrade(settings: Settings, args: argparse.Namespace) -> None:
+    _with_database(settings)
+    print("database is at the newest schema")
+
+
+def _with_database(
+    settings: Settings, work: Callable[[AsyncConnection], Awaitable[None]] | None = None
+) -> None:
+    """Migrate to head, then run `work` in one transaction that commits if it succeeds."""
+
+    async def run(url: str) -> None:
+        engine = create_engine(url, pool_size=1)
+        try:
+            await upgrade_to_head(engine)
+            if work is not None:
+                async with engine.begin() as conn:
+                    await work(conn)
+        finally:
+            await engine.dispose()
+
+    with database_url_or_embedded(settings) as url:
+        asyncio.run(run(url))
+
+
+async def _person_or_fail(conn: AsyncConnection, email: str) -> Person:
+    person = await person_by_email(conn, email)
+    if person is None:
+        raise CommandError(f"no person with email {email!r}")
+    return person
+
+
+def _curl_line(
+    settings: Settings, token: str, host: str | None = None, port: int | None = None
+) -> str:
+    base = f"http://{host or settings.host}:{port or settings.port}"
+    return f"curl -b 'loomworks_session={token}' {base}/me/dashboard/active"
+
+
+def _person_add(settings: Settings, args: argparse.Namespace) -> None:
+    email = args.email.strip()
+    if "@" not in email or len(email) > 320:
+        raise CommandError(f"{email!r} is not an email address")
+    password = args.password or getpass.getpass(f"Password for {email}: ")
+    if not password:
+        raise CommandError("the password must not be empty")
+
+    async def work(conn: AsyncConnection) -> None:
+        person = await create_person(conn, email=email, display_name=args.name, password=password)
+        if person is None:
+            raise CommandError(f"a person with email {email.lower()!r} already exists")
+        print(f"added person {person.email} ({person.id})")
+
+    _with_database(settings, work)
+
+
+def _engagement_add(settings: Settings, args: argparse.Namespace) -> None:
+    name = args.name.strip()
+    if not name:
+        raise CommandError("the engagement name must not be empty")
+
+    async def work(conn: AsyncConnection) -> None:
+        print(f"added engagement {name!r} ({await create_engagement(conn, name=name)})")
+
+    _with_database(settings, work)
+
+
+def _member_add(settings: Settings, args: argparse.Namespace) -> None:
+    async def work(conn: AsyncConnection) -> None:
+        person = await _person_or_fail(conn, args.email)
+        engagement_id = await _engagement_id(conn, args.engagement)
+        added = await add_member(
+            conn, person_id=person.id, engagement_id=engagement_id, designation=args.designation
+        )
+        if not added:
+            raise CommandError(f"{person.email} is already a member of {args.engagement!r}")
+        print(f"{person.email} is now {args.designation} of {args.engagement!r}")
+
+    _with_database(settings, work)
+
+
+async def _engagement_id(conn: AsyncConnection, name_or_id: str) -> uuid.UUID:
+    matches = await find_engagements(conn, name_or_id)
+    if not matches:
+        raise CommandError(f"no engagement named {name_or_id!r}")
+    if len(matches) > 1:
+        raise CommandError(f"{len(matches)} engagements are named {name_or_id!r}; give the id")
+    return matches[0]
+
+
+def _session_issue(settings: Settings, args: argparse.Namespace) -> None:
+    async def work(conn: AsyncConnection) -> None:
+        person = await _person_or_fail(conn, args.email)
+        lifetime = timedelta(seconds=settings.session_lifetime_seconds)
+        token = await issue_session(conn, person_id=person.id, lifetime=lifetime)
+        print(token)
+        print(_curl_line(settings, token))
+
+    _with_database(settings, work)
+
+
+def _serve(settings: Settings, args: argparse.Namespace) -> None:
+    import uvicorn
+
+    from loomworks.app import create_app
+    from loomworks.demo.seed import DEMO_EMAIL, DEMO_PASSWORD, seed_demo
+
+    host = args.host or settings.host
+    port = args.port or settings.port
+    with database_url_or_embedded(settings) as url:
+        if args.demo:
+
+            async def work(conn: AsyncConnection) -> None:
+                portfolio = await seed_demo(conn)
+                lifetime = timedelta(seconds=settings.session_lifetime_seconds)
+                token = await issue_session(
+                    conn, person_id=portfolio.operator.id, lifetime=lifetime
+                )
+                state = "seeded" if portfolio.created else "already present"
+                print(f"Demo data {state}. Sign in as {DEMO_EMAIL} / {DEMO_PASSWORD}, or:")
+                print(_curl_line(settings, token, host, port), flush=True)
+
+            _with_database(settings.model_copy(update={"database_url": url}), work)
+        else:
+            _with_database(settings.model_copy(update={"database_url": url}))
+        app = create_app(settings, database_url=url)
+        uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="info")).run()

@@ -1,0 +1,44 @@
+"""Database URLs and the async engine: libpq-form URLs in, an asyncpg-backed engine out."""
+
+from __future__ import annotations
+
+from sqlalchemy import URL, make_url
+from sqlalchemy.exc import ArgumentError
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+
+class BadDatabaseURL(ValueError):
+    """The configured database URL is not a PostgreSQL URL we can use."""
+
+
+def async_url(url: str) -> URL:
+    """Turn any libpq-style PostgreSQL URL (including `?host=/socket/dir`) into an asyncpg URL."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise BadDatabaseURL(f"not a database URL: {url!r}") from exc
+    backend = parsed.drivername.split("+", 1)[0]
+    if backend not in ("postgresql", "postgres"):
+        raise BadDatabaseURL(f"not a PostgreSQL URL (scheme {parsed.drivername!r})")
+    query = dict(parsed.query)
+    # asyncpg spells libpq's sslmode as ssl; other libpq-only options would be rejected by it.
+    if "sslmode" in query:
+        query["ssl"] = query.pop("sslmode")
+    return parsed.set(drivername="postgresql+asyncpg", query=query)
+
+
+def sync_url(url: str) -> str:
+    """The same URL rendered for tools that want a plain string (Alembic's config)."""
+    return async_url(url).render_as_string(hide_password=False)
+
+
+def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
+    return create_async_engine(
+        async_url(url),
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=False,
+        # Every query is ours and parameterised; caching prepared statements per connection
+        # keeps the dashboard statements from being re-planned on every poll.
+        connect_args={"prepared_statement_cache_size": 256, "server_settings": {"jit": "off"}},
+    )

@@ -1,0 +1,149 @@
+"""Persons, sessions and memberships: the identity side of the substrate."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from loomworks.db.tables import engagement_memberships, engagements, persons, sessions
+from loomworks.security import hash_password, new_session_token, token_hash, verify_password
+
+
+@dataclass(frozen=True)
+class Person:
+    id: uuid.UUID
+    email: str
+    display_name: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class Membership:
+    engagement_id: uuid.UUID
+    engagement_name: str
+    designation: str
+
+
+_person_columns = (persons.c.id, persons.c.email, persons.c.display_name, persons.c.created_at)
+
+
+def normalise_email(email: str) -> str:
+    return email.strip().lower()
+
+
+async def create_person(
+    conn: AsyncConnection, *, email: str, display_name: str, password: str | None
+) -> Person | None:
+    """Insert a person; None when the email is already taken."""
+    row = (
+        await conn.execute(
+            pg_insert(persons)
+            .values(
+                email=normalise_email(email),
+                display_name=display_name,
+                password_hash=hash_password(password) if password else None,
+            )
+            .on_conflict_do_nothing(index_elements=[persons.c.email])
+            .returning(*_person_columns)
+        )
+    ).one_or_none()
+    return Person(*row) if row else None
+
+
+async def person_by_email(conn: AsyncConnection, email: str) -> Person | None:
+    row = (
+        await conn.execute(
+            select(*_person_columns).where(persons.c.email == normalise_email(email))
+        )
+    ).one_or_none()
+    return Person(*row) if row else None
+
+
+async def authenticate(conn: AsyncConnection, *, email: str, password: str) -> Person | None:
+    """The person whose email and password match; None otherwise, at a similar cost."""
+    row = (
+        await conn.execute(
+            select(*_person_columns, persons.c.password_hash).where(
+                persons.c.email == normalise_email(email)
+            )
+        )
+    ).one_or_none()
+    stored_hash = row.password_hash if row else None
+    if not verify_password(password, stored_hash) or row is None:
+        return None
+    return Person(row.id, row.email, row.display_name, row.created_at)
+
+
+async def issue_session(conn: AsyncConnection, *, person_id: uuid.UUID, lifetime: timedelta) -> str:
+    """Create a session and return its token; only the token's hash is stored."""
+    token = new_session_token()
+    await conn.execute(
+        insert(sessions).values(
+            person_id=person_id,
+            token_hash=token_hash(token),
+            expires_at=func.now() + lifetime,
+        )
+    )
+    return token
+
+
+async def person_for_token(conn: AsyncConnection, token: str) -> Person | None:
+    """The person behind a live session token (SPEC 2: not revoked, not expired)."""
+    row = (
+        await conn.execute(
+            select(*_person_columns)
+            .join(sessions, sessions.c.person_id == persons.c.id)
+            .where(
+                sessions.c.token_hash == token_hash(token),
+                sessions.c.revoked_at.is_(None),
+                sessions.c.expires_at > func.now(),
+            )
+        )
+    ).one_or_none()
+    return Person(*row) if row else None
+
+
+async def revoke_session(conn: AsyncConnection, token: str) -> None:
+    await conn.execute(
+        update(sessions)
+        .where(sessions.c.token_hash == token_hash(token), sessions.c.revoked_at.is_(None))
+        .values(revoked_at=func.now())
+    )
+
+
+async def memberships_of(conn: AsyncConnection, *, person_id: uuid.UUID) -> list[Membership]:
+    rows = await conn.execute(
+        select(
+            engagements.c.id,
+            engagements.c.name,
+            engagement_memberships.c.designation,
+        )
+        .join(engagement_memberships, engagement_memberships.c.engagement_id == engagements.c.id)
+        .where(engagement_memberships.c.person_id == person_id)
+        .order_by(engagements.c.name, engagements.c.id)
+    )
+    return [Membership(*row) for row in rows]
+
+
+async def membership_in(
+    conn: AsyncConnection, *, person_id: uuid.UUID, engagement_id: uuid.UUID
+) -> Membership | None:
+    row = (
+        await conn.execute(
+            select(engagements.c.id, engagements.c.name, engagement_memberships.c.designation)
+            .join(
+                engagement_memberships,
+                engagement_memberships.c.engagement_id == engagements.c.id,
+            )
+            .where(
+                engagement_memberships.c.person_id == person_id,
+                engagements.c.id == engagement_id,
+            )
+        )
+    ).one_or_none()
+    return Membership(*row) if row else None

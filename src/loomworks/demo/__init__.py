@@ -1,0 +1,1 @@
+"""Demo data and the demo job simulator behind `loomworks serve --demo`."""

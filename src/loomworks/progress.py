@@ -1,0 +1,220 @@
+"""Progress of active jobs (SPEC.md section 4): one pure function from status + stored JSON
+to an honest hint, plus writing-side helpers that validate what job code records."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+ProgressMode = Literal["none", "activity", "counted", "phased", "composite"]
+
+ACTIVE_STATUSES: frozenset[str] = frozenset({"queued", "dispatched", "awaiting_external"})
+
+PHASE_LABELS: dict[str, str] = {
+    "preparing": "Preparing inputs",
+    "fetching": "Fetching source data",
+    "processing": "Processing",
+    "persisting": "Saving results",
+    "finalizing": "Finalizing",
+}
+
+UNKNOWN_PHASE_LABEL = "In progress (current step not reported)"
+DEFAULT_ACTIVITY_LABEL = "Working"
+
+# Larger counts are junk rather than progress, and formatting an int with more than
+# 4300 digits raises ValueError in Python >= 3.11, so they must never reach an f-string.
+MAX_COUNT = 10**15
+
+HINT_MAX_LENGTH = 120
+
+_MODE_FIELDS: dict[str, frozenset[str]] = {
+    "none": frozenset(),
+    "activity": frozenset(),
+    "counted": frozenset({"processed", "total"}),
+    "phased": frozenset({"phase"}),
+    "composite": frozenset({"children", "failed", "partial"}),
+}
+_NUMBER_FIELDS = ("processed", "total", "children", "failed", "partial")
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    """A job's progress; only the fields of its mode are set (``phase`` may be None)."""
+
+    mode: ProgressMode
+    hint: str | None
+    processed: int | None = None
+    total: int | None = None
+    phase: str | None = None
+    children: int | None = None
+    failed: int | None = None
+    partial: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.mode not in _MODE_FIELDS:
+            raise ValueError(f"unknown progress mode {self.mode!r}")
+        if (self.hint is None) != (self.mode == "none"):
+            raise ValueError("hint must be None exactly when mode is 'none'")
+        allowed = _MODE_FIELDS[self.mode]
+        for name in (*_NUMBER_FIELDS, "phase"):
+            if name not in allowed and getattr(self, name) is not None:
+                raise ValueError(f"{name} is not carried in {self.mode} mode")
+        if self.mode in ("counted", "composite"):
+            for name in allowed:
+                if getattr(self, name) is None:
+                    raise ValueError(f"{name} is required in {self.mode} mode")
+
+    def as_dict(self) -> dict[str, str | int | None]:
+        """The ``progress`` object of an API item: the mode plus only that mode's fields."""
+        out: dict[str, str | int | None] = {"mode": self.mode}
+        if self.mode == "counted":
+            out["processed"] = self.processed
+            out["total"] = self.total
+        elif self.mode == "phased":
+            out["phase"] = self.phase
+        elif self.mode == "composite":
+            out["children"] = self.children
+            out["failed"] = self.failed
+            out["partial"] = self.partial
+        return out
+
+
+NO_PROGRESS = Progress(mode="none", hint=None)
+
+
+def _count(value: object) -> int | None:
+    # bool is an int subclass, and floats or numeric strings are not what writers record.
+    if type(value) is not int or value < 0 or value > MAX_COUNT:
+        return None
+    return value
+
+
+def _valid_counts(processed: object, total: object) -> tuple[int, int] | None:
+    p, t = _count(processed), _count(total)
+    if p is None or t is None or t == 0 or p > t:
+        return None
+    return p, t
+
+
+def _valid_composite(
+    children: object, failed: object, partial: object
+) -> tuple[int, int, int] | None:
+    n, f, p = _count(children), _count(failed), _count(partial)
+    if n is None or f is None or p is None or n == 0 or f + p > n:
+        return None
+    return n, f, p
+
+
+def _parts(n: int) -> str:
+    return f"{n} part" if n == 1 else f"{n} parts"
+
+
+def _composite_hint(children: int, failed: int, partial: int) -> str:
+    if failed == 0 and partial == 0:
+        return f"{_parts(children)} running"
+    issues: list[str] = []
+    look_at: list[str] = []
+    if failed:
+        issues.append(f"{failed} failed")
+        look_at.append("failed")
+    if partial:
+        issues.append(f"{partial} partial")
+        look_at.append("partial")
+    noun = "part" if failed + partial == 1 else "parts"
+    return f"{_parts(children)}: {', '.join(issues)} — check the {' and '.join(look_at)} {noun}"
+
+
+def _counted_hint(processed: int, total: int) -> str:
+    # Floored so a job never shows 100% before every item is processed.
+    percent = processed * 100 // total
+    return f"{processed} of {total} processed ({percent}%)"
+
+
+def _activity_hint(label: object) -> str:
+    # The caller vouches for the label's content; this only keeps the hint short, single-line
+    # and free of '%', which the contract reserves for counted hints.
+    if not isinstance(label, str):
+        return DEFAULT_ACTIVITY_LABEL
+    text = " ".join(label[: HINT_MAX_LENGTH * 4].replace("%", " percent ").split())
+    if not text:
+        return DEFAULT_ACTIVITY_LABEL
+    if len(text) > HINT_MAX_LENGTH:
+        text = text[: HINT_MAX_LENGTH - 1].rstrip() + "…"
+    return text
+
+
+def _phased(raw: object) -> Progress:
+    key = raw.get("key") if isinstance(raw, dict) else None
+    if isinstance(key, str) and key in PHASE_LABELS:
+        return Progress(mode="phased", hint=PHASE_LABELS[key], phase=key)
+    return Progress(mode="phased", hint=UNKNOWN_PHASE_LABEL, phase=None)
+
+
+def job_progress(
+    status: str,
+    context: object,
+    summary_counts: object,
+    *,
+    activity_label: str = DEFAULT_ACTIVITY_LABEL,
+) -> Progress:
+    """Progress for a job from its status and its stored ``context``/``summary_counts`` JSON.
+
+    Never raises for any JSON value. Precedence for an active job is
+    phased > composite > counted > activity; a malformed composite counts as absent.
+    A ``"phase": null`` entry counts as no phase; any other ``phase`` value means phased mode.
+    """
+    if not isinstance(status, str) or status not in ACTIVE_STATUSES:
+        return NO_PROGRESS
+
+    ctx = context if isinstance(context, dict) else {}
+    phase = ctx.get("phase")
+    if phase is not None:
+        return _phased(phase)
+
+    composite = ctx.get("composite")
+    if isinstance(composite, dict):
+        valid = _valid_composite(
+            composite.get("children"), composite.get("failed"), composite.get("partial")
+        )
+        if valid is not None:
+            n, f, p = valid
+            return Progress(
+                mode="composite", hint=_composite_hint(n, f, p), children=n, failed=f, partial=p
+            )
+
+    if isinstance(summary_counts, dict):
+        counts = _valid_counts(summary_counts.get("processed"), summary_counts.get("total"))
+        if counts is not None:
+            p, t = counts
+            return Progress(mode="counted", hint=_counted_hint(p, t), processed=p, total=t)
+
+    return Progress(mode="activity", hint=_activity_hint(activity_label))
+
+
+def phase_patch(key: str) -> dict[str, dict[str, str]]:
+    """The ``context`` fragment recording phase ``key``; ValueError outside the vocabulary."""
+    if not isinstance(key, str) or key not in PHASE_LABELS:
+        raise ValueError(f"unknown phase; expected one of {sorted(PHASE_LABELS)}")
+    return {"phase": {"key": key}}
+
+
+def counts_patch(processed: int, total: int) -> dict[str, int]:
+    """The ``summary_counts`` fragment; ValueError unless 0 <= processed <= total and total > 0."""
+    counts = _valid_counts(processed, total)
+    if counts is None:
+        raise ValueError(
+            f"counts need integers with 0 <= processed <= total, 0 < total <= {MAX_COUNT}"
+        )
+    return {"processed": counts[0], "total": counts[1]}
+
+
+def composite_patch(children: int, failed: int = 0, partial: int = 0) -> dict[str, dict[str, int]]:
+    """The ``context`` fragment for a composite job; ValueError unless valid per the contract."""
+    valid = _valid_composite(children, failed, partial)
+    if valid is None:
+        raise ValueError(
+            "composite needs non-negative integers with failed + partial <= children, "
+            f"0 < children <= {MAX_COUNT}"
+        )
+    n, f, p = valid
+    return {"composite": {"children": n, "failed": f, "partial": p}}

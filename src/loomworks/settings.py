@@ -1,0 +1,37 @@
+"""Service configuration: one pydantic-settings class read from LOOMWORKS_* variables."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+import platformdirs
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _default_data_dir() -> Path:
+    return Path(platformdirs.user_data_dir("loomworks", appauthor=False))
+
+
+class Settings(BaseSettings):
+    """Every knob the service has; the README documents each one."""
+
+    model_config = SettingsConfigDict(env_prefix="LOOMWORKS_", extra="ignore")
+
+    database_url: str | None = Field(
+        default=None,
+        description="libpq-style PostgreSQL URL; unset means the embedded server in data_dir.",
+    )
+    data_dir: Path = Field(default_factory=_default_data_dir)
+    session_lifetime_seconds: int = Field(default=14 * 24 * 3600, gt=0)
+    cookie_secure: bool = False
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    db_pool_size: int = Field(default=10, ge=1)
+    demo_tick_seconds: float = Field(default=3.0, gt=0)
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,118 @@
+"""Sign-in, sign-out and what makes a session stop working."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from datetime import timedelta
+
+import httpx
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from loomworks.db.tables import sessions
+from tests.fixtures.data import PASSWORD, make_person, make_session
+
+
+async def test_anonymous_me_is_401_json(client: httpx.AsyncClient) -> None:
+    response = await client.get("/me")
+    assert response.status_code == 401
+    assert "detail" in response.json()
+
+
+async def test_login_sets_http_only_cookie_and_stores_only_the_hash(
+    client: httpx.AsyncClient, db: AsyncConnection
+) -> None:
+    await make_person(db, "Ada@Example.test")
+    response = await client.post(
+        "/auth/login", json={"email": "ADA@example.test", "password": PASSWORD}
+    )
+    assert response.status_code == 204
+    header = response.headers["set-cookie"]
+    assert header.startswith("loomworks_session=")
+    for attribute in ("HttpOnly", "SameSite=lax", "Path=/", "Max-Age="):
+        assert attribute.lower() in header.lower()
+    assert "secure" not in header.lower()
+    token = response.cookies["loomworks_session"]
+    stored = (await db.execute(select(sessions.c.token_hash))).scalars().all()
+    assert stored == [hashlib.sha256(token.encode()).hexdigest()]
+    me = await client.get("/me")
+    assert me.status_code == 200
+    assert me.json()["email"] == "ada@example.test"
+
+
+async def test_wrong_email_and_wrong_password_look_the_same(
+    client: httpx.AsyncClient, db: AsyncConnection
+) -> None:
+    await make_person(db, "ada@example.test")
+    timings = {}
+    bodies = {}
+    for case, email, password in (
+        ("wrong_password", "ada@example.test", "nope"),
+        ("wrong_email", "nobody@example.test", PASSWORD),
+    ):
+        started = time.perf_counter()
+        response = await client.post("/auth/login", json={"email": email, "password": password})
+        timings[case] = time.perf_counter() - started
+        assert response.status_code == 401
+        assert "set-cookie" not in response.headers
+        bodies[case] = response.json()
+    assert bodies["wrong_password"] == bodies["wrong_email"]
+    # Both paths run one argon2 verification; an unknown email must not answer much faster.
+    assert timings["wrong_email"] > timings["wrong_password"] / 4
+
+
+async def test_login_bad_body_is_422(client: httpx.AsyncClient) -> None:
+    for body in ({}, {"email": "a@b.c"}, {"email": 1, "password": []}, "not json"):
+        response = await client.post("/auth/login", json=body)
+        assert response.status_code == 422
+        assert "detail" in response.json()
+
+
+async def test_logout_revokes_the_session(client: httpx.AsyncClient, db: AsyncConnection) -> None:
+    person = await make_person(db)
+    token = await make_session(db, person)
+    client.cookies.set("loomworks_session", token)
+    assert (await client.get("/me")).status_code == 200
+    response = await client.post("/auth/logout")
+    assert response.status_code == 204
+    assert 'loomworks_session=""' in response.headers["set-cookie"]
+    client.cookies.set("loomworks_session", token)
+    assert (await client.get("/me")).status_code == 401
+
+
+async def test_expired_session_is_401(client: httpx.AsyncClient, db: AsyncConnection) -> None:
+    person = await make_person(db)
+    token = await make_session(db, person, lifetime=timedelta(seconds=-1))
+    client.cookies.set("loomworks_session", token)
+    response = await client.get("/me")
+    assert response.status_code == 401
+    assert response.json()["detail"]
+
+
+async def test_revoked_session_is_401(client: httpx.AsyncClient, db: AsyncConnection) -> None:
+    person = await make_person(db)
+    token = await make_session(db, person)
+    client.cookies.set("loomworks_session", token)
+    assert (await client.get("/me/memberships")).status_code == 200
+    await db.execute(update(sessions).values(revoked_at=sessions.c.created_at))
+    assert (await client.get("/me/memberships")).status_code == 401
+
+
+async def test_unknown_and_oversized_tokens_are_401(client: httpx.AsyncClient) -> None:
+    for token in ("not-a-session", "x" * 5000):
+        client.cookies.set("loomworks_session", token)
+        response = await client.get("/me")
+        assert response.status_code == 401
+        assert "detail" in response.json()
+
+
+async def test_secure_cookie_when_configured(
+    client: httpx.AsyncClient, db: AsyncConnection, app: object
+) -> None:
+    app.state.settings.cookie_secure = True  # type: ignore[attr-defined]
+    await make_person(db, "ada@example.test")
+    response = await client.post(
+        "/auth/login", json={"email": "ada@example.test", "password": PASSWORD}
+    )
+    assert "secure" in response.headers["set-cookie"].lower()
