@@ -407,6 +407,8 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_render_files")),
     )
     op.create_index(op.f("ix_render_files_render_id"), "render_files", ["render_id"], unique=False)
+    # Uncompressed out-of-line storage lets downloads read a file slice by slice.
+    op.execute("ALTER TABLE render_files ALTER COLUMN content SET STORAGE EXTERNAL")
     # 32 random bytes from two v4 UUIDs (244 random bits), made once per installation.
     op.execute(
         "INSERT INTO instance_secrets (name, secret) VALUES ('cursor', "

@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from loomworks.api.errors import install_error_handlers
-from loomworks.api.routers import auth, engagements, health, me
+from loomworks.api.routers import auth, dashboard, engagements, health, me, renders
 from loomworks.db.engine import create_engine
 from loomworks.settings import Settings
 
@@ -22,6 +22,7 @@ def create_app(settings: Settings, *, database_url: str | None = None) -> FastAP
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.engine = create_engine(url, pool_size=settings.db_pool_size)
+        app.state.cursor_key = None  # loaded on first use, so the app starts while the DB is down
         try:
             yield
         finally:
@@ -35,6 +36,6 @@ def create_app(settings: Settings, *, database_url: str | None = None) -> FastAP
     )
     app.state.settings = settings
     install_error_handlers(app)
-    for module in (health, auth, me, engagements):
+    for module in (health, auth, me, dashboard, engagements, renders):
         app.include_router(module.router)
     return app

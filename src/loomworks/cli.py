@@ -1,4 +1,4 @@
-"""The `loomworks` command: serve the API (optionally with demo data) and administer the substrate."""
+"""The `loomworks` command: serve the API (with optional demo data) and administer it."""
 
 from __future__ import annotations
 

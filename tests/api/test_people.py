@@ -15,16 +15,10 @@ from tests.fixtures.data import (
     make_person,
     make_render,
     make_render_job,
-    make_session,
     make_shape,
     make_shaping_job,
+    sign_in,
 )
-
-
-async def signed_in(client: httpx.AsyncClient, db: AsyncConnection, email: str | None = None):  # type: ignore[no-untyped-def]
-    person = await make_person(db, email)
-    client.cookies.set("loomworks_session", await make_session(db, person))
-    return person
 
 
 async def test_memberships_anonymous_401(client: httpx.AsyncClient) -> None:
@@ -34,7 +28,7 @@ async def test_memberships_anonymous_401(client: httpx.AsyncClient) -> None:
 async def test_memberships_lists_only_mine_with_designations(
     client: httpx.AsyncClient, db: AsyncConnection
 ) -> None:
-    me = await signed_in(client, db)
+    me = await sign_in(client, db)
     other = await make_person(db)
     harbour = await make_engagement(db, "Harbour", member=me, designation="owner")
     bridge = await make_engagement(db, "Bridge", member=me, designation="viewer")
@@ -50,7 +44,7 @@ async def test_memberships_lists_only_mine_with_designations(
 
 
 async def test_activity_summary_counts(client: httpx.AsyncClient, db: AsyncConnection) -> None:
-    me = await signed_in(client, db)
+    me = await sign_in(client, db)
     eid = await make_engagement(db, "Harbour", member=me)
     noise = await make_engagement(db, "Noise", member=me)
     await make_shaping_job(db, eid, status="queued")
@@ -85,7 +79,7 @@ async def test_activity_summary_counts(client: httpx.AsyncClient, db: AsyncConne
 async def test_activity_summary_hides_other_engagements(
     client: httpx.AsyncClient, db: AsyncConnection
 ) -> None:
-    await signed_in(client, db)
+    await sign_in(client, db)
     other = await make_person(db)
     secret = await make_engagement(db, "Secret", member=other)
     not_member = await client.get(f"/engagements/{secret}/activity-summary")
@@ -98,7 +92,7 @@ async def test_activity_summary_hides_other_engagements(
 async def test_activity_summary_malformed_id_422(
     client: httpx.AsyncClient, db: AsyncConnection
 ) -> None:
-    await signed_in(client, db)
+    await sign_in(client, db)
     response = await client.get("/engagements/not-a-uuid/activity-summary")
     assert response.status_code == 422
     assert "detail" in response.json()

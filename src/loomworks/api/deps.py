@@ -6,9 +6,10 @@ from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Cookie, Depends, Request
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from loomworks.api.errors import NotAuthenticated
+from loomworks.db.engine import load_cursor_key
 from loomworks.db.people import Person, person_for_token
 from loomworks.settings import Settings
 
@@ -28,7 +29,24 @@ def get_settings(request: Request) -> Settings:
     return settings
 
 
+def get_engine(request: Request) -> AsyncEngine:
+    """For responses that outlive the route (streamed downloads) and need their own connection."""
+    engine: AsyncEngine = request.app.state.engine
+    return engine
+
+
 Conn = Annotated[AsyncConnection, Depends(get_conn)]
+Engine = Annotated[AsyncEngine, Depends(get_engine)]
+
+
+async def get_cursor_key(request: Request, conn: Conn) -> bytes:
+    key: bytes | None = request.app.state.cursor_key
+    if key is None:
+        key = request.app.state.cursor_key = await load_cursor_key(conn)
+    return key
+
+
+CursorKey = Annotated[bytes, Depends(get_cursor_key)]
 AppSettings = Annotated[Settings, Depends(get_settings)]
 SessionToken = Annotated[str | None, Cookie(alias=SESSION_COOKIE, include_in_schema=False)]
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from sqlalchemy import URL, make_url
+from sqlalchemy import URL, make_url, select
 from sqlalchemy.exc import ArgumentError
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from loomworks.db.tables import instance_secrets
 
 
 class BadDatabaseURL(ValueError):
@@ -42,3 +44,13 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
         # keeps the dashboard statements from being re-planned on every poll.
         connect_args={"prepared_statement_cache_size": 256, "server_settings": {"jit": "off"}},
     )
+
+
+async def load_cursor_key(conn: AsyncConnection) -> bytes:
+    """The installation's cursor signing key, made by the first migration."""
+    key: bytes = (
+        await conn.execute(
+            select(instance_secrets.c.secret).where(instance_secrets.c.name == "cursor")
+        )
+    ).scalar_one()
+    return key

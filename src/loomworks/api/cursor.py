@@ -1,0 +1,64 @@
+"""Opaque, signed page cursors: the full-precision recency key, the id tie-breaker and the zone.
+
+A cursor is base64url(version | zone | key in epoch microseconds | item id | HMAC tag), signed
+with the installation's key (table instance_secrets), so every worker and every restart
+accepts it, and an altered, truncated or other-zone cursor is refused with a clear 400.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import struct
+import uuid
+from datetime import UTC, datetime, timedelta
+
+from loomworks.api.errors import BadCursor
+from loomworks.db.dashboard import Position, Zone
+
+_VERSION = 1
+_ZONES: dict[Zone, int] = {"active": 1, "needs_you": 2, "recent": 3}
+_LAYOUT = struct.Struct(">BBq16s")
+_TAG_BYTES = 12
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+MAX_CURSOR_LENGTH = 128
+
+
+def encode_cursor(key: bytes, zone: Zone, position: Position) -> str:
+    micros = (position.key - _EPOCH) // _MICROSECOND
+    payload = _LAYOUT.pack(_VERSION, _ZONES[zone], micros, position.item_id.bytes)
+    token = payload + _tag(key, payload)
+    return base64.urlsafe_b64encode(token).rstrip(b"=").decode()
+
+
+def decode_cursor(key: bytes, zone: Zone, cursor: str) -> Position:
+    """The position a cursor stands for; BadCursor for anything this zone did not issue."""
+    if len(cursor) > MAX_CURSOR_LENGTH or not cursor.isascii():
+        raise BadCursor("Malformed cursor: pass next_cursor from a previous page unchanged.")
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+    except (binascii.Error, ValueError):
+        raise BadCursor("Malformed cursor: it is not valid base64url.") from None
+    if base64.urlsafe_b64encode(raw).rstrip(b"=").decode() != cursor:
+        # Non-canonical spellings (stray bits in the last character) are altered cursors too.
+        raise BadCursor("Invalid cursor: it was altered or not issued by this service.")
+    payload, tag = raw[: _LAYOUT.size], raw[_LAYOUT.size :]
+    if len(raw) != _LAYOUT.size + _TAG_BYTES or not hmac.compare_digest(tag, _tag(key, payload)):
+        raise BadCursor("Invalid cursor: it was altered or not issued by this service.")
+    version, zone_code, micros, item_id = _LAYOUT.unpack(payload)
+    if version != _VERSION:
+        raise BadCursor("Expired cursor format: start again from the first page.")
+    if zone_code != _ZONES[zone]:
+        raise BadCursor(f"This cursor belongs to another dashboard zone, not {zone!r}.")
+    try:
+        moment = _EPOCH + micros * _MICROSECOND
+    except OverflowError:
+        raise BadCursor("Invalid cursor: its position is out of range.") from None
+    return Position(key=moment, item_id=uuid.UUID(bytes=item_id))
+
+
+def _tag(key: bytes, payload: bytes) -> bytes:
+    return hmac.new(key, payload, hashlib.sha256).digest()[:_TAG_BYTES]

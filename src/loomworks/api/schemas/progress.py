@@ -1,0 +1,50 @@
+"""The `progress` object (SPEC 4): one shape per mode, carrying only that mode's numbers."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, Field, TypeAdapter
+
+from loomworks.progress import Progress
+
+
+class ActivityProgress(BaseModel):
+    mode: Literal["activity"]
+
+
+class CountedProgress(BaseModel):
+    mode: Literal["counted"]
+    processed: int
+    total: int
+
+
+class PhasedProgress(BaseModel):
+    mode: Literal["phased"]
+    phase: str | None = Field(description="the phase vocabulary key; null when not recognised")
+
+
+class CompositeProgress(BaseModel):
+    mode: Literal["composite"]
+    children: int
+    failed: int
+    partial: int
+
+
+class NoProgress(BaseModel):
+    mode: Literal["none"]
+
+
+ActiveProgress = Annotated[
+    PhasedProgress | CompositeProgress | CountedProgress | ActivityProgress,
+    Field(discriminator="mode"),
+]
+JobProgress = Annotated[
+    PhasedProgress | CompositeProgress | CountedProgress | ActivityProgress | NoProgress,
+    Field(discriminator="mode"),
+]
+_job_progress: TypeAdapter[JobProgress] = TypeAdapter(JobProgress)
+
+
+def progress_read(progress: Progress) -> JobProgress:
+    return _job_progress.validate_python(progress.as_dict())

@@ -1,0 +1,49 @@
+"""Plain-English labels for dashboard items: what a person reads, never a raw key or enum."""
+
+from __future__ import annotations
+
+MAX_LABEL_LENGTH = 140
+
+
+def humanise(key: str | None, fallback: str) -> str:
+    """'deck_section' -> 'Deck section'; a blank or odd key falls back to a generic word."""
+    words = " ".join((key or "").replace("_", " ").replace("-", " ").split())
+    if not words or not any(ch.isalpha() for ch in words):
+        return fallback
+    return clip(words[0].upper() + words[1:])
+
+
+def clip(text: str, limit: int = MAX_LABEL_LENGTH) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def job_label(kind: str, type_key: str | None) -> str:
+    if kind == "shape_production":
+        return f"Shaping: {humanise(type_key, 'shapes')}"
+    return f"Rendering: {humanise(type_key, 'render')}"
+
+
+def external_label(provider: str | None, description: str | None) -> str:
+    source = clip(provider or "", 60) or "an external provider"
+    if description and description.strip():
+        return clip(f"{description.strip()} from {source}")
+    return f"External production from {source}"
+
+
+def waiting_on(provider: str | None) -> str:
+    return f"Waiting on {clip(provider or '', 60) or 'an external provider'}"
+
+
+def render_label(display_number: int | None, title: str | None) -> str:
+    name = clip(title or "", 120) or "Untitled render"
+    return f"Render #{display_number}: {name}" if display_number is not None else name
+
+
+def pending_shape_detail(shape_type: str | None) -> str:
+    return f"{humanise(shape_type, 'Shape')} waiting for you to confirm or reject it"
+
+
+HELD_ASSERTION_DETAIL = "Held assertion: commit it or withdraw it"
+
+REVIEW_DETAIL = "Render produced and waiting for your review"
