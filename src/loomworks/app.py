@@ -38,4 +38,5 @@ def create_app(settings: Settings, *, database_url: str | None = None) -> FastAP
     install_error_handlers(app)
     for module in (health, auth, me, dashboard, engagements, renders):
         app.include_router(module.router)
+    app.include_router(dashboard.engagement_router)
     return app

@@ -168,10 +168,14 @@ def _arms(zone: Zone) -> list[Arm]:
     ]
 
 
-def _visible_engagements(zone: Zone, person_id: uuid.UUID) -> Select[tuple[uuid.UUID]]:
+def _visible_engagements(
+    zone: Zone, person_id: uuid.UUID, engagement_id: uuid.UUID | None
+) -> Select[tuple[uuid.UUID]]:
     query = select(engagement_memberships.c.engagement_id).where(
         engagement_memberships.c.person_id == person_id
     )
+    if engagement_id is not None:
+        query = query.where(engagement_memberships.c.engagement_id == engagement_id)
     if zone == "needs_you":
         # Viewers are read-only: nothing in their engagements waits for their decision.
         query = query.where(engagement_memberships.c.designation.in_(DECIDING_DESIGNATIONS))
@@ -209,12 +213,18 @@ def _arm_page(
 
 
 def zone_statement(
-    zone: Zone, *, person_id: uuid.UUID, limit: int, after: Position | None
+    zone: Zone,
+    *,
+    person_id: uuid.UUID,
+    limit: int,
+    after: Position | None,
+    engagement_id: uuid.UUID | None = None,
 ) -> Select[Any]:
     """The one statement behind a zone: the page (limit + 1 rows, to see if more follow)
-    with engagement names, and total_count on every row (one row of NULLs when empty)."""
+    with engagement names, and total_count on every row (one row of NULLs when empty).
+    `engagement_id` narrows the zone to one of the caller's engagements."""
     arms = _arms(zone)
-    visible = _visible_engagements(zone, person_id)
+    visible = _visible_engagements(zone, person_id, engagement_id)
     fetch = limit + 1
     union = union_all(*(_arm_page(zone, arm, visible, after, fetch) for arm in arms)).subquery(
         "arms"
@@ -250,8 +260,12 @@ async def zone_page(
     person_id: uuid.UUID,
     limit: int,
     after: Position | None,
+    engagement_id: uuid.UUID | None = None,
 ) -> Page:
-    result = await conn.execute(zone_statement(zone, person_id=person_id, limit=limit, after=after))
+    statement = zone_statement(
+        zone, person_id=person_id, limit=limit, after=after, engagement_id=engagement_id
+    )
+    result = await conn.execute(statement)
     rows: Sequence[Row[Any]] = result.all()
     total = int(rows[0].total_count) if rows else 0
     items = [row for row in rows if row.item_id is not None]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
@@ -10,6 +11,7 @@ from sqlalchemy import Row
 from loomworks import labels
 from loomworks.api.cursor import decode_cursor, encode_cursor
 from loomworks.api.deps import Conn, CurrentPerson, CursorKey
+from loomworks.api.routers.engagements import require_membership
 from loomworks.api.schemas.dashboard import (
     DashboardActiveItem,
     DashboardActiveResponse,
@@ -23,16 +25,27 @@ from loomworks.db.dashboard import Page, Position, Zone, zone_page
 from loomworks.progress import job_progress
 
 router = APIRouter(prefix="/me/dashboard", tags=["dashboard"])
+# The same zones for one engagement: what a per-engagement screen (and the benchmark's
+# "one call per engagement" baseline) uses.
+engagement_router = APIRouter(prefix="/engagements/{engagement_id}/dashboard", tags=["dashboard"])
 
 Limit = Annotated[int, Query(ge=1, le=100, description="page size, 1-100")]
 Cursor = Annotated[str | None, Query(description="next_cursor from the previous page of this zone")]
 
 
 async def _page(
-    zone: Zone, conn: Conn, me: CurrentPerson, key: bytes, limit: int, cursor: str | None
+    zone: Zone,
+    conn: Conn,
+    me: CurrentPerson,
+    key: bytes,
+    limit: int,
+    cursor: str | None,
+    engagement_id: uuid.UUID | None = None,
 ) -> tuple[Page, str | None]:
     after = decode_cursor(key, zone, cursor) if cursor is not None else None
-    page = await zone_page(conn, zone, person_id=me.id, limit=limit, after=after)
+    page = await zone_page(
+        conn, zone, person_id=me.id, limit=limit, after=after, engagement_id=engagement_id
+    )
     next_cursor = None
     if page.has_more:
         last = page.rows[-1]
@@ -135,4 +148,61 @@ def _recent_item(row: Row[Any]) -> DashboardRecentItem:
             if downloadable
             else None
         ),
+    )
+
+
+@engagement_router.get("/active")
+async def engagement_active(
+    engagement_id: uuid.UUID,
+    conn: Conn,
+    me: CurrentPerson,
+    key: CursorKey,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> DashboardActiveResponse:
+    """Jobs running now in one of my engagements (404 unless I am a member)."""
+    await require_membership(conn, me, engagement_id)
+    page, next_cursor = await _page("active", conn, me, key, limit, cursor, engagement_id)
+    return DashboardActiveResponse(
+        items=[_active_item(row) for row in page.rows],
+        total_count=page.total_count,
+        next_cursor=next_cursor,
+    )
+
+
+@engagement_router.get("/needs_you")
+async def engagement_needs_you(
+    engagement_id: uuid.UUID,
+    conn: Conn,
+    me: CurrentPerson,
+    key: CursorKey,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> DashboardNeedsYouResponse:
+    """What waits for my decision in one of my engagements (empty where I am a viewer)."""
+    await require_membership(conn, me, engagement_id)
+    page, next_cursor = await _page("needs_you", conn, me, key, limit, cursor, engagement_id)
+    return DashboardNeedsYouResponse(
+        items=[_needs_you_item(row) for row in page.rows],
+        total_count=page.total_count,
+        next_cursor=next_cursor,
+    )
+
+
+@engagement_router.get("/recent")
+async def engagement_recent(
+    engagement_id: uuid.UUID,
+    conn: Conn,
+    me: CurrentPerson,
+    key: CursorKey,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> DashboardRecentResponse:
+    """Produced renders of one of my engagements, newest first, with download links."""
+    await require_membership(conn, me, engagement_id)
+    page, next_cursor = await _page("recent", conn, me, key, limit, cursor, engagement_id)
+    return DashboardRecentResponse(
+        items=[_recent_item(row) for row in page.rows],
+        total_count=page.total_count,
+        next_cursor=next_cursor,
     )
