@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
 from loomworks.api.errors import install_error_handlers
-from loomworks.api.routers import auth, dashboard, engagements, health, me, renders
+from loomworks.api.routers import auth, dashboard, engagements, health, jobs, me, renders
 from loomworks.db.engine import create_engine
+from loomworks.demo.simulator import run_simulator
 from loomworks.settings import Settings
 
 
-def create_app(settings: Settings, *, database_url: str | None = None) -> FastAPI:
-    """Build the app for `database_url` (default: settings.database_url)."""
+def create_app(
+    settings: Settings, *, database_url: str | None = None, demo: bool = False
+) -> FastAPI:
+    """Build the app for `database_url` (default: settings.database_url); `demo` also runs
+    the demo job simulator for as long as the app is up."""
     url = database_url or settings.database_url
     if not url:
         raise ValueError("create_app needs a database URL (the CLI starts the embedded server)")
@@ -23,9 +29,18 @@ def create_app(settings: Settings, *, database_url: str | None = None) -> FastAP
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.engine = create_engine(url, pool_size=settings.db_pool_size)
         app.state.cursor_key = None  # loaded on first use, so the app starts while the DB is down
+        simulator = None
+        if demo:
+            simulator = asyncio.create_task(
+                run_simulator(app.state.engine, tick_seconds=settings.demo_tick_seconds)
+            )
         try:
             yield
         finally:
+            if simulator is not None:
+                simulator.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await simulator
             await app.state.engine.dispose()
 
     app = FastAPI(
@@ -36,7 +51,7 @@ def create_app(settings: Settings, *, database_url: str | None = None) -> FastAP
     )
     app.state.settings = settings
     install_error_handlers(app)
-    for module in (health, auth, me, dashboard, engagements, renders):
+    for module in (health, auth, me, dashboard, engagements, jobs, renders):
         app.include_router(module.router)
     app.include_router(dashboard.engagement_router)
     return app

@@ -47,3 +47,31 @@ def pending_shape_detail(shape_type: str | None) -> str:
 HELD_ASSERTION_DETAIL = "Held assertion: commit it or withdraw it"
 
 REVIEW_DETAIL = "Render produced and waiting for your review"
+
+
+_STATUS_LABELS = {
+    "queued": "Queued",
+    "dispatched": "Running",
+    "completed": "Completed",
+    "failed": "Failed",
+    "cancelled": "Cancelled",
+    "awaiting_external": "Waiting on the provider",
+    "received": "Received from the provider",
+}
+
+
+def status_label(status: str | None) -> str:
+    return _STATUS_LABELS.get(status or "", "Unknown status")
+
+
+def activity_label(kind: str, status: str | None, provider: str | None) -> str:
+    """What a running job with no finer progress is doing, in a few words."""
+    if kind == "external_polling":
+        return waiting_on(provider)
+    return "Queued, waiting to start" if status == "queued" else "Running"
+
+
+def any_job_label(kind: str, type_key: str | None, description: str | None) -> str:
+    if kind == "external_polling":
+        return external_label(type_key, description)
+    return job_label(kind, type_key)

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from loomworks.db.tables import engagement_memberships, render_files, renders
@@ -89,3 +90,52 @@ async def file_chunks(engine: AsyncEngine, file: RenderFile) -> AsyncIterator[by
                 )
             ).scalar_one()
             yield chunk
+
+
+async def create_render(
+    conn: AsyncConnection,
+    *,
+    engagement_id: uuid.UUID,
+    title: str,
+    content_kind: str,
+    render_job_id: uuid.UUID | None = None,
+    files: Sequence[tuple[str, str, bytes]] = (),
+    inline_content: Any = None,
+) -> uuid.UUID:
+    """Store a produced render with its files, numbered after the engagement's last render."""
+    next_number = (
+        select(func.coalesce(func.max(renders.c.display_number), 0) + 1)
+        .where(renders.c.engagement_id == engagement_id)
+        .scalar_subquery()
+    )
+    render_id: uuid.UUID = (
+        await conn.execute(
+            insert(renders)
+            .values(
+                engagement_id=engagement_id,
+                render_job_id=render_job_id,
+                title=title,
+                display_number=next_number,
+                state="produced",
+                content_kind=content_kind,
+                inline_content=inline_content,
+                completed_at=func.now(),
+            )
+            .returning(renders.c.id)
+        )
+    ).scalar_one()
+    if files:
+        await conn.execute(
+            insert(render_files),
+            [
+                {
+                    "render_id": render_id,
+                    "filename": filename,
+                    "media_type": media_type,
+                    "content": content,
+                    "byte_size": len(content),
+                }
+                for filename, media_type, content in files
+            ],
+        )
+    return render_id

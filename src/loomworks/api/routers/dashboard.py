@@ -93,19 +93,14 @@ async def dashboard_recent(
 
 
 def _active_item(row: Row[Any]) -> DashboardActiveItem:
-    if row.item_kind == "external_polling":
-        label = labels.external_label(row.label_text, row.label_extra)
-        activity = labels.waiting_on(row.label_text)
-    else:
-        label = labels.job_label(row.item_kind, row.label_text)
-        activity = "Running" if row.status == "dispatched" else "Queued, waiting to start"
+    activity = labels.activity_label(row.item_kind, row.status, row.label_text)
     progress = job_progress(row.status, row.context, row.summary_counts, activity_label=activity)
     return DashboardActiveItem(
         engagement_id=row.engagement_id,
         engagement_name=row.engagement_name,
         item_kind=row.item_kind,
         item_id=row.item_id,
-        item_label=label,
+        item_label=labels.any_job_label(row.item_kind, row.label_text, row.label_extra),
         started_at=row.sort_key,
         progress_hint=progress.hint,
         progress=progress_read(progress),

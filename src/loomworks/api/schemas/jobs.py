@@ -1,0 +1,25 @@
+"""One job's detail, for any job kind."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel
+
+from loomworks.api.schemas.progress import JobProgress
+
+
+class JobDetailResponse(BaseModel):
+    engagement_id: uuid.UUID
+    engagement_name: str
+    job_kind: Literal["shape_production", "render_production", "external_polling"]
+    job_id: uuid.UUID
+    job_label: str
+    status: str
+    status_label: str
+    started_at: datetime
+    completed_at: datetime | None
+    progress_hint: str | None
+    progress: JobProgress
