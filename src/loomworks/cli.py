@@ -216,3 +216,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> None:
             _with_database(settings.model_copy(update={"database_url": url}))
         app = create_app(settings, database_url=url, demo=args.demo)
         uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="info")).run()
+
+
+if __name__ == "__main__":
+    main()
