@@ -36,6 +36,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from loomworks.db.tables import (
     ACTIVE_JOB_STATUSES,
     assertions,
+    dashboard_counts,
     engagement_memberships,
     engagements,
     external_production_records,
@@ -231,15 +232,14 @@ def zone_statement(
     )
     page = select(union).order_by(union.c.sort_key.desc(), union.c.item_id.desc()).limit(fetch)
     page_sq = page.subquery("page")
-    total = sum(
-        (
-            select(func.count())
-            .select_from(arm.table)
-            .where(*_arm_filter(arm, visible))
-            .scalar_subquery()
-            for arm in arms
-        ),
-        start=literal(0),
+    # Exact, and flat as history grows: one counter row per engagement and item kind.
+    total = (
+        select(func.coalesce(func.sum(dashboard_counts.c.n), 0))
+        .where(
+            dashboard_counts.c.engagement_id.in_(visible.scalar_subquery()),
+            dashboard_counts.c.item_kind.in_([arm.kind for arm in arms]),
+        )
+        .scalar_subquery()
     )
     totals = select(total.label("total_count")).subquery("totals")
     return (

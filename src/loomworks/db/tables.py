@@ -293,7 +293,25 @@ instance_secrets = Table(
     _now("created_at"),
 )
 
+# Items per engagement and dashboard item kind, kept exact by row triggers on the source
+# tables (migration 0002), so a zone's total_count sums one row per engagement and kind
+# instead of counting history.
+dashboard_counts = Table(
+    "dashboard_counts",
+    metadata,
+    Column(
+        "engagement_id",
+        UUID(as_uuid=True),
+        ForeignKey("engagements.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("item_kind", Text, primary_key=True),
+    Column("n", BigInteger, nullable=False, server_default=text("0")),
+    CheckConstraint("n >= 0", name="n_non_negative"),
+)
+
 DATA_TABLES = (
+    dashboard_counts,
     render_files,
     renders,
     assertions,

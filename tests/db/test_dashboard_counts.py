@@ -1,0 +1,83 @@
+"""The trigger-kept counters behind total_count agree with a recount after any kind of write."""
+
+from __future__ import annotations
+
+from sqlalchemy import delete, func, select, text, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from loomworks.db.tables import dashboard_counts, engagements, renders, shaping_jobs, shapes
+from tests.fixtures.data import (
+    make_assertion,
+    make_engagement,
+    make_external,
+    make_person,
+    make_render,
+    make_render_job,
+    make_shape,
+    make_shaping_job,
+)
+
+RECOUNT = """
+SELECT engagement_id, kind, count(*) FROM (
+    SELECT engagement_id, 'shape_production' AS kind FROM shaping_jobs WHERE status IN ('queued', 'dispatched')
+    UNION ALL SELECT engagement_id, 'render_production' FROM render_jobs WHERE status IN ('queued', 'dispatched')
+    UNION ALL SELECT engagement_id, 'external_polling' FROM external_production_records WHERE status = 'awaiting_external'
+    UNION ALL SELECT engagement_id, 'pending_shape' FROM shapes WHERE state = 'pending_confirmation'
+    UNION ALL SELECT engagement_id, 'held_assertion' FROM assertions WHERE state = 'held'
+    UNION ALL SELECT engagement_id, 'produced_render_for_review' FROM renders WHERE state = 'produced' AND reviewed_at IS NULL
+    UNION ALL SELECT engagement_id, 'render' FROM renders WHERE state = 'produced'
+) items GROUP BY engagement_id, kind
+"""
+
+
+async def assert_counters_exact(db: AsyncConnection) -> None:
+    expected = {(row[0], row[1]): row[2] for row in await db.execute(text(RECOUNT))}
+    kept = {
+        (row.engagement_id, row.item_kind): row.n
+        for row in await db.execute(select(dashboard_counts))
+        if row.n
+    }
+    assert kept == expected
+
+
+async def test_counters_follow_inserts_updates_moves_and_deletes(db: AsyncConnection) -> None:
+    owner = await make_person(db)
+    a = await make_engagement(db, "A", member=owner)
+    b = await make_engagement(db, "B", member=owner)
+    job = await make_shaping_job(db, a, status="queued")
+    await make_render_job(db, a)
+    await make_external(db, b)
+    shape = await make_shape(db, a)
+    await make_assertion(db, b)
+    render = await make_render(db, a)
+    await make_render(db, b, state="producing")
+    await assert_counters_exact(db)
+
+    await db.execute(
+        update(shaping_jobs).where(shaping_jobs.c.id == job).values(status="dispatched")
+    )
+    await db.execute(
+        update(shaping_jobs)
+        .where(shaping_jobs.c.id == job)
+        .values(context={"phase": {"key": "fetching"}})
+    )
+    await assert_counters_exact(db)
+    await db.execute(update(shapes).where(shapes.c.id == shape).values(engagement_id=b))
+    await db.execute(update(renders).where(renders.c.id == render).values(reviewed_at=func.now()))
+    await db.execute(
+        update(renders)
+        .where(renders.c.state == "producing")
+        .values(state="produced", completed_at=func.now())
+    )
+    await db.execute(update(shaping_jobs).values(status="completed"))
+    await assert_counters_exact(db)
+    await db.execute(delete(renders).where(renders.c.id == render))
+    await db.execute(delete(engagements).where(engagements.c.id == b))
+    await assert_counters_exact(db)
+    assert (
+        await db.execute(
+            select(func.count())
+            .select_from(dashboard_counts)
+            .where(dashboard_counts.c.engagement_id == b)
+        )
+    ).scalar_one() == 0
