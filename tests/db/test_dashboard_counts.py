@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from loomworks.db.tables import dashboard_counts, engagements, renders, shaping_jobs, shapes
+from loomworks.db.tables import dashboard_counts, engagements, renders, shapes, shaping_jobs
 from tests.fixtures.data import (
     make_assertion,
     make_engagement,
@@ -19,12 +19,17 @@ from tests.fixtures.data import (
 
 RECOUNT = """
 SELECT engagement_id, kind, count(*) FROM (
-    SELECT engagement_id, 'shape_production' AS kind FROM shaping_jobs WHERE status IN ('queued', 'dispatched')
-    UNION ALL SELECT engagement_id, 'render_production' FROM render_jobs WHERE status IN ('queued', 'dispatched')
-    UNION ALL SELECT engagement_id, 'external_polling' FROM external_production_records WHERE status = 'awaiting_external'
-    UNION ALL SELECT engagement_id, 'pending_shape' FROM shapes WHERE state = 'pending_confirmation'
+    SELECT engagement_id, 'shape_production' AS kind FROM shaping_jobs
+        WHERE status IN ('queued', 'dispatched')
+    UNION ALL SELECT engagement_id, 'render_production' FROM render_jobs
+        WHERE status IN ('queued', 'dispatched')
+    UNION ALL SELECT engagement_id, 'external_polling' FROM external_production_records
+        WHERE status = 'awaiting_external'
+    UNION ALL SELECT engagement_id, 'pending_shape' FROM shapes
+        WHERE state = 'pending_confirmation'
     UNION ALL SELECT engagement_id, 'held_assertion' FROM assertions WHERE state = 'held'
-    UNION ALL SELECT engagement_id, 'produced_render_for_review' FROM renders WHERE state = 'produced' AND reviewed_at IS NULL
+    UNION ALL SELECT engagement_id, 'produced_render_for_review' FROM renders
+        WHERE state = 'produced' AND reviewed_at IS NULL
     UNION ALL SELECT engagement_id, 'render' FROM renders WHERE state = 'produced'
 ) items GROUP BY engagement_id, kind
 """
