@@ -183,23 +183,23 @@ def _visible_engagements(
     return query
 
 
-def _arm_filter(arm: Arm, visible: Select[tuple[uuid.UUID]]) -> list[ColumnElement[bool]]:
-    return [*arm.where, arm.table.c.engagement_id.in_(visible.scalar_subquery())]
-
-
 def _arm_page(
     zone: Zone, arm: Arm, visible: Select[tuple[uuid.UUID]], after: Position | None, limit: int
 ) -> Select[Any]:
+    """One arm's newest `limit` rows: the newest `limit` of each visible engagement (a short
+    walk down that engagement's partial index), merged. Reading at most `limit` rows per
+    engagement keeps the cost independent of how much history each engagement holds."""
+    memberships = visible.subquery(f"{arm.kind}_engagements")
     payload = [
         (arm.payload[name] if name in arm.payload else cast(null(), sql_type)).label(name)
         for name, sql_type in _PAYLOAD[zone].items()
     ]
-    conditions = _arm_filter(arm, visible)
+    conditions = [*arm.where, arm.table.c.engagement_id == memberships.c.engagement_id]
     if after is not None:
         conditions.append(
             tuple_(arm.key, arm.table.c.id) < tuple_(literal(after.key), literal(after.item_id))
         )
-    return (
+    newest = (
         select(
             arm.table.c.engagement_id.label("engagement_id"),
             literal(arm.kind, Text).label("item_kind"),
@@ -209,6 +209,13 @@ def _arm_page(
         )
         .where(and_(*conditions))
         .order_by(arm.key.desc(), arm.table.c.id.desc())
+        .limit(limit)
+        .lateral(f"{arm.kind}_rows")
+    )
+    return (
+        select(newest)
+        .select_from(memberships.join(newest, true()))
+        .order_by(newest.c.sort_key.desc(), newest.c.item_id.desc())
         .limit(limit)
     )
 
