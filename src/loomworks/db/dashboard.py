@@ -11,16 +11,18 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 from typing import Any, Literal
 
 from sqlalchemy import (
     ColumnElement,
+    DateTime,
     Integer,
     Row,
     Select,
     Table,
     Text,
-    and_,
+    bindparam,
     cast,
     func,
     literal,
@@ -30,7 +32,7 @@ from sqlalchemy import (
     tuple_,
     union_all,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from loomworks.db.tables import (
@@ -169,14 +171,25 @@ def _arms(zone: Zone) -> list[Arm]:
     ]
 
 
-def _visible_engagements(
-    zone: Zone, person_id: uuid.UUID, engagement_id: uuid.UUID | None
-) -> Select[tuple[uuid.UUID]]:
+# Statement parameters: the statements are built once per shape and reused with these.
+_PERSON = bindparam("person_id", type_=UUID(as_uuid=True))
+_ENGAGEMENT = bindparam("engagement_id", type_=UUID(as_uuid=True))
+_AFTER_KEY = bindparam("after_key", type_=DateTime(timezone=True))
+_AFTER_ID = bindparam("after_id", type_=UUID(as_uuid=True))
+_FETCH = bindparam("fetch", type_=Integer)
+_WINDOW = bindparam("window", type_=Integer)
+# How many of an arm's newest rows (across all engagements) the fast path looks through for
+# the caller's; see _arm_page. Scanning them is an index-only walk of a few pages.
+WINDOW_PER_ROW = 20
+MIN_WINDOW = 1000
+
+
+def _visible_engagements(zone: Zone, *, scoped: bool) -> Select[tuple[uuid.UUID]]:
     query = select(engagement_memberships.c.engagement_id).where(
-        engagement_memberships.c.person_id == person_id
+        engagement_memberships.c.person_id == _PERSON
     )
-    if engagement_id is not None:
-        query = query.where(engagement_memberships.c.engagement_id == engagement_id)
+    if scoped:
+        query = query.where(engagement_memberships.c.engagement_id == _ENGAGEMENT)
     if zone == "needs_you":
         # Viewers are read-only: nothing in their engagements waits for their decision.
         query = query.where(engagement_memberships.c.designation.in_(DECIDING_DESIGNATIONS))
@@ -184,61 +197,89 @@ def _visible_engagements(
 
 
 def _arm_page(
-    zone: Zone, arm: Arm, visible: Select[tuple[uuid.UUID]], after: Position | None, limit: int
+    zone: Zone, arm: Arm, visible: Select[tuple[uuid.UUID]], *, after: bool, scoped: bool
 ) -> Select[Any]:
-    """One arm's newest `limit` rows: the newest `limit` of each visible engagement (a short
-    walk down that engagement's partial index), merged. Reading at most `limit` rows per
-    engagement keeps the cost independent of how much history each engagement holds."""
-    memberships = visible.subquery(f"{arm.kind}_engagements")
+    """One arm's newest `fetch` rows for the caller, exactly, by whichever path is cheap.
+
+    Fast path: walk the arm's newest `window` rows of all engagements (a global partial
+    index on (key DESC, id DESC) INCLUDE engagement_id) and keep the caller's. If that finds
+    `fetch` of them, they are exactly the newest `fetch`: anything of the caller's outside
+    the window is older than everything in it.
+
+    Otherwise (the caller's rows are rare among the newest: few items, or a small portfolio
+    inside a big installation) the slow path runs instead: the newest `fetch` of each
+    visible engagement (a short walk down its (engagement_id, key DESC, id DESC) index),
+    merged. PostgreSQL evaluates the choice once and skips the branch not taken.
+    """
+    table = arm.table
     payload = [
         (arm.payload[name] if name in arm.payload else cast(null(), sql_type)).label(name)
         for name, sql_type in _PAYLOAD[zone].items()
     ]
-    conditions = [*arm.where, arm.table.c.engagement_id == memberships.c.engagement_id]
-    if after is not None:
-        conditions.append(
-            tuple_(arm.key, arm.table.c.id) < tuple_(literal(after.key), literal(after.item_id))
-        )
-    newest = (
-        select(
-            arm.table.c.engagement_id.label("engagement_id"),
-            literal(arm.kind, Text).label("item_kind"),
-            arm.table.c.id.label("item_id"),
-            arm.key.label("sort_key"),
-            *payload,
-        )
-        .where(and_(*conditions))
-        .order_by(arm.key.desc(), arm.table.c.id.desc())
-        .limit(limit)
+    columns = [
+        table.c.engagement_id.label("engagement_id"),
+        literal(arm.kind, Text).label("item_kind"),
+        table.c.id.label("item_id"),
+        arm.key.label("sort_key"),
+        *payload,
+    ]
+    newest_first = (arm.key.desc(), table.c.id.desc())
+    before = [tuple_(arm.key, table.c.id) < tuple_(_AFTER_KEY, _AFTER_ID)] if after else []
+
+    memberships = visible.subquery(f"{arm.kind}_engagements")
+    per_engagement = (
+        select(*columns)
+        .where(*arm.where, *before, table.c.engagement_id == memberships.c.engagement_id)
+        .order_by(*newest_first)
+        .limit(_FETCH)
         .lateral(f"{arm.kind}_rows")
     )
-    return (
-        select(newest)
-        .select_from(memberships.join(newest, true()))
-        .order_by(newest.c.sort_key.desc(), newest.c.item_id.desc())
-        .limit(limit)
+    slow = (
+        select(per_engagement)
+        .select_from(memberships.join(per_engagement, true()))
+        .order_by(per_engagement.c.sort_key.desc(), per_engagement.c.item_id.desc())
+        .limit(_FETCH)
     )
+    if scoped:
+        return slow
+
+    window = (
+        select(table.c.id, arm.key.label("key"), table.c.engagement_id)
+        .where(*arm.where, *before)
+        .order_by(*newest_first)
+        .limit(_WINDOW)
+        .subquery(f"{arm.kind}_window")
+    )
+    hits = (
+        select(window.c.id)
+        .where(window.c.engagement_id.in_(visible.scalar_subquery()))
+        .order_by(window.c.key.desc(), window.c.id.desc())
+        .limit(_FETCH)
+        .cte(f"{arm.kind}_hits")
+    )
+    fast_is_exact = select(func.count()).select_from(hits).scalar_subquery() == _FETCH
+    fast = select(*columns).join_from(table, hits, hits.c.id == table.c.id).where(fast_is_exact)
+    slow_sq = slow.subquery(f"{arm.kind}_slow")
+    return union_all(fast, select(slow_sq).where(~fast_is_exact))  # type: ignore[return-value]
 
 
-def zone_statement(
-    zone: Zone,
-    *,
-    person_id: uuid.UUID,
-    limit: int,
-    after: Position | None,
-    engagement_id: uuid.UUID | None = None,
-) -> Select[Any]:
-    """The one statement behind a zone: the page (limit + 1 rows, to see if more follow)
-    with engagement names, and total_count on every row (one row of NULLs when empty).
-    `engagement_id` narrows the zone to one of the caller's engagements."""
+@cache
+def zone_statement(zone: Zone, *, after: bool, scoped: bool) -> Select[Any]:
+    """The one statement behind a zone, built once per shape: the page (`fetch` = limit + 1
+    rows, to see whether more follow) with engagement names, and total_count on every row
+    (one row of NULLs when the page is empty). `after` adds the cursor condition, `scoped`
+    narrows the zone to one engagement. Parameters: see zone_parameters()."""
     arms = _arms(zone)
-    visible = _visible_engagements(zone, person_id, engagement_id)
-    fetch = limit + 1
-    union = union_all(*(_arm_page(zone, arm, visible, after, fetch) for arm in arms)).subquery(
-        "arms"
+    visible = _visible_engagements(zone, scoped=scoped)
+    union = union_all(
+        *(_arm_page(zone, arm, visible, after=after, scoped=scoped) for arm in arms)
+    ).subquery("arms")
+    page = (
+        select(union)
+        .order_by(union.c.sort_key.desc(), union.c.item_id.desc())
+        .limit(_FETCH)
+        .subquery("page")
     )
-    page = select(union).order_by(union.c.sort_key.desc(), union.c.item_id.desc()).limit(fetch)
-    page_sq = page.subquery("page")
     # Exact, and flat as history grows: one counter row per engagement and item kind.
     total = (
         select(func.coalesce(func.sum(dashboard_counts.c.n), 0))
@@ -250,14 +291,34 @@ def zone_statement(
     )
     totals = select(total.label("total_count")).subquery("totals")
     return (
-        select(totals.c.total_count, page_sq, engagements.c.name.label("engagement_name"))
+        select(totals.c.total_count, page, engagements.c.name.label("engagement_name"))
         .select_from(
-            totals.outerjoin(page_sq, true()).outerjoin(
-                engagements, engagements.c.id == page_sq.c.engagement_id
+            totals.outerjoin(page, true()).outerjoin(
+                engagements, engagements.c.id == page.c.engagement_id
             )
         )
-        .order_by(page_sq.c.sort_key.desc(), page_sq.c.item_id.desc())
+        .order_by(page.c.sort_key.desc(), page.c.item_id.desc())
     )
+
+
+def zone_parameters(
+    *,
+    person_id: uuid.UUID,
+    limit: int,
+    after: Position | None,
+    engagement_id: uuid.UUID | None = None,
+) -> dict[str, Any]:
+    fetch = limit + 1
+    parameters: dict[str, Any] = {
+        "person_id": person_id,
+        "fetch": fetch,
+        "window": max(MIN_WINDOW, WINDOW_PER_ROW * fetch),
+    }
+    if after is not None:
+        parameters |= {"after_key": after.key, "after_id": after.item_id}
+    if engagement_id is not None:
+        parameters["engagement_id"] = engagement_id
+    return parameters
 
 
 async def zone_page(
@@ -269,10 +330,11 @@ async def zone_page(
     after: Position | None,
     engagement_id: uuid.UUID | None = None,
 ) -> Page:
-    statement = zone_statement(
-        zone, person_id=person_id, limit=limit, after=after, engagement_id=engagement_id
+    statement = zone_statement(zone, after=after is not None, scoped=engagement_id is not None)
+    parameters = zone_parameters(
+        person_id=person_id, limit=limit, after=after, engagement_id=engagement_id
     )
-    result = await conn.execute(statement)
+    result = await conn.execute(statement, parameters)
     rows: Sequence[Row[Any]] = result.all()
     total = int(rows[0].total_count) if rows else 0
     items = [row for row in rows if row.item_id is not None]

@@ -64,6 +64,18 @@ def _engagement_fk() -> Column[Any]:
     )
 
 
+def _newest_first(name: str, key: str, where: str) -> Index:
+    """A zone's newest rows across all engagements (the dashboard's fast path, migration 0003);
+    engagement_id rides along so the walk never visits the table."""
+    return Index(
+        name,
+        text(f"{key} DESC"),
+        text("id DESC"),
+        postgresql_where=text(where),
+        postgresql_include=["engagement_id"],
+    )
+
+
 def _json(name: str, *, nullable: bool) -> Column[Any]:
     return Column(name, JSONB, nullable=nullable, server_default=text("'{}'::jsonb"))
 
@@ -153,6 +165,7 @@ def _job_table(name: str, type_column: str, *, json_nullable: bool) -> Table:
             text("id DESC"),
             postgresql_where=text(_in("status", ACTIVE_JOB_STATUSES)),
         ),
+        _newest_first(f"ix_{name}_active_newest", "started_at", _in("status", ACTIVE_JOB_STATUSES)),
     )
 
 
@@ -179,6 +192,11 @@ external_production_records = Table(
         text("id DESC"),
         postgresql_where=text("status = 'awaiting_external'"),
     ),
+    _newest_first(
+        "ix_external_production_records_awaiting_newest",
+        "started_at",
+        "status = 'awaiting_external'",
+    ),
 )
 
 shapes = Table(
@@ -200,6 +218,7 @@ shapes = Table(
         text("id DESC"),
         postgresql_where=text("state = 'pending_confirmation'"),
     ),
+    _newest_first("ix_shapes_pending_newest", "created_at", "state = 'pending_confirmation'"),
 )
 
 assertions = Table(
@@ -220,6 +239,7 @@ assertions = Table(
         text("id DESC"),
         postgresql_where=text("state = 'held'"),
     ),
+    _newest_first("ix_assertions_held_newest", "created_at", "state = 'held'"),
 )
 
 renders = Table(
@@ -261,6 +281,12 @@ renders = Table(
         text("created_at DESC"),
         text("id DESC"),
         postgresql_where=text("state = 'produced' AND reviewed_at IS NULL"),
+    ),
+    _newest_first("ix_renders_produced_newest", "completed_at", "state = 'produced'"),
+    _newest_first(
+        "ix_renders_awaiting_review_newest",
+        "created_at",
+        "state = 'produced' AND reviewed_at IS NULL",
     ),
 )
 
