@@ -28,6 +28,7 @@ from sqlalchemy import (
     literal,
     null,
     select,
+    text,
     true,
     tuple_,
     union_all,
@@ -36,7 +37,6 @@ from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from loomworks.db.tables import (
-    ACTIVE_JOB_STATUSES,
     assertions,
     dashboard_counts,
     engagement_memberships,
@@ -78,6 +78,13 @@ class Arm:
     payload: dict[str, ColumnElement[Any]]
 
 
+def _sql(predicate: str) -> ColumnElement[bool]:
+    """An arm's state predicate as literal SQL, not bound parameters: PostgreSQL can only match
+    a partial index (WHERE state = 'produced') when it sees the constant, and prepared
+    statements would otherwise fall back to generic plans that cannot use those indexes."""
+    return text(predicate)  # type: ignore[return-value]
+
+
 # Payload columns each zone's rows carry, padded with NULLs where an arm has nothing to say.
 _PAYLOAD: dict[Zone, dict[str, Any]] = {
     "active": {
@@ -99,7 +106,7 @@ def _arms(zone: Zone) -> list[Arm]:
                 shaping_jobs,
                 "shape_production",
                 shaping_jobs.c.started_at,
-                (shaping_jobs.c.status.in_(ACTIVE_JOB_STATUSES),),
+                (_sql("shaping_jobs.status IN ('queued', 'dispatched')"),),
                 {
                     "label_text": shaping_jobs.c.shape_type,
                     "status": shaping_jobs.c.status,
@@ -111,7 +118,7 @@ def _arms(zone: Zone) -> list[Arm]:
                 render_jobs,
                 "render_production",
                 render_jobs.c.started_at,
-                (render_jobs.c.status.in_(ACTIVE_JOB_STATUSES),),
+                (_sql("render_jobs.status IN ('queued', 'dispatched')"),),
                 {
                     "label_text": render_jobs.c.render_type,
                     "status": render_jobs.c.status,
@@ -123,7 +130,7 @@ def _arms(zone: Zone) -> list[Arm]:
                 external_production_records,
                 "external_polling",
                 external_production_records.c.started_at,
-                (external_production_records.c.status == "awaiting_external",),
+                (_sql("external_production_records.status = 'awaiting_external'"),),
                 {
                     "label_text": external_production_records.c.provider,
                     "label_extra": external_production_records.c.description,
@@ -138,21 +145,21 @@ def _arms(zone: Zone) -> list[Arm]:
                 shapes,
                 "pending_shape",
                 shapes.c.created_at,
-                (shapes.c.state == "pending_confirmation",),
+                (_sql("shapes.state = 'pending_confirmation'"),),
                 {"label_text": shapes.c.title, "label_extra": shapes.c.shape_type},
             ),
             Arm(
                 assertions,
                 "held_assertion",
                 assertions.c.created_at,
-                (assertions.c.state == "held",),
+                (_sql("assertions.state = 'held'"),),
                 {"label_text": assertions.c.statement},
             ),
             Arm(
                 renders,
                 "produced_render_for_review",
                 renders.c.created_at,
-                (renders.c.state == "produced", renders.c.reviewed_at.is_(None)),
+                (_sql("renders.state = 'produced' AND renders.reviewed_at IS NULL"),),
                 {"label_text": renders.c.title, "display_number": renders.c.display_number},
             ),
         ]
@@ -161,7 +168,7 @@ def _arms(zone: Zone) -> list[Arm]:
             renders,
             "render",
             renders.c.completed_at,
-            (renders.c.state == "produced",),
+            (_sql("renders.state = 'produced'"),),
             {
                 "label_text": renders.c.title,
                 "display_number": renders.c.display_number,
