@@ -92,12 +92,10 @@ async def dashboard_recent(
     )
 
 
-# Items are built with model_construct: every field comes typed from PostgreSQL or from our
-# own label functions, and validating 50 items per poll was a measurable share of the time.
 def _active_item(row: Row[Any]) -> DashboardActiveItem:
     activity = labels.activity_label(row.item_kind, row.status, row.label_text)
     progress = job_progress(row.status, row.context, row.summary_counts, activity_label=activity)
-    return DashboardActiveItem.model_construct(
+    return DashboardActiveItem(
         engagement_id=row.engagement_id,
         engagement_name=row.engagement_name,
         item_kind=row.item_kind,
@@ -105,7 +103,7 @@ def _active_item(row: Row[Any]) -> DashboardActiveItem:
         item_label=labels.any_job_label(row.item_kind, row.label_text, row.label_extra),
         started_at=row.sort_key,
         progress_hint=progress.hint,
-        progress=progress_read(progress),  # type: ignore[arg-type]  # running: never "none"
+        progress=progress_read(progress),
         detail_url=f"/engagements/{row.engagement_id}/jobs/{row.item_id}",
     )
 
@@ -120,7 +118,7 @@ def _needs_you_item(row: Row[Any]) -> DashboardNeedsYouItem:
     else:
         label = labels.render_label(row.display_number, row.label_text)
         detail = labels.REVIEW_DETAIL
-    return DashboardNeedsYouItem.model_construct(
+    return DashboardNeedsYouItem(
         engagement_id=row.engagement_id,
         engagement_name=row.engagement_name,
         item_kind=row.item_kind,
@@ -133,7 +131,7 @@ def _needs_you_item(row: Row[Any]) -> DashboardNeedsYouItem:
 
 def _recent_item(row: Row[Any]) -> DashboardRecentItem:
     downloadable = row.content_kind in ("binary_blob", "multi_file")
-    return DashboardRecentItem.model_construct(
+    return DashboardRecentItem(
         engagement_id=row.engagement_id,
         engagement_name=row.engagement_name,
         artifact_kind=row.item_kind,

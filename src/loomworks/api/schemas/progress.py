@@ -53,6 +53,6 @@ _BY_MODE: dict[str, type[BaseModel]] = {
 
 
 def progress_read(progress: Progress) -> JobProgress:
-    # Progress already enforces which fields each mode carries; no need to validate again.
-    fields = progress.as_dict()
-    return _BY_MODE[progress.mode].model_construct(None, **fields)  # type: ignore[return-value]
+    # Straight to the mode's model: pydantic-core validates typed fields faster than
+    # model_construct copies them, and faster than a discriminated-union TypeAdapter.
+    return _BY_MODE[progress.mode](**progress.as_dict())  # type: ignore[return-value]
