@@ -55,3 +55,9 @@ def create_app(
         app.include_router(module.router)
     app.include_router(dashboard.engagement_router)
     return app
+
+
+def app_from_env() -> FastAPI:
+    """For process managers: `uvicorn --factory loomworks.app:app_from_env` (needs
+    LOOMWORKS_DATABASE_URL; the embedded server is the CLI's job)."""
+    return create_app(Settings())
