@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 MAX_LABEL_LENGTH = 140
 
 
+@lru_cache(maxsize=4096)  # type keys repeat on every poll; a page has 50 of them
 def humanise(key: str | None, fallback: str) -> str:
     """'deck_section' -> 'Deck section'; a blank or odd key falls back to a generic word."""
     words = " ".join((key or "").replace("_", " ").replace("-", " ").split())

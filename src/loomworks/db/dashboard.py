@@ -179,12 +179,15 @@ def _arms(zone: Zone) -> list[Arm]:
 
 
 # Statement parameters: the statements are built once per shape and reused with these.
+# The two limits are rendered into the SQL (one prepared statement per page size): knowing
+# them, PostgreSQL's cached generic plan is as good as a fresh one, so it keeps it and skips
+# ~1.2 ms of planning per request (measured: active 6.7 -> 5.4 ms in-process).
 _PERSON = bindparam("person_id", type_=UUID(as_uuid=True))
 _ENGAGEMENT = bindparam("engagement_id", type_=UUID(as_uuid=True))
 _AFTER_KEY = bindparam("after_key", type_=DateTime(timezone=True))
 _AFTER_ID = bindparam("after_id", type_=UUID(as_uuid=True))
-_FETCH = bindparam("fetch", type_=Integer)
-_WINDOW = bindparam("window", type_=Integer)
+_FETCH = bindparam("fetch", type_=Integer, literal_execute=True)
+_WINDOW = bindparam("window", type_=Integer, literal_execute=True)
 # How many of an arm's newest rows (across all engagements) the fast path looks through for
 # the caller's; see _arm_page. Scanning them is an index-only walk of a few pages.
 WINDOW_PER_ROW = 20
