@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from functools import lru_cache
 
+from loomworks.progress import Progress, job_progress
+
 MAX_LABEL_LENGTH = 140
 
 
@@ -72,6 +74,14 @@ def activity_label(kind: str, status: str | None, provider: str | None) -> str:
     if kind == "external_polling":
         return waiting_on(provider)
     return "Queued, waiting to start" if status == "queued" else "Running"
+
+
+def job_progress_of(
+    kind: str, status: str, type_key: str | None, context: object, summary_counts: object
+) -> Progress:
+    """A job's progress under the one contract, with the activity wording for its kind."""
+    activity = activity_label(kind, status, type_key)
+    return job_progress(status, context, summary_counts, activity_label=activity)
 
 
 def any_job_label(kind: str, type_key: str | None, description: str | None) -> str:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Query
 from sqlalchemy import Row
@@ -21,8 +22,7 @@ from loomworks.api.schemas.dashboard import (
     DashboardRecentResponse,
 )
 from loomworks.api.schemas.progress import progress_read
-from loomworks.db.dashboard import Page, Position, Zone, zone_page
-from loomworks.progress import job_progress
+from loomworks.db.dashboard import Position, Zone, zone_page
 
 router = APIRouter(prefix="/me/dashboard", tags=["dashboard"])
 # The same zones for one engagement: what a per-engagement screen (and the benchmark's
@@ -33,15 +33,23 @@ Limit = Annotated[int, Query(ge=1, le=100, description="page size, 1-100")]
 Cursor = Annotated[str | None, Query(description="next_cursor from the previous page of this zone")]
 
 
-async def _page(
+ZoneResponse = TypeVar(
+    "ZoneResponse", DashboardActiveResponse, DashboardNeedsYouResponse, DashboardRecentResponse
+)
+
+
+async def _zone(
     zone: Zone,
+    response: type[ZoneResponse],
+    item: Callable[[Row[Any]], Any],
     conn: Conn,
     me: CurrentPerson,
     key: bytes,
     limit: int,
     cursor: str | None,
     engagement_id: uuid.UUID | None = None,
-) -> tuple[Page, str | None]:
+) -> ZoneResponse:
+    """Decode the cursor, run the zone's one statement, shape the page."""
     after = decode_cursor(key, zone, cursor) if cursor is not None else None
     page = await zone_page(
         conn, zone, person_id=me.id, limit=limit, after=after, engagement_id=engagement_id
@@ -50,7 +58,11 @@ async def _page(
     if page.has_more:
         last = page.rows[-1]
         next_cursor = encode_cursor(key, zone, Position(last.sort_key, last.item_id))
-    return page, next_cursor
+    return response(
+        items=[item(row) for row in page.rows],
+        total_count=page.total_count,
+        next_cursor=next_cursor,
+    )
 
 
 @router.get("/active")
@@ -58,11 +70,8 @@ async def dashboard_active(
     conn: Conn, me: CurrentPerson, key: CursorKey, limit: Limit = 50, cursor: Cursor = None
 ) -> DashboardActiveResponse:
     """Jobs running now in all my engagements, newest first, each with a truthful progress hint."""
-    page, next_cursor = await _page("active", conn, me, key, limit, cursor)
-    return DashboardActiveResponse(
-        items=[_active_item(row) for row in page.rows],
-        total_count=page.total_count,
-        next_cursor=next_cursor,
+    return await _zone(
+        "active", DashboardActiveResponse, _active_item, conn, me, key, limit, cursor
     )
 
 
@@ -71,11 +80,8 @@ async def dashboard_needs_you(
     conn: Conn, me: CurrentPerson, key: CursorKey, limit: Limit = 50, cursor: Cursor = None
 ) -> DashboardNeedsYouResponse:
     """What waits for my decision, newest first; never from engagements where I am a viewer."""
-    page, next_cursor = await _page("needs_you", conn, me, key, limit, cursor)
-    return DashboardNeedsYouResponse(
-        items=[_needs_you_item(row) for row in page.rows],
-        total_count=page.total_count,
-        next_cursor=next_cursor,
+    return await _zone(
+        "needs_you", DashboardNeedsYouResponse, _needs_you_item, conn, me, key, limit, cursor
     )
 
 
@@ -84,17 +90,15 @@ async def dashboard_recent(
     conn: Conn, me: CurrentPerson, key: CursorKey, limit: Limit = 50, cursor: Cursor = None
 ) -> DashboardRecentResponse:
     """Produced renders in all my engagements, newest first, with download links."""
-    page, next_cursor = await _page("recent", conn, me, key, limit, cursor)
-    return DashboardRecentResponse(
-        items=[_recent_item(row) for row in page.rows],
-        total_count=page.total_count,
-        next_cursor=next_cursor,
+    return await _zone(
+        "recent", DashboardRecentResponse, _recent_item, conn, me, key, limit, cursor
     )
 
 
 def _active_item(row: Row[Any]) -> DashboardActiveItem:
-    activity = labels.activity_label(row.item_kind, row.status, row.label_text)
-    progress = job_progress(row.status, row.context, row.summary_counts, activity_label=activity)
+    progress = labels.job_progress_of(
+        row.item_kind, row.status, row.label_text, row.context, row.summary_counts
+    )
     return DashboardActiveItem(
         engagement_id=row.engagement_id,
         engagement_name=row.engagement_name,
@@ -157,12 +161,10 @@ async def engagement_active(
 ) -> DashboardActiveResponse:
     """Jobs running now in one of my engagements (404 unless I am a member)."""
     await require_membership(conn, me, engagement_id)
-    page, next_cursor = await _page("active", conn, me, key, limit, cursor, engagement_id)
-    return DashboardActiveResponse(
-        items=[_active_item(row) for row in page.rows],
-        total_count=page.total_count,
-        next_cursor=next_cursor,
-    )
+    return await _zone(
+        "active", DashboardActiveResponse, _active_item, conn, me, key, limit, cursor,
+        engagement_id,
+    )  # fmt: skip
 
 
 @engagement_router.get("/needs_you")
@@ -176,12 +178,10 @@ async def engagement_needs_you(
 ) -> DashboardNeedsYouResponse:
     """What waits for my decision in one of my engagements (empty where I am a viewer)."""
     await require_membership(conn, me, engagement_id)
-    page, next_cursor = await _page("needs_you", conn, me, key, limit, cursor, engagement_id)
-    return DashboardNeedsYouResponse(
-        items=[_needs_you_item(row) for row in page.rows],
-        total_count=page.total_count,
-        next_cursor=next_cursor,
-    )
+    return await _zone(
+        "needs_you", DashboardNeedsYouResponse, _needs_you_item, conn, me, key, limit, cursor,
+        engagement_id,
+    )  # fmt: skip
 
 
 @engagement_router.get("/recent")
@@ -195,9 +195,7 @@ async def engagement_recent(
 ) -> DashboardRecentResponse:
     """Produced renders of one of my engagements, newest first, with download links."""
     await require_membership(conn, me, engagement_id)
-    page, next_cursor = await _page("recent", conn, me, key, limit, cursor, engagement_id)
-    return DashboardRecentResponse(
-        items=[_recent_item(row) for row in page.rows],
-        total_count=page.total_count,
-        next_cursor=next_cursor,
-    )
+    return await _zone(
+        "recent", DashboardRecentResponse, _recent_item, conn, me, key, limit, cursor,
+        engagement_id,
+    )  # fmt: skip

@@ -12,7 +12,6 @@ from loomworks.api.errors import NotFound
 from loomworks.api.schemas.jobs import JobDetailResponse
 from loomworks.api.schemas.progress import progress_read
 from loomworks.db.jobs import job_detail
-from loomworks.progress import job_progress
 
 router = APIRouter(prefix="/engagements", tags=["jobs"])
 
@@ -25,8 +24,9 @@ async def read_job(
     row = await job_detail(conn, person_id=me.id, engagement_id=engagement_id, job_id=job_id)
     if row is None:
         raise NotFound("Job not found.")
-    activity = labels.activity_label(row.job_kind, row.status, row.label_text)
-    progress = job_progress(row.status, row.context, row.summary_counts, activity_label=activity)
+    progress = labels.job_progress_of(
+        row.job_kind, row.status, row.label_text, row.context, row.summary_counts
+    )
     return JobDetailResponse(
         engagement_id=row.engagement_id,
         engagement_name=row.engagement_name,

@@ -1,0 +1,27 @@
+"""Print the SQL each dashboard zone sends, as the code builds it: `uv run python -m bench.sql`."""
+
+from __future__ import annotations
+
+import argparse
+
+from sqlalchemy.dialects import postgresql
+
+from loomworks.db.dashboard import zone_statement
+
+ZONES = ("active", "needs_you", "recent")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("zones", nargs="*", default=list(ZONES), choices=ZONES)
+    parser.add_argument("--cursor", action="store_true", help="the statement for later pages")
+    parser.add_argument("--scoped", action="store_true", help="the per-engagement statement")
+    args = parser.parse_args()
+    for zone in args.zones:
+        statement = zone_statement(zone, after=args.cursor, scoped=args.scoped)
+        print(f"-- {zone}{' (after a cursor)' if args.cursor else ''}")
+        print(f"{statement.compile(dialect=postgresql.dialect())};\n")
+
+
+if __name__ == "__main__":
+    main()
