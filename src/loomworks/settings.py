@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
 from pathlib import Path
 
 import platformdirs
@@ -30,8 +29,3 @@ class Settings(BaseSettings):
     port: int = Field(default=8000, ge=1, le=65535)
     db_pool_size: int = Field(default=10, ge=1)
     demo_tick_seconds: float = Field(default=3.0, gt=0)
-
-
-@lru_cache
-def get_settings() -> Settings:
-    return Settings()

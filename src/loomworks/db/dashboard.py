@@ -1,8 +1,10 @@
 """The three dashboard zones, each one SQL statement: a UNION ALL of one arm per source.
 
 Every arm is scoped by the caller's membership subquery and ordered and limited on its own
-(so PostgreSQL merges a few rows per arm instead of sorting every match), the page is cut in
-one place, engagement names are joined after the cut, and total_count rides along.
+(so PostgreSQL merges a few rows per arm instead of sorting every match), choosing between a
+newest-first fast path and a per-engagement slow path (see _arm_page); the page is cut in
+one place, engagement names are joined after the cut, and total_count comes from the
+trigger-kept dashboard_counts. docs/dashboard.md explains the shape and its measurements.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any, Literal
 
 from sqlalchemy import (
     ColumnElement,
+    CompoundSelect,
     DateTime,
     Integer,
     Row,
@@ -208,7 +211,7 @@ def _visible_engagements(zone: Zone, *, scoped: bool) -> Select[tuple[uuid.UUID]
 
 def _arm_page(
     zone: Zone, arm: Arm, visible: Select[tuple[uuid.UUID]], *, after: bool, scoped: bool
-) -> Select[Any]:
+) -> Select[Any] | CompoundSelect[Any]:
     """One arm's newest `fetch` rows for the caller, exactly, by whichever path is cheap.
 
     Fast path: walk the arm's newest `window` rows of all engagements (a global partial
@@ -270,7 +273,7 @@ def _arm_page(
     fast_is_exact = select(func.count()).select_from(hits).scalar_subquery() == _FETCH
     fast = select(*columns).join_from(table, hits, hits.c.id == table.c.id).where(fast_is_exact)
     slow_sq = slow.subquery(f"{arm.kind}_slow")
-    return union_all(fast, select(slow_sq).where(~fast_is_exact))  # type: ignore[return-value]
+    return union_all(fast, select(slow_sq).where(~fast_is_exact))
 
 
 @cache
