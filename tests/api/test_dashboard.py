@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import re
+import statistics
+import time
 import uuid
 from datetime import timedelta
 from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from tests.fixtures.data import (
@@ -449,3 +451,54 @@ async def test_one_statement_per_request(
     assert "sessions" in statements[0]
     assert "engagement_memberships" in statements[1]
     assert "UNION ALL" in statements[1]
+
+
+async def test_performance_10_engagements(client: httpx.AsyncClient, db: AsyncConnection) -> None:
+    """A sanity bound from the change request (each zone well under 200 ms for a person with
+    10 populated engagements); the real figures come from `python -m bench`."""
+    me = await sign_in(client, db)
+    for n in range(10):
+        await make_engagement(db, f"Engagement {n}", member=me)
+    stranger = await make_person(db)
+    for n in range(5):
+        await make_engagement(db, f"Noise {n}", member=stranger)
+    # 300 rows per source table per engagement, a tenth of them in the dashboard states.
+    for table, columns, active_value in (
+        ("shaping_jobs", "shape_type, status, started_at", "'dispatched'"),
+        ("render_jobs", "render_type, status, started_at", "'queued'"),
+        ("external_production_records", "provider, status, started_at", "'awaiting_external'"),
+    ):
+        done = "'received'" if table == "external_production_records" else "'completed'"
+        await db.execute(
+            text(
+                f"INSERT INTO {table} (engagement_id, {columns}) "
+                f"SELECT e.id, 'kind', CASE WHEN g % 10 = 0 THEN {active_value} ELSE {done} END, "
+                "now() - g * interval '1 minute' FROM engagements e, generate_series(1, 300) g"
+            )
+        )
+    await db.execute(
+        text(
+            "INSERT INTO shapes (engagement_id, shape_type, title, state, created_at) "
+            "SELECT e.id, 'site_plan', 'Shape ' || g, CASE WHEN g % 10 = 0 "
+            "THEN 'pending_confirmation' ELSE 'confirmed' END, now() - g * interval '1 minute' "
+            "FROM engagements e, generate_series(1, 300) g"
+        )
+    )
+    await db.execute(
+        text(
+            "INSERT INTO renders (engagement_id, title, display_number, state, content_kind, "
+            "created_at, completed_at) SELECT e.id, 'Render ' || g, g, 'produced', 'inline_dict', "
+            "now() - g * interval '1 minute', now() - g * interval '1 minute' "
+            "FROM engagements e, generate_series(1, 300) g"
+        )
+    )
+    await db.execute(text("ANALYZE"))
+    for zone in ZONES:
+        await get_zone(client, zone)  # warm the connection's prepared statements
+        timings = []
+        for _ in range(5):
+            started = time.perf_counter()
+            page = await get_zone(client, zone)
+            timings.append(time.perf_counter() - started)
+        assert len(page["items"]) == 50
+        assert statistics.median(timings) < 0.2, (zone, timings)
