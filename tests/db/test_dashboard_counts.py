@@ -86,3 +86,17 @@ async def test_counters_follow_inserts_updates_moves_and_deletes(db: AsyncConnec
             .where(dashboard_counts.c.engagement_id == b)
         )
     ).scalar_one() == 0
+
+
+async def test_counters_follow_truncate(db: AsyncConnection) -> None:
+    owner = await make_person(db)
+    eid = await make_engagement(db, member=owner)
+    await make_shape(db, eid)
+    await make_render(db, eid)
+    await make_shaping_job(db, eid)
+    # External tools (and test harnesses) empty tables with TRUNCATE, which skips row triggers.
+    await db.execute(text("TRUNCATE shapes"))
+    await db.execute(text("TRUNCATE renders CASCADE"))
+    await assert_counters_exact(db)
+    kinds = {row.item_kind for row in await db.execute(select(dashboard_counts)) if row.n}
+    assert kinds == {"shape_production"}
