@@ -8,7 +8,6 @@ import getpass
 import sys
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
 from typing import NoReturn
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -95,12 +94,13 @@ def _db_upgrade(settings: Settings, args: argparse.Namespace) -> None:
     print("database is at the newest schema")
 
 
-def _with_database(
-    settings: Settings, work: Callable[[AsyncConnection], Awaitable[None]] | None = None
-) -> None:
-    """Migrate to head, then run `work` in one transaction that commits if it succeeds."""
+Work = Callable[[AsyncConnection], Awaitable[None]]
 
-    async def run(url: str) -> None:
+
+def _migrate_and_run(url: str, work: Work | None = None) -> None:
+    """Migrate `url` to head, then run `work` in one transaction that commits if it succeeds."""
+
+    async def run() -> None:
         engine = create_engine(url, pool_size=1)
         try:
             await upgrade_to_head(engine)
@@ -110,8 +110,13 @@ def _with_database(
         finally:
             await engine.dispose()
 
+    asyncio.run(run())
+
+
+def _with_database(settings: Settings, work: Work | None = None) -> None:
+    """_migrate_and_run on the configured database, or the embedded one while it runs."""
     with database_url_or_embedded(settings) as url:
-        asyncio.run(run(url))
+        _migrate_and_run(url, work)
 
 
 async def _person_or_fail(conn: AsyncConnection, email: str) -> Person:
@@ -182,8 +187,7 @@ async def _engagement_id(conn: AsyncConnection, name_or_id: str) -> uuid.UUID:
 def _session_issue(settings: Settings, args: argparse.Namespace) -> None:
     async def work(conn: AsyncConnection) -> None:
         person = await _person_or_fail(conn, args.email)
-        lifetime = timedelta(seconds=settings.session_lifetime_seconds)
-        token = await issue_session(conn, person_id=person.id, lifetime=lifetime)
+        token = await issue_session(conn, person_id=person.id, lifetime=settings.session_lifetime)
         print(token)
         print(_curl_line(settings, token))
 
@@ -198,22 +202,18 @@ def _serve(settings: Settings, args: argparse.Namespace) -> None:
 
     host = args.host or settings.host
     port = args.port or settings.port
+
+    async def seed(conn: AsyncConnection) -> None:
+        portfolio = await seed_demo(conn)
+        token = await issue_session(
+            conn, person_id=portfolio.operator.id, lifetime=settings.session_lifetime
+        )
+        state = "seeded" if portfolio.created else "already present"
+        print(f"Demo data {state}. Sign in as {DEMO_EMAIL} / {DEMO_PASSWORD}, or:")
+        print(_curl_line(settings, token, host, port), flush=True)
+
     with database_url_or_embedded(settings) as url:
-        if args.demo:
-
-            async def work(conn: AsyncConnection) -> None:
-                portfolio = await seed_demo(conn)
-                lifetime = timedelta(seconds=settings.session_lifetime_seconds)
-                token = await issue_session(
-                    conn, person_id=portfolio.operator.id, lifetime=lifetime
-                )
-                state = "seeded" if portfolio.created else "already present"
-                print(f"Demo data {state}. Sign in as {DEMO_EMAIL} / {DEMO_PASSWORD}, or:")
-                print(_curl_line(settings, token, host, port), flush=True)
-
-            _with_database(settings.model_copy(update={"database_url": url}), work)
-        else:
-            _with_database(settings.model_copy(update={"database_url": url}))
+        _migrate_and_run(url, seed if args.demo else None)
         app = create_app(settings, database_url=url, demo=args.demo)
         uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="info")).run()
 

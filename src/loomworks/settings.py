@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import platformdirs
@@ -29,3 +30,7 @@ class Settings(BaseSettings):
     port: int = Field(default=8000, ge=1, le=65535)
     db_pool_size: int = Field(default=10, ge=1)
     demo_tick_seconds: float = Field(default=3.0, gt=0)
+
+    @property
+    def session_lifetime(self) -> timedelta:
+        return timedelta(seconds=self.session_lifetime_seconds)

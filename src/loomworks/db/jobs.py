@@ -88,19 +88,31 @@ async def job_detail(
     ).one_or_none()
 
 
-async def _merge(
-    conn: AsyncConnection, kind: JobKind, job_id: uuid.UUID, column: str, patch: dict[str, Any]
+async def _update_while(
+    conn: AsyncConnection,
+    kind: JobKind,
+    job_id: uuid.UUID,
+    statuses: tuple[str, ...],
+    values: dict[str, Any],
 ) -> None:
+    """Update the job only while its status is one of `statuses`; JobPatchRefused otherwise."""
     table = JOB_TABLES[kind]
-    target = table.c[column]
     result = await conn.execute(
         update(table)
-        .where(table.c.id == job_id, table.c.status.in_(_RUNNING[kind]))
-        .values({column: func.coalesce(target, cast({}, JSONB)).op("||")(cast(patch, JSONB))})
+        .where(table.c.id == job_id, table.c.status.in_(statuses))
+        .values(values)
         .returning(table.c.id)
     )
     if result.one_or_none() is None:
-        raise JobPatchRefused(f"job {job_id} is not running")
+        raise JobPatchRefused(f"job {job_id} is not {' or '.join(statuses)}")
+
+
+async def _merge(
+    conn: AsyncConnection, kind: JobKind, job_id: uuid.UUID, column: str, patch: dict[str, Any]
+) -> None:
+    target = JOB_TABLES[kind].c[column]
+    merged = func.coalesce(target, cast({}, JSONB)).op("||")(cast(patch, JSONB))
+    await _update_while(conn, kind, job_id, _RUNNING[kind], {column: merged})
 
 
 async def record_phase(conn: AsyncConnection, kind: JobKind, job_id: uuid.UUID, key: str) -> None:
@@ -130,27 +142,12 @@ async def record_composite(
 
 async def dispatch_job(conn: AsyncConnection, kind: JobKind, job_id: uuid.UUID) -> None:
     """A queued job starts running."""
-    table = JOB_TABLES[kind]
-    result = await conn.execute(
-        update(table)
-        .where(table.c.id == job_id, table.c.status == "queued")
-        .values(status="dispatched")
-        .returning(table.c.id)
-    )
-    if result.one_or_none() is None:
-        raise JobPatchRefused(f"job {job_id} is not queued")
+    await _update_while(conn, kind, job_id, ("queued",), {"status": "dispatched"})
 
 
 async def finish_job(
     conn: AsyncConnection, kind: JobKind, job_id: uuid.UUID, *, status: str
 ) -> None:
     """Move a running job to a terminal status and stamp completed_at."""
-    table = JOB_TABLES[kind]
-    result = await conn.execute(
-        update(table)
-        .where(table.c.id == job_id, table.c.status.in_(_RUNNING[kind]))
-        .values(status=status, completed_at=func.now())
-        .returning(table.c.id)
-    )
-    if result.one_or_none() is None:
-        raise JobPatchRefused(f"job {job_id} is not running")
+    values = {"status": status, "completed_at": func.now()}
+    await _update_while(conn, kind, job_id, _RUNNING[kind], values)

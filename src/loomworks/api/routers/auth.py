@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from fastapi import APIRouter, Response, status
 
 from loomworks.api.deps import SESSION_COOKIE, AppSettings, Conn, CurrentPerson, SessionToken
@@ -20,13 +18,12 @@ async def login(body: LoginCreate, conn: Conn, settings: AppSettings, response: 
     person = await authenticate(conn, email=body.email, password=body.password)
     if person is None:
         raise NotAuthenticated("Email or password is wrong.")
-    lifetime = settings.session_lifetime_seconds
-    token = await issue_session(conn, person_id=person.id, lifetime=timedelta(seconds=lifetime))
+    token = await issue_session(conn, person_id=person.id, lifetime=settings.session_lifetime)
     await conn.commit()
     response.set_cookie(
         SESSION_COOKIE,
         token,
-        max_age=lifetime,
+        max_age=settings.session_lifetime_seconds,
         path="/",
         httponly=True,
         samesite="lax",
