@@ -25,7 +25,7 @@ import httpx
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from loomworks.db.dashboard import Zone, zone_page
+from loomworks.db.dashboard import Zone, position_of, zone_page
 
 ZONES: tuple[Zone, ...] = ("active", "needs_you", "recent")
 # Per zone: the response field holding the recency key and the one holding the item id.
@@ -179,7 +179,7 @@ async def merged_in_process(
         )
         pages.append(page.rows)
         total += page.total_count
-    merged = heapq.merge(*pages, key=lambda row: (row.sort_key, row.item_id), reverse=True)
+    merged = heapq.merge(*pages, key=position_of, reverse=True)
     return list(islice(merged, limit)), total
 
 

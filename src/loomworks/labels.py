@@ -76,12 +76,11 @@ def activity_label(kind: str, status: str | None, provider: str | None) -> str:
     return "Queued, waiting to start" if status == "queued" else "Running"
 
 
-def job_progress_of(
-    kind: str, status: str, type_key: str | None, context: object, summary_counts: object
-) -> Progress:
-    """A job's progress under the one contract, with the activity wording for its kind."""
+def job_progress_of(kind: str, status: str, type_key: str | None, fields: object) -> Progress:
+    """A job's progress under the one contract, with the activity wording for its kind, from
+    the `progress_fields` a job read selects (db/jobs.progress_fields)."""
     activity = activity_label(kind, status, type_key)
-    return job_progress(status, context, summary_counts, activity_label=activity)
+    return job_progress(status, fields, fields, activity_label=activity)
 
 
 def any_job_label(kind: str, type_key: str | None, description: str | None) -> str:

@@ -7,7 +7,7 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from loomworks.db.jobs import (
@@ -108,6 +108,43 @@ async def test_job_detail_for_every_kind(client: httpx.AsyncClient, db: AsyncCon
     detail_urls = [i["detail_url"] for i in (await active_by_id(client)).values()]
     for url in detail_urls:
         assert (await client.get(url)).status_code == 200
+
+
+async def test_stored_json_python_cannot_parse_never_fails_a_read(
+    client: httpx.AsyncClient, db: AsyncConnection
+) -> None:
+    """PostgreSQL stores numbers of any length and deep nesting that Python's JSON parser
+    refuses; such a job shows as a running job instead of failing everyone's dashboard."""
+    me = await sign_in(client, db)
+    eid = await make_engagement(db, member=me)
+    huge_count = await make_shaping_job(db, eid)
+    deep_phase = await make_shaping_job(db, eid)
+    noisy_context = await make_shaping_job(db, eid, summary_counts={"processed": 3, "total": 4})
+    huge = "1" + "0" * 5000
+    await db.execute(
+        text("UPDATE shaping_jobs SET summary_counts = CAST(:counts AS jsonb) WHERE id = :id"),
+        {"counts": f'{{"processed": {huge}, "total": {huge}5}}', "id": huge_count},
+    )
+    await db.execute(
+        text("UPDATE shaping_jobs SET context = CAST(:ctx AS jsonb) WHERE id = :id"),
+        {"ctx": '{"phase": ' + "[" * 3000 + "]" * 3000 + "}", "id": deep_phase},
+    )
+    # What job code keeps elsewhere in its context is never read at all.
+    await db.execute(
+        text("UPDATE shaping_jobs SET context = CAST(:ctx AS jsonb) WHERE id = :id"),
+        {"ctx": f'{{"notes": {huge}, "log": ' + "[" * 3000 + "]" * 3000 + "}", "id": noisy_context},
+    )
+
+    response = await client.get("/me/dashboard/active")
+    assert response.status_code == 200
+    items = {item["item_id"]: item for item in response.json()["items"]}
+    assert items[str(huge_count)]["progress"] == {"mode": "activity"}
+    assert items[str(deep_phase)]["progress"] == {"mode": "activity"}
+    assert items[str(noisy_context)]["progress"] == {"mode": "counted", "processed": 3, "total": 4}
+    for job in (huge_count, deep_phase, noisy_context):
+        detail = await client.get(f"/engagements/{eid}/jobs/{job}")
+        assert detail.status_code == 200
+        assert detail.json()["progress"] == items[str(job)]["progress"]
 
 
 async def test_job_detail_hides_what_is_not_mine(

@@ -10,25 +10,24 @@ trigger-kept dashboard_counts. docs/dashboard.md explains the shape and its meas
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from functools import cache
+from functools import lru_cache
 from typing import Any, Literal
 
 from sqlalchemy import (
+    CTE,
     ColumnElement,
     CompoundSelect,
     DateTime,
     Integer,
-    Row,
     Select,
     Table,
     Text,
     bindparam,
     cast,
     func,
-    literal,
+    literal_column,
     null,
     select,
     text,
@@ -39,6 +38,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from loomworks.db.jobs import progress_fields
 from loomworks.db.tables import (
     assertions,
     dashboard_counts,
@@ -55,7 +55,7 @@ Zone = Literal["active", "needs_you", "recent"]
 DECIDING_DESIGNATIONS = ("owner", "operator")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, order=True)
 class Position:
     """Where a page ends: the recency key at full precision and the id that breaks ties."""
 
@@ -65,9 +65,12 @@ class Position:
 
 @dataclass(frozen=True)
 class Page:
-    rows: list[Row[Any]]
+    """A zone's page: its rows as tuples in item_columns(zone) order, the zone's total, and
+    where the next page starts (None on the last page)."""
+
+    rows: list[tuple[Any, ...]]
     total_count: int
-    has_more: bool
+    next_after: Position | None
 
 
 @dataclass(frozen=True)
@@ -94,8 +97,7 @@ _PAYLOAD: dict[Zone, dict[str, Any]] = {
         "label_text": Text,
         "label_extra": Text,
         "status": Text,
-        "context": JSONB,
-        "summary_counts": JSONB,
+        "progress_fields": JSONB,
     },
     "needs_you": {"label_text": Text, "label_extra": Text, "display_number": Integer},
     "recent": {"label_text": Text, "display_number": Integer, "content_kind": Text},
@@ -113,8 +115,7 @@ def _arms(zone: Zone) -> list[Arm]:
                 {
                     "label_text": shaping_jobs.c.shape_type,
                     "status": shaping_jobs.c.status,
-                    "context": shaping_jobs.c.context,
-                    "summary_counts": shaping_jobs.c.summary_counts,
+                    "progress_fields": progress_fields(shaping_jobs),
                 },
             ),
             Arm(
@@ -125,8 +126,7 @@ def _arms(zone: Zone) -> list[Arm]:
                 {
                     "label_text": render_jobs.c.render_type,
                     "status": render_jobs.c.status,
-                    "context": render_jobs.c.context,
-                    "summary_counts": render_jobs.c.summary_counts,
+                    "progress_fields": progress_fields(render_jobs),
                 },
             ),
             Arm(
@@ -138,7 +138,7 @@ def _arms(zone: Zone) -> list[Arm]:
                     "label_text": external_production_records.c.provider,
                     "label_extra": external_production_records.c.description,
                     "status": external_production_records.c.status,
-                    "context": external_production_records.c.context,
+                    "progress_fields": progress_fields(external_production_records),
                 },
             ),
         ]
@@ -182,19 +182,32 @@ def _arms(zone: Zone) -> list[Arm]:
 
 
 # Statement parameters: the statements are built once per shape and reused with these.
-# The two limits are rendered into the SQL (one prepared statement per page size): knowing
-# them, PostgreSQL's cached generic plan is as good as a fresh one, so it keeps it and skips
-# ~1.2 ms of planning per request (measured: active 6.7 -> 5.4 ms in-process).
 _PERSON = bindparam("person_id", type_=UUID(as_uuid=True))
 _ENGAGEMENT = bindparam("engagement_id", type_=UUID(as_uuid=True))
 _AFTER_KEY = bindparam("after_key", type_=DateTime(timezone=True))
 _AFTER_ID = bindparam("after_id", type_=UUID(as_uuid=True))
-_FETCH = bindparam("fetch", type_=Integer, literal_execute=True)
-_WINDOW = bindparam("window", type_=Integer, literal_execute=True)
 # How many of an arm's newest rows (across all engagements) the fast path looks through for
-# the caller's; see _arm_page. Scanning them is an index-only walk of a few pages.
+# the caller's; see _candidates. Scanning them is an index-only walk of a few pages.
 WINDOW_PER_ROW = 20
 MIN_WINDOW = 1000
+
+
+@dataclass(frozen=True)
+class _Sizes:
+    """A page size's numbers, written into the SQL as constants (one statement per page
+    size): knowing them, PostgreSQL's cached generic plan is as good as a fresh one, so it
+    keeps it and skips ~1.2 ms of planning per request (measured: active 6.7 -> 5.4 ms
+    in-process); and, unlike parameters rendered at execution, they cost nothing per request
+    (SQLAlchemy re-rendered the whole statement text each time: 0.3-0.5 ms)."""
+
+    fetch: ColumnElement[int]  # limit + 1 rows, to see whether more follow
+    window: ColumnElement[int]
+
+    @classmethod
+    def of(cls, limit: int) -> _Sizes:
+        fetch = limit + 1
+        window = max(MIN_WINDOW, WINDOW_PER_ROW * fetch)
+        return cls(literal_column(str(fetch), Integer), literal_column(str(window), Integer))
 
 
 def _visible_engagements(zone: Zone, *, scoped: bool) -> Select[tuple[uuid.UUID]]:
@@ -209,10 +222,17 @@ def _visible_engagements(zone: Zone, *, scoped: bool) -> Select[tuple[uuid.UUID]
     return query
 
 
-def _arm_page(
-    zone: Zone, arm: Arm, visible: Select[tuple[uuid.UUID]], *, after: bool, scoped: bool
+def _kind(arm: Arm) -> ColumnElement[str]:
+    # A constant in the SQL (kinds are our own identifiers), so the payload arms' filters on it
+    # are plain comparisons with a literal.
+    return literal_column(f"'{arm.kind}'::text", Text)
+
+
+def _candidates(
+    arm: Arm, visible: Select[tuple[uuid.UUID]], sizes: _Sizes, *, after: bool, scoped: bool
 ) -> Select[Any] | CompoundSelect[Any]:
-    """One arm's newest `fetch` rows for the caller, exactly, by whichever path is cheap.
+    """(item_kind, item_id, sort_key) of the arm's newest `fetch` rows for the caller, exactly,
+    by whichever path is cheap, read from indexes alone.
 
     Fast path: walk the arm's newest `window` rows of all engagements (a global partial
     index on (key DESC, id DESC) INCLUDE engagement_id) and keep the caller's. If that finds
@@ -225,33 +245,22 @@ def _arm_page(
     merged. PostgreSQL evaluates the choice once and skips the branch not taken.
     """
     table = arm.table
-    payload = [
-        (arm.payload[name] if name in arm.payload else cast(null(), sql_type)).label(name)
-        for name, sql_type in _PAYLOAD[zone].items()
-    ]
-    columns = [
-        table.c.engagement_id.label("engagement_id"),
-        literal(arm.kind, Text).label("item_kind"),
-        table.c.id.label("item_id"),
-        arm.key.label("sort_key"),
-        *payload,
-    ]
     newest_first = (arm.key.desc(), table.c.id.desc())
     before = [tuple_(arm.key, table.c.id) < tuple_(_AFTER_KEY, _AFTER_ID)] if after else []
 
     memberships = visible.subquery(f"{arm.kind}_engagements")
     per_engagement = (
-        select(*columns)
+        select(table.c.id.label("item_id"), arm.key.label("sort_key"))
         .where(*arm.where, *before, table.c.engagement_id == memberships.c.engagement_id)
         .order_by(*newest_first)
-        .limit(_FETCH)
+        .limit(sizes.fetch)
         .lateral(f"{arm.kind}_rows")
     )
     slow = (
-        select(per_engagement)
+        select(_kind(arm).label("item_kind"), per_engagement.c.item_id, per_engagement.c.sort_key)
         .select_from(memberships.join(per_engagement, true()))
         .order_by(per_engagement.c.sort_key.desc(), per_engagement.c.item_id.desc())
-        .limit(_FETCH)
+        .limit(sizes.fetch)
     )
     if scoped:
         return slow
@@ -260,73 +269,105 @@ def _arm_page(
         select(table.c.id, arm.key.label("key"), table.c.engagement_id)
         .where(*arm.where, *before)
         .order_by(*newest_first)
-        .limit(_WINDOW)
+        .limit(sizes.window)
         .subquery(f"{arm.kind}_window")
     )
     hits = (
-        select(window.c.id)
+        select(window.c.id.label("item_id"), window.c.key.label("sort_key"))
         .where(window.c.engagement_id.in_(visible.scalar_subquery()))
         .order_by(window.c.key.desc(), window.c.id.desc())
-        .limit(_FETCH)
+        .limit(sizes.fetch)
         .cte(f"{arm.kind}_hits")
     )
-    fast_is_exact = select(func.count()).select_from(hits).scalar_subquery() == _FETCH
-    fast = select(*columns).join_from(table, hits, hits.c.id == table.c.id).where(fast_is_exact)
+    fast_is_exact = select(func.count()).select_from(hits).scalar_subquery() == sizes.fetch
+    fast = select(_kind(arm).label("item_kind"), hits.c.item_id, hits.c.sort_key).where(
+        fast_is_exact
+    )
     slow_sq = slow.subquery(f"{arm.kind}_slow")
     return union_all(fast, select(slow_sq).where(~fast_is_exact))
 
 
-@cache
-def zone_statement(zone: Zone, *, after: bool, scoped: bool) -> Select[Any]:
-    """The one statement behind a zone, built once per shape: the page (`fetch` = limit + 1
-    rows, to see whether more follow) with engagement names, and total_count on every row
-    (one row of NULLs when the page is empty). `after` adds the cursor condition, `scoped`
-    narrows the zone to one engagement. Parameters: see zone_parameters()."""
+def _payload(zone: Zone, arm: Arm, page: CTE) -> Select[Any]:
+    """The page's rows of this arm with what the items show: read only for the `fetch` rows
+    that made the page, not for every candidate."""
+    table = arm.table
+    payload = [
+        (arm.payload[name] if name in arm.payload else cast(null(), sql_type)).label(name)
+        for name, sql_type in _PAYLOAD[zone].items()
+    ]
+    return (
+        select(table.c.engagement_id, page.c.item_kind, page.c.item_id, page.c.sort_key, *payload)
+        .join_from(page, table, table.c.id == page.c.item_id)
+        .where(page.c.item_kind == _kind(arm))
+    )
+
+
+# What each row of a zone's page holds, in order (see zone_page).
+ITEM_COLUMNS = ("engagement_id", "engagement_name", "item_kind", "item_id", "sort_key")
+_ITEM_ID = ITEM_COLUMNS.index("item_id")
+_SORT_KEY = ITEM_COLUMNS.index("sort_key")
+
+
+def item_columns(zone: Zone) -> tuple[str, ...]:
+    return (*ITEM_COLUMNS, *_PAYLOAD[zone])
+
+
+def position_of(row: tuple[Any, ...]) -> Position:
+    """Where a page row sits in its zone's order."""
+    return Position(row[_SORT_KEY], row[_ITEM_ID])
+
+
+@lru_cache(maxsize=1024)  # 3 zones x 2 x 2 x 100 page sizes at most
+def zone_statement(zone: Zone, *, after: bool, scoped: bool, limit: int) -> Select[Any]:
+    """The one statement behind a zone, built once per shape: total_count, then the page
+    (`limit` + 1 rows, to see whether more follow) in item_columns(zone) order; one row of
+    NULLs after total_count when the page is empty. `after` adds the cursor condition,
+    `scoped` narrows the zone to one engagement. Parameters: zone_parameters().
+
+    The page is cut from index-only candidates (kind, id, key) of every arm; only its rows
+    are then read from their tables and joined to their engagement's name."""
     arms = _arms(zone)
     visible = _visible_engagements(zone, scoped=scoped)
-    union = union_all(
-        *(_arm_page(zone, arm, visible, after=after, scoped=scoped) for arm in arms)
-    ).subquery("arms")
+    sizes = _Sizes.of(limit)
+    candidates = union_all(
+        *(_candidates(arm, visible, sizes, after=after, scoped=scoped) for arm in arms)
+    ).subquery("candidates")
     page = (
-        select(union)
-        .order_by(union.c.sort_key.desc(), union.c.item_id.desc())
-        .limit(_FETCH)
-        .subquery("page")
+        select(candidates)
+        .order_by(candidates.c.sort_key.desc(), candidates.c.item_id.desc())
+        .limit(sizes.fetch)
+        .cte("page")
     )
+    rows = union_all(*(_payload(zone, arm, page) for arm in arms)).subquery("rows")
     # Exact, and flat as history grows: one counter row per engagement and item kind.
     total = (
-        select(func.coalesce(func.sum(dashboard_counts.c.n), 0))
+        select(func.coalesce(func.sum(dashboard_counts.c.n), literal_column("0")))
         .where(
             dashboard_counts.c.engagement_id.in_(visible.scalar_subquery()),
-            dashboard_counts.c.item_kind.in_([arm.kind for arm in arms]),
+            dashboard_counts.c.item_kind.in_([_kind(arm) for arm in arms]),
         )
         .scalar_subquery()
     )
     totals = select(total.label("total_count")).subquery("totals")
+    columns = {**rows.c, "engagement_name": engagements.c.name.label("engagement_name")}
     return (
-        select(totals.c.total_count, page, engagements.c.name.label("engagement_name"))
+        select(totals.c.total_count, *(columns[name] for name in item_columns(zone)))
         .select_from(
-            totals.outerjoin(page, true()).outerjoin(
-                engagements, engagements.c.id == page.c.engagement_id
+            totals.outerjoin(rows, true()).outerjoin(
+                engagements, engagements.c.id == rows.c.engagement_id
             )
         )
-        .order_by(page.c.sort_key.desc(), page.c.item_id.desc())
+        .order_by(rows.c.sort_key.desc(), rows.c.item_id.desc())
     )
 
 
 def zone_parameters(
     *,
     person_id: uuid.UUID,
-    limit: int,
     after: Position | None,
     engagement_id: uuid.UUID | None = None,
 ) -> dict[str, Any]:
-    fetch = limit + 1
-    parameters: dict[str, Any] = {
-        "person_id": person_id,
-        "fetch": fetch,
-        "window": max(MIN_WINDOW, WINDOW_PER_ROW * fetch),
-    }
+    parameters: dict[str, Any] = {"person_id": person_id}
     if after is not None:
         parameters |= {"after_key": after.key, "after_id": after.item_id}
     if engagement_id is not None:
@@ -343,12 +384,16 @@ async def zone_page(
     after: Position | None,
     engagement_id: uuid.UUID | None = None,
 ) -> Page:
-    statement = zone_statement(zone, after=after is not None, scoped=engagement_id is not None)
-    parameters = zone_parameters(
-        person_id=person_id, limit=limit, after=after, engagement_id=engagement_id
+    statement = zone_statement(
+        zone, after=after is not None, scoped=engagement_id is not None, limit=limit
     )
+    parameters = zone_parameters(person_id=person_id, after=after, engagement_id=engagement_id)
     result = await conn.execute(statement, parameters)
-    rows: Sequence[Row[Any]] = result.all()
-    total = int(rows[0].total_count) if rows else 0
-    items = [row for row in rows if row.item_id is not None]
-    return Page(rows=items[:limit], total_count=total, has_more=len(items) > limit)
+    rows = result.all()
+    total = int(rows[0][0]) if rows else 0
+    items = [row[1:] for row in rows if row[1 + _ITEM_ID] is not None]
+    has_more = len(items) > limit
+    items = items[:limit]
+    return Page(
+        rows=items, total_count=total, next_after=position_of(items[-1]) if has_more else None
+    )

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 from sqlalchemy import URL, make_url, select
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
@@ -34,9 +37,31 @@ def sync_url(url: str) -> str:
     return async_url(url).render_as_string(hide_password=False)
 
 
+def read_json(text: str) -> Any:
+    """A JSON value read from the database, whatever job code stored: PostgreSQL accepts
+    numbers and nesting Python's parser refuses, and one such document must not fail the
+    whole statement (every dashboard showing that job would answer 500). An integer beyond
+    Python's 4,300-digit limit reads as a float (infinity), which no reader takes for a
+    count; a document nested deeper than Python recurses reads as null (absent)."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        return json.loads(text, parse_int=_int_or_float)
+    except RecursionError:
+        return None
+
+
+def _int_or_float(digits: str) -> int | float:
+    try:
+        return int(digits)
+    except ValueError:
+        return float(digits)
+
+
 def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
     return create_async_engine(
         async_url(url),
+        json_deserializer=read_json,
         pool_size=pool_size,
         max_overflow=pool_size,
         pool_pre_ping=False,

@@ -9,7 +9,20 @@ from __future__ import annotations
 import uuid
 from typing import Any, Literal
 
-from sqlalchemy import Row, Table, Text, cast, func, literal, null, select, union_all, update
+from sqlalchemy import (
+    ColumnElement,
+    Row,
+    Table,
+    Text,
+    cast,
+    func,
+    literal,
+    literal_column,
+    null,
+    select,
+    union_all,
+    update,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -21,7 +34,13 @@ from loomworks.db.tables import (
     render_jobs,
     shaping_jobs,
 )
-from loomworks.progress import composite_patch, counts_patch, phase_patch
+from loomworks.progress import (
+    CONTEXT_KEYS,
+    COUNT_KEYS,
+    composite_patch,
+    counts_patch,
+    phase_patch,
+)
 
 JobKind = Literal["shape_production", "render_production", "external_polling"]
 JOB_TABLES: dict[JobKind, Table] = {
@@ -41,6 +60,21 @@ _TYPE_COLUMNS = {
     "render_production": render_jobs.c.render_type,
     "external_polling": external_production_records.c.provider,
 }
+
+
+def progress_fields(table: Table) -> ColumnElement[Any]:
+    """What the progress contract reads of a job's stored JSON, as one small object:
+    `{"phase": …, "composite": …, "processed": …, "total": …}` (JSON null where absent), to
+    pass to job_progress as both `context` and `summary_counts`. The rest of those documents
+    (job code may keep anything there) is never sent or decoded."""
+    parts: list[ColumnElement[Any]] = []
+    sources = ((table.c.context, CONTEXT_KEYS), (table.c.get("summary_counts"), COUNT_KEYS))
+    for column, keys in sources:
+        for key in keys:
+            name = literal_column(f"'{key}'", Text)
+            value = column.op("->", return_type=JSONB)(name) if column is not None else null()
+            parts += [name, value]
+    return func.jsonb_build_object(*parts, type_=JSONB)
 
 
 class JobPatchRefused(Exception):
@@ -68,10 +102,7 @@ async def job_detail(
                 table.c.completed_at,
                 _TYPE_COLUMNS[kind].label("label_text"),
                 (table.c.description if is_external else cast(null(), Text)).label("label_extra"),
-                table.c.context,
-                (cast(null(), JSONB) if is_external else table.c.summary_counts).label(
-                    "summary_counts"
-                ),
+                progress_fields(table).label("progress_fields"),
             ).where(table.c.id == job_id, table.c.engagement_id == engagement_id)
         )
     jobs = union_all(*arms).subquery("jobs")

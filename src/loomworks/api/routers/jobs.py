@@ -24,9 +24,7 @@ async def read_job(
     row = await job_detail(conn, person_id=me.id, engagement_id=engagement_id, job_id=job_id)
     if row is None:
         raise NotFound("Job not found.")
-    progress = labels.job_progress_of(
-        row.job_kind, row.status, row.label_text, row.context, row.summary_counts
-    )
+    progress = labels.job_progress_of(row.job_kind, row.status, row.label_text, row.progress_fields)
     return JobDetailResponse(
         engagement_id=row.engagement_id,
         engagement_name=row.engagement_name,
