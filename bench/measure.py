@@ -94,6 +94,14 @@ class Budget:
     min_samples: int = 1
     max_samples: int | None = None
 
+    def times(self, n: int) -> Budget:
+        """The budget for `n` measurements taken together."""
+        return Budget(
+            self.duration * n,
+            self.min_samples * n,
+            None if self.max_samples is None else self.max_samples * n,
+        )
+
     def more(self, taken: int, started: float) -> bool:
         if self.max_samples is not None and taken >= self.max_samples:
             return False
@@ -103,13 +111,20 @@ class Budget:
 @dataclass
 class LoadResult:
     latencies_s: list[float] = field(default_factory=list)
-    statuses: Counter[int] = field(default_factory=Counter)
+    statuses: list[int] = field(default_factory=list)
+    paths: list[str] = field(default_factory=list)  # which path each sample requested
     wall_s: float = 0.0
 
-    def summary(self) -> dict[str, Any]:
-        result: dict[str, Any] = summarize(self.latencies_s, self.wall_s)
-        result["statuses"] = {str(code): n for code, n in sorted(self.statuses.items())}
-        result["errors"] = sum(n for code, n in self.statuses.items() if code != 200)
+    def summary(self, path: str | None = None) -> dict[str, Any]:
+        """All samples, or one path's. A path's share of an interleaved run has no wall time
+        of its own; its requests/s is then 1 / its mean latency (one client back to back)."""
+        picked = [i for i, p in enumerate(self.paths) if path is None or p == path]
+        latencies = [self.latencies_s[i] for i in picked]
+        statuses = Counter(self.statuses[i] for i in picked)
+        wall = self.wall_s if path is None else sum(latencies)
+        result: dict[str, Any] = summarize(latencies, wall)
+        result["statuses"] = {str(code): n for code, n in sorted(statuses.items())}
+        result["errors"] = sum(n for code, n in statuses.items() if code != 200)
         return result
 
 
@@ -137,7 +152,8 @@ async def http_load(
             response = await client.get(path)
             await response.aread()
             result.latencies_s.append(time.perf_counter() - t0)
-            result.statuses[response.status_code] += 1
+            result.statuses.append(response.status_code)
+            result.paths.append(path)
 
     await asyncio.gather(*(worker(i, client) for i, client in enumerate(clients)))
     result.wall_s = time.perf_counter() - started

@@ -168,9 +168,18 @@ async def _measure(
         out["first_pages"] = samples
 
         endpoints: dict[str, Any] = {}
-        for label, path in [("floor", FLOOR_PATH), ("auth_only", AUTH_PATH), *zone_paths.items()]:
-            endpoints[label] = {"path": path}
-            for clients in CONCURRENCY:
+        labelled = [("floor", FLOOR_PATH), ("auth_only", AUTH_PATH), *zone_paths.items()]
+        # One client: every path in turn, request by request, so the ratios to the floor
+        # compare requests made moments apart (a shared or throttled machine drifts by tens
+        # of percent over a run; measured one after the other, that drift was in the ratios).
+        _log(options, f"[{name}] all paths interleaved at 1 client ...")
+        interleaved = await measure.http_load(
+            users[:1], [path for _, path in labelled], budget=budget.times(len(labelled))
+        )
+        for label, path in labelled:
+            endpoints[label] = {"path": path, "c1": interleaved.summary(path)}
+        for label, path in labelled:
+            for clients in CONCURRENCY[1:]:
                 _log(options, f"[{name}] {path} at {clients} client(s) ...")
                 result = await measure.http_load(users[:clients], [path], budget=budget)
                 endpoints[label][f"c{clients}"] = result.summary()

@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from tests.fixtures.contract import zone_body
 from tests.fixtures.data import (
     T0,
     make_assertion,
@@ -33,10 +34,7 @@ RAW_VALUES = re.compile(r"\b[a-z]+_[a-z_]+\b")
 
 
 async def get_zone(client: httpx.AsyncClient, zone: str, **params: Any) -> dict[str, Any]:
-    response = await client.get(f"/me/dashboard/{zone}", params=params)
-    assert response.status_code == 200, response.text
-    body: dict[str, Any] = response.json()
-    return body
+    return zone_body(zone, await client.get(f"/me/dashboard/{zone}", params=params))
 
 
 async def walk(client: httpx.AsyncClient, zone: str, limit: int) -> list[dict[str, Any]]:
@@ -311,6 +309,39 @@ async def _many_active(db: AsyncConnection, me: Any, count: int) -> list[uuid.UU
     return [
         await make_shaping_job(db, eid, started_at=T0 + timedelta(seconds=n)) for n in range(count)
     ]
+
+
+async def test_pages_are_what_the_models_write(
+    client: httpx.AsyncClient, db: AsyncConnection
+) -> None:
+    """Every kind, every progress mode, awkward text and times, with and without a next page:
+    get_zone checks each page is byte for byte what the response model would write."""
+    me = await sign_in(client, db)
+    eid = await make_engagement(db, 'Café "Nord" \\ 北 🚧', member=me)
+    odd = 'Ünïcode "quoted" \\ back\\slash\ttab 🚧'
+    at = [T0 + timedelta(microseconds=n) for n in (0, 1, 999_999)] + [T0 + timedelta(hours=1)]
+    await make_shaping_job(db, eid, started_at=at[0], context={"phase": {"key": "fetching"}})
+    await make_shaping_job(db, eid, started_at=at[1], context={"phase": {"key": odd}})
+    await make_render_job(
+        db, eid, started_at=at[2], context={"composite": {"children": 3, "failed": 1, "partial": 1}}
+    )
+    await make_render_job(db, eid, started_at=at[3], summary_counts={"processed": 1, "total": 3})
+    await make_external(db, eid, started_at=at[3], provider=odd, description=odd)
+    await make_shape(db, eid, created_at=at[0], title=odd, shape_type="deck_section")
+    await make_assertion(db, eid, created_at=at[1], statement=odd)
+    await make_render(db, eid, created_at=at[2], completed_at=at[3], title=odd)
+    await make_render(
+        db, eid, content_kind="binary_blob", files=[("a.bin", "application/octet-stream", b"x")]
+    )
+    for zone in ZONES:
+        whole = await get_zone(client, zone, limit=100)
+        assert whole["items"] and whole["next_cursor"] is None
+        first = await get_zone(client, zone, limit=1)
+        assert first["next_cursor"] is not None
+        await get_zone(client, zone, limit=1, cursor=first["next_cursor"])
+    # Labels keep quotes, backslashes and non-ASCII text (whitespace runs become one space).
+    active = await get_zone(client, "active")
+    assert any(" ".join(odd.split()) in item["item_label"] for item in active["items"])
 
 
 async def test_pagination_limit(client: httpx.AsyncClient, db: AsyncConnection) -> None:

@@ -41,6 +41,7 @@ from loomworks.db.tables import (
     shapes,
     shaping_jobs,
 )
+from tests.fixtures.contract import zone_body
 
 ZONES = ("active", "needs_you", "recent")
 ID_FIELD = {"active": "item_id", "needs_you": "item_id", "recent": "artifact_id"}
@@ -333,9 +334,7 @@ async def get_page(
     params: dict[str, Any] = {"limit": limit}
     if cursor is not None:
         params["cursor"] = cursor
-    response = await client.get(f"/me/dashboard/{zone}", params=params)
-    assert response.status_code == 200, response.text
-    body: dict[str, Any] = response.json()
+    body = zone_body(zone, await client.get(f"/me/dashboard/{zone}", params=params))
     assert len(body["items"]) <= limit
     assert body["next_cursor"] is None or body["items"], "a page with a next_cursor is empty"
     return body

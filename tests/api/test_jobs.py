@@ -18,6 +18,7 @@ from loomworks.db.jobs import (
     record_phase,
 )
 from loomworks.db.tables import shaping_jobs
+from tests.fixtures.contract import zone_body
 from tests.fixtures.data import (
     make_engagement,
     make_external,
@@ -29,7 +30,7 @@ from tests.fixtures.data import (
 
 
 async def active_by_id(client: httpx.AsyncClient) -> dict[str, dict[str, Any]]:
-    body = (await client.get("/me/dashboard/active")).json()
+    body = zone_body("active", await client.get("/me/dashboard/active"))
     return {item["item_id"]: item for item in body["items"]}
 
 

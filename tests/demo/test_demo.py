@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 from datetime import timedelta
+from typing import Any
 
 import httpx
 from sqlalchemy import func, select
@@ -13,12 +14,11 @@ from loomworks.db.people import issue_session
 from loomworks.db.tables import renders, shaping_jobs
 from loomworks.demo.seed import seed_demo
 from loomworks.demo.simulator import simulate_tick
+from tests.fixtures.contract import zone_body
 
 
-async def zone(client: httpx.AsyncClient, name: str) -> dict:  # type: ignore[type-arg]
-    response = await client.get(f"/me/dashboard/{name}")
-    assert response.status_code == 200
-    return response.json()  # type: ignore[no-any-return]
+async def zone(client: httpx.AsyncClient, name: str) -> dict[str, Any]:
+    return zone_body(name, await client.get(f"/me/dashboard/{name}"))
 
 
 async def demo_client(client: httpx.AsyncClient, db: AsyncConnection) -> None:

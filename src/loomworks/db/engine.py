@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import orjson
 from sqlalchemy import URL, make_url, select
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
@@ -38,14 +39,17 @@ def sync_url(url: str) -> str:
 
 
 def read_json(text: str) -> Any:
-    """A JSON value read from the database, whatever job code stored: PostgreSQL accepts
-    numbers and nesting Python's parser refuses, and one such document must not fail the
-    whole statement (every dashboard showing that job would answer 500). An integer beyond
-    Python's 4,300-digit limit reads as a float (infinity), which no reader takes for a
-    count; a document nested deeper than Python recurses reads as null (absent)."""
+    """A JSON value read from the database, whatever job code stored. PostgreSQL keeps numbers
+    and nesting that Python's parsers refuse, and one such document must not fail the whole
+    statement (everyone sharing that job's engagement would get a 500): an integer too long
+    for Python reads as a float (infinity), which no reader takes for a count, and a document
+    nested deeper than Python recurses reads as null (absent). orjson reads the usual small
+    documents ~10x faster than the standard library; its refusals go the slow way."""
     try:
-        return json.loads(text)
-    except ValueError:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        pass
+    try:
         return json.loads(text, parse_int=_int_or_float)
     except RecursionError:
         return None
@@ -54,7 +58,7 @@ def read_json(text: str) -> Any:
 def _int_or_float(digits: str) -> int | float:
     try:
         return int(digits)
-    except ValueError:
+    except ValueError:  # more than sys.get_int_max_str_digits() digits
         return float(digits)
 
 

@@ -6,7 +6,8 @@ import uuid
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+import orjson
+from fastapi import APIRouter, Query, Response
 
 from loomworks import labels
 from loomworks.api.cursor import decode_cursor, encode_cursor
@@ -28,11 +29,25 @@ Limit = Annotated[int, Query(ge=1, le=100, description="page size, 1-100")]
 Cursor = Annotated[str | None, Query(description="next_cursor from the previous page of this zone")]
 
 
-# Items are built as plain dicts from the rows' tuples and returned as dicts: FastAPI then
-# validates the whole page against the response model in one pass of pydantic-core and
-# writes it as JSON. (Building a model per item in Python cost more than the query.)
+# Items are built as plain dicts from the rows' tuples, in the response models' field order,
+# and the page is written as JSON by orjson, as the models would write it (UUIDs as strings,
+# UTC times with "Z"). This is the hottest path of the service: a pydantic model per item
+# cost more than the query, and validating then serializing the page through the models
+# another 0.3-0.6 ms. The models document the body in OpenAPI, and the tests hold every
+# page to them byte for byte (tests/api/test_dashboard.py::test_pages_are_what_the_models_write).
 Item = dict[str, Any]
-ZoneBody = dict[str, Any]
+
+
+def _json(body: dict[str, Any]) -> Response:
+    content = orjson.dumps(body, default=_uuid_text, option=orjson.OPT_UTC_Z)
+    return Response(content, media_type="application/json")
+
+
+def _uuid_text(value: object) -> str:
+    # asyncpg's UUID subclasses uuid.UUID; orjson only writes the exact class itself.
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    raise TypeError(f"{type(value).__name__} is not JSON")
 
 
 async def _zone(
@@ -44,25 +59,27 @@ async def _zone(
     limit: int,
     cursor: str | None,
     engagement_id: uuid.UUID | None = None,
-) -> ZoneBody:
+) -> Response:
     """Decode the cursor, run the zone's one statement, shape the page."""
     after = decode_cursor(key, zone, cursor) if cursor is not None else None
     page = await zone_page(
         conn, zone, person_id=me.id, limit=limit, after=after, engagement_id=engagement_id
     )
-    return {
-        "items": items(page.rows),
-        "total_count": page.total_count,
-        "next_cursor": (
-            encode_cursor(key, zone, page.next_after) if page.next_after is not None else None
-        ),
-    }
+    return _json(
+        {
+            "items": items(page.rows),
+            "total_count": page.total_count,
+            "next_cursor": (
+                encode_cursor(key, zone, page.next_after) if page.next_after is not None else None
+            ),
+        }
+    )
 
 
 @router.get("/active", response_model=DashboardActiveResponse)
 async def dashboard_active(
     conn: Conn, me: CurrentPerson, key: CursorKey, limit: Limit = 50, cursor: Cursor = None
-) -> ZoneBody:
+) -> Response:
     """Jobs running now in all my engagements, newest first, each with a truthful progress hint."""
     return await _zone("active", _active_items, conn, me, key, limit, cursor)
 
@@ -70,7 +87,7 @@ async def dashboard_active(
 @router.get("/needs_you", response_model=DashboardNeedsYouResponse)
 async def dashboard_needs_you(
     conn: Conn, me: CurrentPerson, key: CursorKey, limit: Limit = 50, cursor: Cursor = None
-) -> ZoneBody:
+) -> Response:
     """What waits for my decision, newest first; never from engagements where I am a viewer."""
     return await _zone("needs_you", _needs_you_items, conn, me, key, limit, cursor)
 
@@ -78,7 +95,7 @@ async def dashboard_needs_you(
 @router.get("/recent", response_model=DashboardRecentResponse)
 async def dashboard_recent(
     conn: Conn, me: CurrentPerson, key: CursorKey, limit: Limit = 50, cursor: Cursor = None
-) -> ZoneBody:
+) -> Response:
     """Produced renders in all my engagements, newest first, with download links."""
     return await _zone("recent", _recent_items, conn, me, key, limit, cursor)
 
@@ -165,7 +182,7 @@ async def engagement_active(
     key: CursorKey,
     limit: Limit = 50,
     cursor: Cursor = None,
-) -> ZoneBody:
+) -> Response:
     """Jobs running now in one of my engagements (404 unless I am a member)."""
     await require_membership(conn, me, engagement_id)
     return await _zone("active", _active_items, conn, me, key, limit, cursor, engagement_id)
@@ -179,7 +196,7 @@ async def engagement_needs_you(
     key: CursorKey,
     limit: Limit = 50,
     cursor: Cursor = None,
-) -> ZoneBody:
+) -> Response:
     """What waits for my decision in one of my engagements (empty where I am a viewer)."""
     await require_membership(conn, me, engagement_id)
     return await _zone("needs_you", _needs_you_items, conn, me, key, limit, cursor, engagement_id)
@@ -193,7 +210,7 @@ async def engagement_recent(
     key: CursorKey,
     limit: Limit = 50,
     cursor: Cursor = None,
-) -> ZoneBody:
+) -> Response:
     """Produced renders of one of my engagements, newest first, with download links."""
     await require_membership(conn, me, engagement_id)
     return await _zone("recent", _recent_items, conn, me, key, limit, cursor, engagement_id)
