@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import lru_cache
 
-from loomworks.progress import Progress, job_progress
+from loomworks.progress import Progress, progress_of
 
 MAX_LABEL_LENGTH = 140
 
@@ -76,11 +77,13 @@ def activity_label(kind: str, status: str | None, provider: str | None) -> str:
     return "Queued, waiting to start" if status == "queued" else "Running"
 
 
-def job_progress_of(kind: str, status: str, type_key: str | None, fields: object) -> Progress:
+def job_progress_of(
+    kind: str, status: str, type_key: str | None, fields: Sequence[object]
+) -> Progress:
     """A job's progress under the one contract, with the activity wording for its kind, from
-    the `progress_fields` a job read selects (db/jobs.progress_fields)."""
+    the values a job read selects (db/jobs.progress_fields, in that order)."""
     activity = activity_label(kind, status, type_key)
-    return job_progress(status, fields, fields, activity_label=activity)
+    return progress_of(status, *fields, activity_label=activity)
 
 
 def any_job_label(kind: str, type_key: str | None, description: str | None) -> str:

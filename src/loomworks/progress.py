@@ -26,11 +26,15 @@ MAX_COUNT = 10**15
 
 HINT_MAX_LENGTH = 120
 
-# The only keys of the stored JSON that job_progress reads. Readers may narrow the stored
-# documents to these keys in SQL (db/jobs.progress_fields) and pass one object holding all
-# four as both `context` and `summary_counts`: the two sets of keys do not overlap.
-CONTEXT_KEYS = ("phase", "composite")
-COUNT_KEYS = ("processed", "total")
+# The only values of a job's stored JSON that its progress depends on, in progress_of's
+# order: each is (document, key). Readers select just these (db/jobs.progress_fields), so
+# whatever else job code keeps in those documents is never sent or decoded.
+PROGRESS_FIELDS: tuple[tuple[str, str], ...] = (
+    ("context", "phase"),
+    ("context", "composite"),
+    ("summary_counts", "processed"),
+    ("summary_counts", "total"),
+)
 
 
 class Progress(NamedTuple):
@@ -148,15 +152,34 @@ def job_progress(
     phased > composite > counted > activity; a malformed composite counts as absent.
     A ``"phase": null`` entry counts as no phase; any other ``phase`` value means phased mode.
     """
+    ctx = context if isinstance(context, dict) else {}
+    counts = summary_counts if isinstance(summary_counts, dict) else {}
+    return progress_of(
+        status,
+        ctx.get("phase"),
+        ctx.get("composite"),
+        counts.get("processed"),
+        counts.get("total"),
+        activity_label=activity_label,
+    )
+
+
+def progress_of(
+    status: str,
+    phase: object,
+    composite: object,
+    processed: object,
+    total: object,
+    *,
+    activity_label: str = DEFAULT_ACTIVITY_LABEL,
+) -> Progress:
+    """job_progress from the PROGRESS_FIELDS values alone (None where absent or JSON null)."""
     if not isinstance(status, str) or status not in ACTIVE_STATUSES:
         return NO_PROGRESS
 
-    ctx = context if isinstance(context, dict) else {}
-    phase = ctx.get("phase")
     if phase is not None:
         return _phased(phase)
 
-    composite = ctx.get("composite")
     if isinstance(composite, dict):
         valid = _valid_composite(
             composite.get("children"), composite.get("failed"), composite.get("partial")
@@ -167,11 +190,10 @@ def job_progress(
                 mode="composite", hint=_composite_hint(n, f, p), children=n, failed=f, partial=p
             )
 
-    if isinstance(summary_counts, dict):
-        counts = _valid_counts(summary_counts.get("processed"), summary_counts.get("total"))
-        if counts is not None:
-            p, t = counts
-            return Progress(mode="counted", hint=_counted_hint(p, t), processed=p, total=t)
+    counts = _valid_counts(processed, total)
+    if counts is not None:
+        p, t = counts
+        return Progress(mode="counted", hint=_counted_hint(p, t), processed=p, total=t)
 
     return Progress(mode="activity", hint=_activity_hint(activity_label))
 

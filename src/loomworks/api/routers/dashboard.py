@@ -106,7 +106,7 @@ async def dashboard_recent(
 def _active_items(rows: list[tuple[Any, ...]]) -> list[Item]:
     items = []
     for engagement_id, engagement_name, kind, item_id, started_at, *payload in rows:
-        label_text, label_extra, status, fields = payload
+        label_text, label_extra, status, *fields = payload
         progress = labels.job_progress_of(kind, status, label_text, fields)
         items.append(
             {

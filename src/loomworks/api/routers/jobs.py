@@ -12,6 +12,7 @@ from loomworks.api.errors import NotFound
 from loomworks.api.schemas.jobs import JobDetailResponse
 from loomworks.api.schemas.progress import progress_read
 from loomworks.db.jobs import job_detail
+from loomworks.progress import PROGRESS_FIELDS
 
 router = APIRouter(prefix="/engagements", tags=["jobs"])
 
@@ -24,7 +25,8 @@ async def read_job(
     row = await job_detail(conn, person_id=me.id, engagement_id=engagement_id, job_id=job_id)
     if row is None:
         raise NotFound("Job not found.")
-    progress = labels.job_progress_of(row.job_kind, row.status, row.label_text, row.progress_fields)
+    fields = [row._mapping[key] for _, key in PROGRESS_FIELDS]
+    progress = labels.job_progress_of(row.job_kind, row.status, row.label_text, fields)
     return JobDetailResponse(
         engagement_id=row.engagement_id,
         engagement_name=row.engagement_name,
