@@ -179,7 +179,8 @@ def render(document: dict[str, Any]) -> str:
         )
     out.append(
         "EXPLAIN (ANALYZE, BUFFERS) of each zone's first page: median exec/plan ms with TIMING "
-        "OFF; one run with node timing; the generic plan"
+        "OFF (a fresh custom plan); one run with node timing; the generic plan the service "
+        "keeps running (median)"
     )
     out.append(
         _table(
