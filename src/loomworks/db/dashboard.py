@@ -238,9 +238,10 @@ def _is_visible(
     membership index once per distinct engagement met (memoized nested loop) or hashes the
     whole window before keeping any row; the wrapped IN is a hashed SubPlan instead: the
     caller's engagements are hashed once, every window row costs one hash lookup, and the
-    walk still stops at the `fetch`-th hit. Measured on the active zone (docs/benchmarks.md):
-    -0.14 ms at S, -0.9 ms at L; `= ANY (ARRAY(...))`, also tried, compares each row with
-    every engagement in turn, so its cost grows with the portfolio (+0.7 ms on skewed)."""
+    walk still stops at the `fetch`-th hit. Measured on the active zone's statement
+    (docs/benchmarks.md, step 14): -0.14 ms at S, -0.9 ms at L, +0.2 ms on skewed (where the
+    whole window is read either way). `= ANY (ARRAY(...))`, also tried, compares each row
+    with every engagement in turn, so its cost grows with the portfolio (+0.7 ms on skewed)."""
     return engagement_id.in_(visible.scalar_subquery()).is_(true())
 
 
