@@ -323,9 +323,8 @@ async def explain_zone(
                     "EXPLAIN (ANALYZE, BUFFERS, TIMING OFF, FORMAT JSON) " + sql, params
                 )
             ).scalar_one()
-            runs.append((json.loads(raw) if isinstance(raw, str) else raw)[0])
-        runs.sort(key=lambda p: float(p["Execution Time"]))
-        median = runs[len(runs) // 2]
+            runs.append(_plan(raw))
+        median = _median(runs)
         text_plan = "\n".join(
             row[0]
             for row in (
@@ -343,6 +342,18 @@ async def explain_zone(
         "text_plan": text_plan,
         "sql": sql,
     }
+
+
+def _plan(raw: Any) -> dict[str, Any]:
+    """The plan of one `EXPLAIN (FORMAT JSON)` result (text or already decoded)."""
+    plan: dict[str, Any] = (json.loads(raw) if isinstance(raw, str) else raw)[0]
+    return plan
+
+
+def _median(plans: list[dict[str, Any]]) -> dict[str, Any]:
+    """The run of median execution time (sorts `plans` in place, fastest first)."""
+    plans.sort(key=lambda plan: float(plan["Execution Time"]))
+    return plans[len(plans) // 2]
 
 
 def _literal(value: Any) -> str:
@@ -373,16 +384,14 @@ async def _explain_generic(
             await conn.exec_driver_sql(f"PREPARE {name} AS {sql}")
             await conn.exec_driver_sql("SET LOCAL plan_cache_mode = force_generic_plan")
             explain = f"EXPLAIN (ANALYZE, BUFFERS, TIMING OFF, FORMAT JSON) EXECUTE {name}"
+            execute = explain + (f"({args})" if args else "")
             plans = []
             for _ in range(max(1, repeats)):
-                execute = explain + (f"({args})" if args else "")
-                raw = (await conn.exec_driver_sql(execute)).scalar_one()
-                plans.append((json.loads(raw) if isinstance(raw, str) else raw)[0])
+                plans.append(_plan((await conn.exec_driver_sql(execute)).scalar_one()))
             await conn.exec_driver_sql(f"DEALLOCATE {name}")
     except Exception as exc:  # the figure is optional; say why it is missing
         return {"error": f"{type(exc).__name__}: {exc}"[:300]}
-    plans.sort(key=lambda plan: float(plan["Execution Time"]))
-    summary = plan_summary(plans[len(plans) // 2])
+    summary = plan_summary(_median(plans))
     keep = ("execution_ms", "planning_ms", "max_sort_input_rows", "rows_scanned", "biggest_scans")
     return {k: summary[k] for k in keep}
 

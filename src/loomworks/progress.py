@@ -40,7 +40,7 @@ PROGRESS_FIELDS: tuple[tuple[str, str], ...] = (
 class Progress(NamedTuple):
     """A job's progress; only the fields of its mode are set (``phase`` may be None).
 
-    Built only by job_progress below, once per dashboard item, so it is a plain immutable
+    Built only by progress_of below, once per dashboard item, so it is a plain immutable
     tuple: the invariants (hint None exactly in "none" mode; exactly the mode's fields set)
     hold by construction, and tests/test_progress.py checks them over arbitrary JSON."""
 

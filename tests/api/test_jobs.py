@@ -136,9 +136,7 @@ async def test_stored_json_python_cannot_parse_never_fails_a_read(
         {"ctx": f'{{"notes": {huge}, "log": ' + "[" * 3000 + "]" * 3000 + "}", "id": noisy_context},
     )
 
-    response = await client.get("/me/dashboard/active")
-    assert response.status_code == 200
-    items = {item["item_id"]: item for item in response.json()["items"]}
+    items = await active_by_id(client)
     assert items[str(huge_count)]["progress"] == {"mode": "activity"}
     assert items[str(deep_phase)]["progress"] == {"mode": "activity"}
     assert items[str(noisy_context)]["progress"] == {"mode": "counted", "processed": 3, "total": 4}
