@@ -25,14 +25,15 @@ import httpx
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from loomworks.db.dashboard import Zone, position_of, zone_page
+from loomworks.db.dashboard import ROW_CLASSES, position_of, zone_page
+from loomworks.states import Zone
 
-ZONES: tuple[Zone, ...] = ("active", "needs_you", "recent")
+ZONES: tuple[Zone, ...] = tuple(Zone)
 # Per zone: the response field holding the recency key and the one holding the item id.
 ZONE_KEYS: dict[Zone, tuple[str, str]] = {
-    "active": ("started_at", "item_id"),
-    "needs_you": ("created_at", "item_id"),
-    "recent": ("completed_at", "artifact_id"),
+    Zone.ACTIVE: ("started_at", "item_id"),
+    Zone.NEEDS_YOU: ("created_at", "item_id"),
+    Zone.RECENT: ("completed_at", "artifact_id"),
 }
 FLOOR_PATH = "/me/memberships"
 # Cheaper still, for reference: authentication alone, with a body that does not grow with the
@@ -191,7 +192,12 @@ async def merged_in_process(
     total = 0
     for engagement_id in engagement_ids:
         page = await zone_page(
-            conn, zone, person_id=person_id, limit=limit, after=None, engagement_id=engagement_id
+            conn,
+            ROW_CLASSES[zone],
+            person_id=person_id,
+            limit=limit,
+            after=None,
+            engagement_id=engagement_id,
         )
         pages.append(page.rows)
         total += page.total_count
@@ -251,7 +257,7 @@ async def captured_statement(
     assert sync_conn is not None
     event.listen(sync_conn, "before_cursor_execute", listener)
     try:
-        await zone_page(conn, zone, person_id=person_id, limit=limit, after=None)
+        await zone_page(conn, ROW_CLASSES[zone], person_id=person_id, limit=limit, after=None)
     finally:
         event.remove(sync_conn, "before_cursor_execute", listener)
     return captured[-1]

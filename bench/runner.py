@@ -25,10 +25,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bench import data, measure, report
 from bench.measure import AUTH_PATH, FLOOR_PATH, ZONES, Budget
 from loomworks.api.deps import SESSION_COOKIE
-from loomworks.db.dashboard import Zone, zone_page
+from loomworks.db.dashboard import ROW_CLASSES, zone_page
 from loomworks.db.embedded import embedded_server
 from loomworks.db.engine import create_engine
 from loomworks.db.migrate import upgrade_to_head
+from loomworks.states import Zone
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 RESULTS_DIR = PROJECT_ROOT / "bench-results"
@@ -193,7 +194,11 @@ async def _measure(
 
                 async def ours_in_process(zone: Zone = zone) -> Any:
                     return await zone_page(
-                        conn, zone, person_id=dataset.caller_id, limit=options.limit, after=None
+                        conn,
+                        ROW_CLASSES[zone],
+                        person_id=dataset.caller_id,
+                        limit=options.limit,
+                        after=None,
                     )
 
                 await ours_in_process()
@@ -327,7 +332,8 @@ def code_identity() -> dict[str, str | None]:
     sources = [
         PROJECT_ROOT / "src" / "loomworks" / "db" / "dashboard.py",
         PROJECT_ROOT / "src" / "loomworks" / "db" / "tables.py",
-        *sorted((PROJECT_ROOT / "alembic" / "versions").glob("*.py")),
+        PROJECT_ROOT / "src" / "loomworks" / "kinds.py",
+        *sorted((PROJECT_ROOT / "src" / "loomworks" / "migrations" / "versions").glob("*.py")),
     ]
     for source in sources:
         with contextlib.suppress(OSError):

@@ -7,8 +7,9 @@ import argparse
 from sqlalchemy.dialects import postgresql
 
 from loomworks.db.dashboard import zone_statement
+from loomworks.states import Zone
 
-ZONES = ("active", "needs_you", "recent")
+ZONES = [str(zone) for zone in Zone]
 
 
 def main() -> None:
@@ -19,7 +20,9 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=50, help="page size (default 50)")
     args = parser.parse_args()
     for zone in args.zones:
-        statement = zone_statement(zone, after=args.cursor, scoped=args.scoped, limit=args.limit)
+        statement = zone_statement(
+            Zone(zone), after=args.cursor, scoped=args.scoped, limit=args.limit
+        )
         print(f"-- {zone}{' (after a cursor)' if args.cursor else ''}")
         print(f"{statement.compile(dialect=postgresql.dialect())};\n")
 

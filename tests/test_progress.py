@@ -14,12 +14,13 @@ from loomworks.progress import (
     HINT_MAX_LENGTH,
     MAX_COUNT,
     PHASE_LABELS,
+    PROGRESS_FIELDS,
     UNKNOWN_PHASE_LABEL,
     Progress,
     composite_patch,
     counts_patch,
-    job_progress,
     phase_patch,
+    progress_of,
 )
 
 ACTIVE = ["queued", "dispatched", "awaiting_external"]
@@ -36,6 +37,17 @@ MEGABYTE = "x" * 1_000_000
 
 COUNTS = {"processed": 40, "total": 120}
 COMPOSITE = {"composite": {"children": 3, "failed": 0, "partial": 0}}
+
+
+def job_progress(status: str, context: object, summary_counts: object, **kw: Any) -> Progress:
+    """A job's progress from its whole stored documents, read as the statements read them
+    (`document -> 'key'` is NULL unless the document is an object holding that key)."""
+    documents = {"context": context, "summary_counts": summary_counts}
+    values = [
+        document.get(key) if isinstance(document := documents[name], dict) else None
+        for name, key in PROGRESS_FIELDS
+    ]
+    return progress_of(status, *values, **kw)
 
 
 def active(context: object = None, summary_counts: object = None, **kw: Any) -> Progress:

@@ -17,8 +17,8 @@ from loomworks.db.engagements import add_member, create_engagement, find_engagem
 from loomworks.db.engine import create_engine
 from loomworks.db.migrate import upgrade_to_head
 from loomworks.db.people import Person, create_person, issue_session, person_by_email
-from loomworks.db.tables import DESIGNATIONS
 from loomworks.settings import Settings
+from loomworks.states import Designation
 
 
 class CommandError(Exception):
@@ -79,7 +79,7 @@ def _parser() -> argparse.ArgumentParser:
     member_add = member.add_parser("add", help="make a person a member of an engagement")
     member_add.add_argument("email")
     member_add.add_argument("engagement", help="engagement name or id")
-    member_add.add_argument("--designation", required=True, choices=DESIGNATIONS)
+    member_add.add_argument("--designation", required=True, choices=[str(d) for d in Designation])
     member_add.set_defaults(run=_member_add)
 
     session = commands.add_parser("session", help="sessions").add_subparsers(metavar="ACTION")
@@ -166,7 +166,10 @@ def _member_add(settings: Settings, args: argparse.Namespace) -> None:
         person = await _person_or_fail(conn, args.email)
         engagement_id = await _engagement_id(conn, args.engagement)
         added = await add_member(
-            conn, person_id=person.id, engagement_id=engagement_id, designation=args.designation
+            conn,
+            person_id=person.id,
+            engagement_id=engagement_id,
+            designation=Designation(args.designation),
         )
         if not added:
             raise CommandError(f"{person.email} is already a member of {args.engagement!r}")

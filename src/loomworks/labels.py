@@ -1,13 +1,25 @@
-"""Plain-English labels for dashboard items: what a person reads, never a raw key or enum."""
+"""Plain-English labels for dashboard items: what a person reads, never a raw key or enum.
+
+Each source in loomworks.kinds names its writers here; every writer reads the same three
+values of a row (LabelParts), so a new kind's wording is one small function."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from functools import lru_cache
+from typing import NamedTuple
 
-from loomworks.progress import Progress, progress_of
+from loomworks.states import ExternalStatus, JobStatus
 
 MAX_LABEL_LENGTH = 140
+
+
+class LabelParts(NamedTuple):
+    """What a row offers its label and detail writers: its source's text columns (see each
+    source's payload in loomworks.kinds) and a display number."""
+
+    text: str | None
+    extra: str | None = None
+    number: int | None = None
 
 
 @lru_cache(maxsize=4096)  # type keys repeat on every poll; a page has 50 of them
@@ -24,69 +36,80 @@ def clip(text: str, limit: int = MAX_LABEL_LENGTH) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
-def job_label(kind: str, type_key: str | None) -> str:
-    if kind == "shape_production":
-        return f"Shaping: {humanise(type_key, 'shapes')}"
-    return f"Rendering: {humanise(type_key, 'render')}"
+def _provider(name: str | None) -> str:
+    return clip(name or "", 60) or "an external provider"
 
 
-def external_label(provider: str | None, description: str | None) -> str:
-    source = clip(provider or "", 60) or "an external provider"
-    if description and description.strip():
-        return clip(f"{description.strip()} from {source}")
+# --- item labels (LabelParts -> str) ------------------------------------------------------------
+
+
+def shaping_label(parts: LabelParts) -> str:
+    return f"Shaping: {humanise(parts.text, 'shapes')}"
+
+
+def rendering_label(parts: LabelParts) -> str:
+    return f"Rendering: {humanise(parts.text, 'render')}"
+
+
+def external_label(parts: LabelParts) -> str:
+    """parts: provider, description."""
+    source = _provider(parts.text)
+    if parts.extra and parts.extra.strip():
+        return clip(f"{parts.extra.strip()} from {source}")
     return f"External production from {source}"
 
 
-def waiting_on(provider: str | None) -> str:
-    return f"Waiting on {clip(provider or '', 60) or 'an external provider'}"
+def shape_label(parts: LabelParts) -> str:
+    return clip(parts.text or "") or "Untitled shape"
 
 
-def render_label(display_number: int | None, title: str | None) -> str:
-    name = clip(title or "", 120) or "Untitled render"
-    return f"Render #{display_number}: {name}" if display_number is not None else name
+def assertion_label(parts: LabelParts) -> str:
+    return clip(parts.text or "") or "Untitled assertion"
 
 
-def pending_shape_detail(shape_type: str | None) -> str:
-    return f"{humanise(shape_type, 'Shape')} waiting for you to confirm or reject it"
+def render_label(parts: LabelParts) -> str:
+    """parts: title, -, display number."""
+    name = clip(parts.text or "", 120) or "Untitled render"
+    return f"Render #{parts.number}: {name}" if parts.number is not None else name
 
 
-HELD_ASSERTION_DETAIL = "Held assertion: commit it or withdraw it"
-
-REVIEW_DETAIL = "Render produced and waiting for your review"
+# --- needs_you details (LabelParts -> str) ------------------------------------------------------
 
 
-_STATUS_LABELS = {
-    "queued": "Queued",
-    "dispatched": "Running",
-    "completed": "Completed",
-    "failed": "Failed",
-    "cancelled": "Cancelled",
-    "awaiting_external": "Waiting on the provider",
-    "received": "Received from the provider",
+def pending_shape_detail(parts: LabelParts) -> str:
+    """parts: title, shape type."""
+    return f"{humanise(parts.extra, 'Shape')} waiting for you to confirm or reject it"
+
+
+def held_assertion_detail(parts: LabelParts) -> str:
+    return "Held assertion: commit it or withdraw it"
+
+
+def review_detail(parts: LabelParts) -> str:
+    return "Render produced and waiting for your review"
+
+
+# --- what a running job with no finer progress is doing (status, LabelParts -> str) ------------
+
+
+def job_activity(status: str, parts: LabelParts) -> str:
+    return "Queued, waiting to start" if status == JobStatus.QUEUED else "Running"
+
+
+def waiting_on_provider(status: str, parts: LabelParts) -> str:
+    return f"Waiting on {_provider(parts.text)}"
+
+
+_STATUS_LABELS: dict[str, str] = {
+    JobStatus.QUEUED: "Queued",
+    JobStatus.DISPATCHED: "Running",
+    JobStatus.COMPLETED: "Completed",
+    JobStatus.FAILED: "Failed",
+    JobStatus.CANCELLED: "Cancelled",
+    ExternalStatus.AWAITING_EXTERNAL: "Waiting on the provider",
+    ExternalStatus.RECEIVED: "Received from the provider",
 }
 
 
 def status_label(status: str | None) -> str:
     return _STATUS_LABELS.get(status or "", "Unknown status")
-
-
-def activity_label(kind: str, status: str | None, provider: str | None) -> str:
-    """What a running job with no finer progress is doing, in a few words."""
-    if kind == "external_polling":
-        return waiting_on(provider)
-    return "Queued, waiting to start" if status == "queued" else "Running"
-
-
-def job_progress_of(
-    kind: str, status: str, type_key: str | None, fields: Sequence[object]
-) -> Progress:
-    """A job's progress under the one contract, with the activity wording for its kind, from
-    the values a job read selects (db/jobs.progress_fields, in that order)."""
-    activity = activity_label(kind, status, type_key)
-    return progress_of(status, *fields, activity_label=activity)
-
-
-def any_job_label(kind: str, type_key: str | None, description: str | None) -> str:
-    if kind == "external_polling":
-        return external_label(type_key, description)
-    return job_label(kind, type_key)

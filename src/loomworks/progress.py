@@ -1,13 +1,13 @@
-"""Progress of active jobs (SPEC.md section 4): one pure function from status + stored JSON
+"""Progress of active jobs (docs/progress.md): one pure function from status + stored JSON
 to an honest hint, plus writing-side helpers that validate what job code records."""
 
 from __future__ import annotations
 
 from typing import Literal, NamedTuple
 
-ProgressMode = Literal["none", "activity", "counted", "phased", "composite"]
+from loomworks.kinds import RUNNING_STATUSES
 
-ACTIVE_STATUSES: frozenset[str] = frozenset({"queued", "dispatched", "awaiting_external"})
+ProgressMode = Literal["none", "activity", "counted", "phased", "composite"]
 
 PHASE_LABELS: dict[str, str] = {
     "preparing": "Preparing inputs",
@@ -139,31 +139,6 @@ def _phased(raw: object) -> Progress:
     return Progress(mode="phased", hint=UNKNOWN_PHASE_LABEL, phase=None)
 
 
-def job_progress(
-    status: str,
-    context: object,
-    summary_counts: object,
-    *,
-    activity_label: str = DEFAULT_ACTIVITY_LABEL,
-) -> Progress:
-    """Progress for a job from its status and its stored ``context``/``summary_counts`` JSON.
-
-    Never raises for any JSON value. Precedence for an active job is
-    phased > composite > counted > activity; a malformed composite counts as absent.
-    A ``"phase": null`` entry counts as no phase; any other ``phase`` value means phased mode.
-    """
-    ctx = context if isinstance(context, dict) else {}
-    counts = summary_counts if isinstance(summary_counts, dict) else {}
-    return progress_of(
-        status,
-        ctx.get("phase"),
-        ctx.get("composite"),
-        counts.get("processed"),
-        counts.get("total"),
-        activity_label=activity_label,
-    )
-
-
 def progress_of(
     status: str,
     phase: object,
@@ -173,8 +148,14 @@ def progress_of(
     *,
     activity_label: str = DEFAULT_ACTIVITY_LABEL,
 ) -> Progress:
-    """job_progress from the PROGRESS_FIELDS values alone (None where absent or JSON null)."""
-    if not isinstance(status, str) or status not in ACTIVE_STATUSES:
+    """Progress for a job from its status and its stored PROGRESS_FIELDS values (None where
+    absent or JSON null); only a running status (loomworks.kinds) has any.
+
+    Never raises for any JSON value. Precedence for an active job is
+    phased > composite > counted > activity; a malformed composite counts as absent.
+    A ``"phase": null`` entry counts as no phase; any other ``phase`` value means phased mode.
+    """
+    if not isinstance(status, str) or status not in RUNNING_STATUSES:
         return NO_PROGRESS
 
     if phase is not None:

@@ -24,13 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from loomworks.db.people import issue_session
 from loomworks.db.tables import (
-    ASSERTION_STATES,
     DATA_TABLES,
-    DESIGNATIONS,
-    EXTERNAL_STATUSES,
-    JOB_STATUSES,
-    RENDER_STATES,
-    SHAPE_STATES,
     assertions,
     engagement_memberships,
     engagements,
@@ -40,6 +34,14 @@ from loomworks.db.tables import (
     renders,
     shapes,
     shaping_jobs,
+)
+from loomworks.states import (
+    AssertionState,
+    Designation,
+    ExternalStatus,
+    JobStatus,
+    RenderState,
+    ShapeState,
 )
 from tests.fixtures.contract import zone_body
 
@@ -62,13 +64,14 @@ INSTANTS = (
 # Instants newer than every one of INSTANTS, for rows that arrive during a walk.
 FRESH_INSTANTS = (T0 + timedelta(days=1), T0 + timedelta(days=1) + US)
 
+DESIGNATIONS = tuple(Designation)
 STATES: dict[str, tuple[str, ...]] = {
-    "shaping_jobs": JOB_STATUSES,
-    "render_jobs": JOB_STATUSES,
-    "external_production_records": EXTERNAL_STATUSES,
-    "shapes": SHAPE_STATES,
-    "assertions": ASSERTION_STATES,
-    "renders": RENDER_STATES,
+    "shaping_jobs": tuple(JobStatus),
+    "render_jobs": tuple(JobStatus),
+    "external_production_records": tuple(ExternalStatus),
+    "shapes": tuple(ShapeState),
+    "assertions": tuple(AssertionState),
+    "renders": tuple(RenderState),
 }
 SOURCES = tuple(STATES)
 SHOWN_STATES: dict[str, tuple[str, ...]] = {

@@ -6,10 +6,11 @@ from typing import Any
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from loomworks.db.counters import counted_by_registry, function_sql, truncate_function_sql
 from loomworks.db.migrate import downgrade_to_base, upgrade_to_head
 from loomworks.db.tables import metadata
 
@@ -36,3 +37,25 @@ async def test_downgrade_then_upgrade_round_trip(engine: AsyncEngine) -> None:
     async with engine.connect() as conn:
         assert await conn.run_sync(_tables) >= {table.name for table in metadata.sorted_tables}
         assert await conn.run_sync(_diff) == []
+
+
+async def test_counter_triggers_count_what_the_registry_declares(engine: AsyncEngine) -> None:
+    """A source added to loomworks.kinds without the migration that counts it fails here."""
+    async with engine.connect() as conn:
+        installed = dict(
+            (
+                await conn.execute(
+                    text(
+                        "SELECT proname, prosrc FROM pg_proc "
+                        "WHERE proname LIKE 'dashboard\\_count\\_%'"
+                    )
+                )
+            ).all()
+        )
+    expected = {}
+    for table, counted in counted_by_registry().items():
+        expected[f"dashboard_count_{table}"] = function_sql(table, counted).split("$$")[1]
+        expected[f"dashboard_count_truncate_{table}"] = truncate_function_sql(table, counted).split(
+            "$$"
+        )[1]
+    assert installed == expected

@@ -16,10 +16,11 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 from loomworks.api.errors import BadCursor
-from loomworks.db.dashboard import Position, Zone
+from loomworks.db.dashboard import Position
+from loomworks.states import Zone
 
 _VERSION = 1
-_ZONES: dict[Zone, int] = {"active": 1, "needs_you": 2, "recent": 3}
+_ZONES: dict[Zone, int] = {Zone.ACTIVE: 1, Zone.NEEDS_YOU: 2, Zone.RECENT: 3}
 _LAYOUT = struct.Struct(">BBq16s")
 _TAG_BYTES = 12
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -52,7 +53,7 @@ def decode_cursor(key: bytes, zone: Zone, cursor: str) -> Position:
     if version != _VERSION:
         raise BadCursor("Expired cursor format: start again from the first page.")
     if zone_code != _ZONES[zone]:
-        raise BadCursor(f"This cursor belongs to another dashboard zone, not {zone!r}.")
+        raise BadCursor(f"This cursor belongs to another dashboard zone, not '{zone}'.")
     try:
         moment = _EPOCH + micros * _MICROSECOND
     except OverflowError:

@@ -1,17 +1,20 @@
-"""Typed dependency aliases the routes take: a database connection and the signed-in person."""
+"""Typed dependency aliases the routes take: a database connection, the signed-in person, and
+their membership of the engagement in the path."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Cookie, Depends, Request
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from loomworks.api.errors import NotAuthenticated
+from loomworks.api.errors import Forbidden, NotAuthenticated, NotFound
 from loomworks.db.engine import load_cursor_key
-from loomworks.db.people import Person, person_for_token
+from loomworks.db.people import Membership, Person, membership_in, person_for_token
 from loomworks.settings import Settings
+from loomworks.states import DECIDING_DESIGNATIONS
 
 SESSION_COOKIE = "loomworks_session"
 # A real token is 43 characters; anything far longer is not worth hashing.
@@ -61,3 +64,25 @@ async def current_person(conn: Conn, token: SessionToken = None) -> Person:
 
 
 CurrentPerson = Annotated[Person, Depends(current_person)]
+
+
+async def engagement_member(engagement_id: uuid.UUID, conn: Conn, me: CurrentPerson) -> Membership:
+    """The caller's membership of the path's engagement; 404 (not 403) for anyone else, so an
+    outsider cannot tell an engagement that exists from one that does not."""
+    membership = await membership_in(conn, person_id=me.id, engagement_id=engagement_id)
+    if membership is None:
+        raise NotFound()
+    return membership
+
+
+Member = Annotated[Membership, Depends(engagement_member)]
+
+
+async def deciding_member(membership: Member) -> Membership:
+    """A member who may decide: 403 for a viewer, who knows the engagement but is read-only."""
+    if membership.designation not in DECIDING_DESIGNATIONS:
+        raise Forbidden("Viewers cannot decide; ask an owner or operator of this engagement.")
+    return membership
+
+
+DecidingMember = Annotated[Membership, Depends(deciding_member)]

@@ -29,8 +29,18 @@ class NotAuthenticated(LoomworksError):
         super().__init__(detail)
 
 
+class Forbidden(LoomworksError):
+    status_code = 403
+
+
 class NotFound(LoomworksError):
+    """Unknown, or in an engagement the caller is not a member of: the same answer for both,
+    so nothing outside the caller's engagements can be told to exist."""
+
     status_code = 404
+
+    def __init__(self, detail: str = "Not found in any engagement you belong to.") -> None:
+        super().__init__(detail)
 
 
 class BadCursor(LoomworksError):

@@ -10,14 +10,16 @@ trigger-kept dashboard_counts. docs/dashboard.md explains the shape and its meas
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from functools import lru_cache
-from typing import Any, Literal
+from functools import cache, lru_cache
+from typing import Any, Generic, NamedTuple, TypeVar
 
 from sqlalchemy import (
     CTE,
     BigInteger,
+    Boolean,
     ColumnElement,
     CompoundSelect,
     DateTime,
@@ -41,21 +43,12 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from loomworks.db.jobs import progress_fields
-from loomworks.db.tables import (
-    assertions,
-    dashboard_counts,
-    engagement_memberships,
-    engagements,
-    external_production_records,
-    render_jobs,
-    renders,
-    shapes,
-    shaping_jobs,
-)
+from loomworks.db.renders import has_download
+from loomworks.db.tables import dashboard_counts, engagement_memberships, engagements, metadata
+from loomworks.kinds import Source, sources_in
+from loomworks.labels import LabelParts
 from loomworks.progress import PROGRESS_FIELDS
-
-Zone = Literal["active", "needs_you", "recent"]
-DECIDING_DESIGNATIONS = ("owner", "operator")
+from loomworks.states import DECIDING_DESIGNATIONS, Zone
 
 
 @dataclass(frozen=True, order=True)
@@ -66,122 +59,126 @@ class Position:
     item_id: uuid.UUID
 
 
-@dataclass(frozen=True)
-class Page:
-    """A zone's page: its rows as tuples in item_columns(zone) order, the zone's total, and
-    where the next page starts (None on the last page)."""
+# One typed row per zone, in the zone statement's column order (after total_count): the
+# item's place and names, then the zone's payload (ZONE_PAYLOAD). Sources fill the payload
+# columns their `payload` maps; the rest are NULL.
 
-    rows: list[tuple[Any, ...]]
+
+class ActiveRow(NamedTuple):
+    engagement_id: uuid.UUID
+    engagement_name: str
+    item_kind: str
+    item_id: uuid.UUID
+    sort_key: datetime
+    label_text: str | None
+    label_extra: str | None
+    status: str
+    # The job's PROGRESS_FIELDS values (JSON, None where absent), in progress_of's order.
+    phase: object
+    composite: object
+    processed: object
+    total: object
+
+    @property
+    def label_parts(self) -> LabelParts:
+        return LabelParts(self.label_text, self.label_extra)
+
+
+class NeedsYouRow(NamedTuple):
+    engagement_id: uuid.UUID
+    engagement_name: str
+    item_kind: str
+    item_id: uuid.UUID
+    sort_key: datetime
+    label_text: str | None
+    label_extra: str | None
+    display_number: int | None
+
+    @property
+    def label_parts(self) -> LabelParts:
+        return LabelParts(self.label_text, self.label_extra, self.display_number)
+
+
+class RecentRow(NamedTuple):
+    engagement_id: uuid.UUID
+    engagement_name: str
+    item_kind: str
+    item_id: uuid.UUID
+    sort_key: datetime
+    label_text: str | None
+    display_number: int | None
+    downloadable: bool  # the download route would serve a file (db/renders.has_download)
+
+    @property
+    def label_parts(self) -> LabelParts:
+        return LabelParts(self.label_text, None, self.display_number)
+
+
+ZoneRow = ActiveRow | NeedsYouRow | RecentRow
+RowT = TypeVar("RowT", ActiveRow, NeedsYouRow, RecentRow)
+ROW_CLASSES: dict[Zone, type[ZoneRow]] = {
+    Zone.ACTIVE: ActiveRow,
+    Zone.NEEDS_YOU: NeedsYouRow,
+    Zone.RECENT: RecentRow,
+}
+ZONE_OF_ROW: dict[type[ZoneRow], Zone] = {row: zone for zone, row in ROW_CLASSES.items()}
+ITEM_COLUMNS = ("engagement_id", "engagement_name", "item_kind", "item_id", "sort_key")
+
+# The payload columns of each zone and their SQL types, in the row classes' order.
+ZONE_PAYLOAD: dict[Zone, dict[str, Any]] = {
+    Zone.ACTIVE: {
+        "label_text": Text,
+        "label_extra": Text,
+        "status": Text,
+        **{key: JSONB for _, key in PROGRESS_FIELDS},  # db/jobs.progress_fields
+    },
+    Zone.NEEDS_YOU: {"label_text": Text, "label_extra": Text, "display_number": Integer},
+    Zone.RECENT: {"label_text": Text, "display_number": Integer, "downloadable": Boolean},
+}
+for _zone, _row in ROW_CLASSES.items():
+    if _row._fields != (*ITEM_COLUMNS, *ZONE_PAYLOAD[_zone]):
+        raise AssertionError(f"{_row.__name__} does not match the {_zone} statement's columns")
+
+
+@dataclass(frozen=True)
+class Page(Generic[RowT]):
+    """A zone's page: its rows, the zone's total, and where the next page starts (None on
+    the last page)."""
+
+    rows: list[RowT]
     total_count: int
     next_after: Position | None
 
 
 @dataclass(frozen=True)
 class Arm:
-    """One source of a zone: which rows, their kind, their recency key and their payload."""
+    """One source of a zone as SQL: which rows, their kind, their recency key and payload."""
 
     table: Table
     kind: str
     key: ColumnElement[datetime]
-    where: tuple[ColumnElement[bool], ...]
+    where: ColumnElement[bool]
     payload: dict[str, ColumnElement[Any]]
 
 
-def _sql(predicate: str) -> ColumnElement[bool]:
-    """An arm's state predicate as literal SQL, not bound parameters: PostgreSQL can only match
-    a partial index (WHERE state = 'produced') when it sees the constant, and prepared
-    statements would otherwise fall back to generic plans that cannot use those indexes."""
-    return text(predicate)  # type: ignore[return-value]
+def _arm(source: Source) -> Arm:
+    table = metadata.tables[source.table]
+    payload: dict[str, ColumnElement[Any]] = {
+        name: table.c[column] for name, column in source.payload.items()
+    }
+    if source.zone == Zone.ACTIVE:
+        payload |= {"status": table.c[source.state_column], **progress_fields(table)}
+    if source.downloadable:
+        payload["downloadable"] = has_download(table)
+    # Literal SQL, not bound parameters: PostgreSQL can only match a partial index when it
+    # sees the constants, and a prepared statement's generic plan would not.
+    where: ColumnElement[bool] = text(source.predicate(table.name))  # type: ignore[assignment]
+    return Arm(table, source.kind, table.c[source.key], where, payload)
 
 
-# Payload columns each zone's rows carry, padded with NULLs where an arm has nothing to say.
-_PAYLOAD: dict[Zone, dict[str, Any]] = {
-    "active": {
-        "label_text": Text,
-        "label_extra": Text,
-        "status": Text,
-        **{key: JSONB for _, key in PROGRESS_FIELDS},  # db/jobs.progress_fields
-    },
-    "needs_you": {"label_text": Text, "label_extra": Text, "display_number": Integer},
-    "recent": {"label_text": Text, "display_number": Integer, "content_kind": Text},
-}
-
-
-def _arms(zone: Zone) -> list[Arm]:
-    if zone == "active":
-        return [
-            Arm(
-                shaping_jobs,
-                "shape_production",
-                shaping_jobs.c.started_at,
-                (_sql("shaping_jobs.status IN ('queued', 'dispatched')"),),
-                {
-                    "label_text": shaping_jobs.c.shape_type,
-                    "status": shaping_jobs.c.status,
-                    **progress_fields(shaping_jobs),
-                },
-            ),
-            Arm(
-                render_jobs,
-                "render_production",
-                render_jobs.c.started_at,
-                (_sql("render_jobs.status IN ('queued', 'dispatched')"),),
-                {
-                    "label_text": render_jobs.c.render_type,
-                    "status": render_jobs.c.status,
-                    **progress_fields(render_jobs),
-                },
-            ),
-            Arm(
-                external_production_records,
-                "external_polling",
-                external_production_records.c.started_at,
-                (_sql("external_production_records.status = 'awaiting_external'"),),
-                {
-                    "label_text": external_production_records.c.provider,
-                    "label_extra": external_production_records.c.description,
-                    "status": external_production_records.c.status,
-                    **progress_fields(external_production_records),
-                },
-            ),
-        ]
-    if zone == "needs_you":
-        return [
-            Arm(
-                shapes,
-                "pending_shape",
-                shapes.c.created_at,
-                (_sql("shapes.state = 'pending_confirmation'"),),
-                {"label_text": shapes.c.title, "label_extra": shapes.c.shape_type},
-            ),
-            Arm(
-                assertions,
-                "held_assertion",
-                assertions.c.created_at,
-                (_sql("assertions.state = 'held'"),),
-                {"label_text": assertions.c.statement},
-            ),
-            Arm(
-                renders,
-                "produced_render_for_review",
-                renders.c.created_at,
-                (_sql("renders.state = 'produced' AND renders.reviewed_at IS NULL"),),
-                {"label_text": renders.c.title, "display_number": renders.c.display_number},
-            ),
-        ]
-    return [
-        Arm(
-            renders,
-            "render",
-            renders.c.completed_at,
-            (_sql("renders.state = 'produced'"),),
-            {
-                "label_text": renders.c.title,
-                "display_number": renders.c.display_number,
-                "content_kind": renders.c.content_kind,
-            },
-        )
-    ]
+@cache
+def _arms(zone: Zone) -> tuple[Arm, ...]:
+    return tuple(_arm(source) for source in sources_in(zone))
 
 
 # Statement parameters: the statements are built once per shape and reused with these.
@@ -274,7 +271,7 @@ def _candidates(
     memberships = visible.subquery(f"{arm.kind}_engagements")
     per_engagement = (
         select(table.c.id.label("item_id"), arm.key.label("sort_key"))
-        .where(*arm.where, *before, table.c.engagement_id == memberships.c.engagement_id)
+        .where(arm.where, *before, table.c.engagement_id == memberships.c.engagement_id)
         .order_by(*newest_first)
         .limit(sizes.fetch)
         .lateral(f"{arm.kind}_rows")
@@ -290,7 +287,7 @@ def _candidates(
 
     window = (
         select(table.c.id, arm.key.label("key"), table.c.engagement_id)
-        .where(*arm.where, *before)
+        .where(arm.where, *before)
         .order_by(*newest_first)
         .limit(sizes.window)
         .subquery(f"{arm.kind}_window")
@@ -316,7 +313,7 @@ def _payload(zone: Zone, arm: Arm, page: CTE) -> Select[Any]:
     table = arm.table
     payload = [
         (arm.payload[name] if name in arm.payload else cast(null(), sql_type)).label(name)
-        for name, sql_type in _PAYLOAD[zone].items()
+        for name, sql_type in ZONE_PAYLOAD[zone].items()
     ]
     return (
         select(table.c.engagement_id, page.c.item_kind, page.c.item_id, page.c.sort_key, *payload)
@@ -325,19 +322,13 @@ def _payload(zone: Zone, arm: Arm, page: CTE) -> Select[Any]:
     )
 
 
-# What each row of a zone's page holds, in order (see zone_page).
-ITEM_COLUMNS = ("engagement_id", "engagement_name", "item_kind", "item_id", "sort_key")
-_ITEM_ID = ITEM_COLUMNS.index("item_id")
-_SORT_KEY = ITEM_COLUMNS.index("sort_key")
-
-
 def item_columns(zone: Zone) -> tuple[str, ...]:
-    return (*ITEM_COLUMNS, *_PAYLOAD[zone])
+    return ROW_CLASSES[zone]._fields
 
 
-def position_of(row: tuple[Any, ...]) -> Position:
+def position_of(row: ZoneRow) -> Position:
     """Where a page row sits in its zone's order."""
-    return Position(row[_SORT_KEY], row[_ITEM_ID])
+    return Position(row.sort_key, row.item_id)
 
 
 @lru_cache(maxsize=1024)  # 3 zones x 2 x 2 x 100 page sizes at most
@@ -419,22 +410,25 @@ def zone_parameters(
 
 async def zone_page(
     conn: AsyncConnection,
-    zone: Zone,
+    row_class: type[RowT],
     *,
     person_id: uuid.UUID,
     limit: int,
     after: Position | None,
     engagement_id: uuid.UUID | None = None,
-) -> Page:
+) -> Page[RowT]:
+    """A page of the zone whose rows are `row_class` (ROW_CLASSES)."""
+    zone = ZONE_OF_ROW[row_class]
     sql, names = _compiled(
         zone, after=after is not None, scoped=engagement_id is not None, limit=limit,
         dialect=conn.dialect,
     )  # fmt: skip
     parameters = zone_parameters(person_id=person_id, after=after, engagement_id=engagement_id)
     result = await conn.exec_driver_sql(sql, tuple(parameters[name] for name in names))
-    rows = result.all()
+    rows: Sequence[Sequence[Any]] = result.all()
     total = int(rows[0][0]) if rows else 0
-    items = [row[1:] for row in rows if row[1 + _ITEM_ID] is not None]
+    # Column 0 is total_count; a page with no items is one row of NULLs beside it.
+    items = [row_class._make(row[1:]) for row in rows if row[1] is not None]
     has_more = len(items) > limit
     items = items[:limit]
     return Page(

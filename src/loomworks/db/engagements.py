@@ -5,21 +5,13 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, Table, func, insert, select
+from sqlalchemy import insert, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from loomworks.db.tables import (
-    ACTIVE_JOB_STATUSES,
-    assertions,
-    engagement_memberships,
-    engagements,
-    external_production_records,
-    render_jobs,
-    renders,
-    shapes,
-    shaping_jobs,
-)
+from loomworks.db.tables import dashboard_counts, engagement_memberships, engagements
+from loomworks.kinds import sources_in
+from loomworks.states import Designation, Zone
 
 
 @dataclass(frozen=True)
@@ -51,7 +43,7 @@ async def add_member(
     *,
     person_id: uuid.UUID,
     engagement_id: uuid.UUID,
-    designation: str,
+    designation: Designation,
 ) -> bool:
     """Add a membership; False when the person is already a member of that engagement."""
     inserted = await conn.execute(
@@ -63,51 +55,20 @@ async def add_member(
     return inserted.one_or_none() is not None
 
 
-def _count(
-    table: Table, engagement_id: uuid.UUID, *where: ColumnElement[bool]
-) -> ColumnElement[int]:
-    return (
-        select(func.count())
-        .select_from(table)
-        .where(table.c.engagement_id == engagement_id, *where)
-        .scalar_subquery()
-    )
-
-
 async def activity_summary(conn: AsyncConnection, *, engagement_id: uuid.UUID) -> ActivitySummary:
-    """Counts of running jobs, waiting decisions and produced renders, in one statement."""
-    counts = (
-        await conn.execute(
-            select(
-                _count(shaping_jobs, engagement_id, shaping_jobs.c.status.in_(ACTIVE_JOB_STATUSES)),
-                _count(render_jobs, engagement_id, render_jobs.c.status.in_(ACTIVE_JOB_STATUSES)),
-                _count(
-                    external_production_records,
-                    engagement_id,
-                    external_production_records.c.status == "awaiting_external",
-                ),
-                _count(shapes, engagement_id, shapes.c.state == "pending_confirmation"),
-                _count(assertions, engagement_id, assertions.c.state == "held"),
-                _count(
-                    renders,
-                    engagement_id,
-                    renders.c.state == "produced",
-                    renders.c.reviewed_at.is_(None),
-                ),
-                _count(renders, engagement_id, renders.c.state == "produced"),
-            )
+    """Per-kind counts of every dashboard source in one engagement, from its counters."""
+    rows = await conn.execute(
+        select(dashboard_counts.c.item_kind, dashboard_counts.c.n).where(
+            dashboard_counts.c.engagement_id == engagement_id
         )
-    ).one()
+    )
+    counts: dict[str, int] = {row.item_kind: row.n for row in rows}
+
+    def zone(zone: Zone) -> dict[str, int]:
+        return {source.kind: counts.get(source.kind, 0) for source in sources_in(zone)}
+
     return ActivitySummary(
-        active_jobs={
-            "shape_production": counts[0],
-            "render_production": counts[1],
-            "external_polling": counts[2],
-        },
-        decisions_waiting={
-            "pending_shape": counts[3],
-            "held_assertion": counts[4],
-            "produced_render_for_review": counts[5],
-        },
-        produced_renders=counts[6],
+        active_jobs=zone(Zone.ACTIVE),
+        decisions_waiting=zone(Zone.NEEDS_YOU),
+        produced_renders=sum(zone(Zone.RECENT).values()),
     )

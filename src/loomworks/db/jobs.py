@@ -7,11 +7,11 @@ The writes merge a validated fragment (loomworks.progress patch helpers) into `c
 from __future__ import annotations
 
 import uuid
-from typing import Any, Literal
+from datetime import datetime
+from typing import Any, NamedTuple
 
 from sqlalchemy import (
     ColumnElement,
-    Row,
     Table,
     Text,
     cast,
@@ -26,38 +26,16 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from loomworks.db.tables import (
-    ACTIVE_JOB_STATUSES,
-    engagement_memberships,
-    engagements,
-    external_production_records,
-    render_jobs,
-    shaping_jobs,
-)
-from loomworks.progress import (
-    PROGRESS_FIELDS,
-    composite_patch,
-    counts_patch,
-    phase_patch,
-)
+from loomworks.db.tables import engagement_memberships, engagements, metadata
+from loomworks.kinds import Source, sources_in
+from loomworks.labels import LabelParts
+from loomworks.progress import PROGRESS_FIELDS, composite_patch, counts_patch, phase_patch
+from loomworks.states import JobStatus, Zone
 
-JobKind = Literal["shape_production", "render_production", "external_polling"]
-JOB_TABLES: dict[JobKind, Table] = {
-    "shape_production": shaping_jobs,
-    "render_production": render_jobs,
-    "external_polling": external_production_records,
-}
-_RUNNING: dict[JobKind, tuple[str, ...]] = {
-    "shape_production": ACTIVE_JOB_STATUSES,
-    "render_production": ACTIVE_JOB_STATUSES,
-    "external_polling": ("awaiting_external",),
-}
-
-
-_TYPE_COLUMNS = {
-    "shape_production": shaping_jobs.c.shape_type,
-    "render_production": render_jobs.c.render_type,
-    "external_polling": external_production_records.c.provider,
+# Every active source is a kind of job: its table, and the statuses it runs in.
+JOB_SOURCES: dict[str, Source] = {source.kind: source for source in sources_in(Zone.ACTIVE)}
+JOB_TABLES: dict[str, Table] = {
+    kind: metadata.tables[source.table] for kind, source in JOB_SOURCES.items()
 }
 
 
@@ -78,6 +56,29 @@ def progress_fields(table: Table) -> dict[str, ColumnElement[Any]]:
     return fields
 
 
+class JobRow(NamedTuple):
+    """One job of any kind, with what its label and progress are written from."""
+
+    job_kind: str
+    id: uuid.UUID
+    engagement_id: uuid.UUID
+    status: str
+    started_at: datetime
+    completed_at: datetime | None
+    label_text: str | None
+    label_extra: str | None
+    # Its PROGRESS_FIELDS values, in progress_of's order.
+    phase: object
+    composite: object
+    processed: object
+    total: object
+    engagement_name: str
+
+    @property
+    def label_parts(self) -> LabelParts:
+        return LabelParts(self.label_text, self.label_extra)
+
+
 class JobPatchRefused(Exception):
     """The job is not running (finished, or unknown), so its progress is no longer written."""
 
@@ -88,11 +89,15 @@ async def job_detail(
     person_id: uuid.UUID,
     engagement_id: uuid.UUID,
     job_id: uuid.UUID,
-) -> Row[Any] | None:
+) -> JobRow | None:
     """The job with that id in that engagement, of any kind; None unless the caller is a member."""
     arms = []
-    for kind, table in JOB_TABLES.items():
-        is_external = kind == "external_polling"
+    for kind, source in JOB_SOURCES.items():
+        table = JOB_TABLES[kind]
+        text_columns = {
+            name: table.c[source.payload[name]] if name in source.payload else cast(null(), Text)
+            for name in ("label_text", "label_extra")
+        }
         arms.append(
             select(
                 literal(kind, Text).label("job_kind"),
@@ -101,13 +106,12 @@ async def job_detail(
                 table.c.status,
                 table.c.started_at,
                 table.c.completed_at,
-                _TYPE_COLUMNS[kind].label("label_text"),
-                (table.c.description if is_external else cast(null(), Text)).label("label_extra"),
+                *(column.label(name) for name, column in text_columns.items()),
                 *(value.label(key) for key, value in progress_fields(table).items()),
             ).where(table.c.id == job_id, table.c.engagement_id == engagement_id)
         )
     jobs = union_all(*arms).subquery("jobs")
-    return (
+    row = (
         await conn.execute(
             select(jobs, engagements.c.name.label("engagement_name"))
             .join(engagements, engagements.c.id == jobs.c.engagement_id)
@@ -118,11 +122,12 @@ async def job_detail(
             )
         )
     ).one_or_none()
+    return JobRow(**row._mapping) if row is not None else None
 
 
 async def _update_while(
     conn: AsyncConnection,
-    kind: JobKind,
+    kind: str,
     job_id: uuid.UUID,
     statuses: tuple[str, ...],
     values: dict[str, Any],
@@ -140,20 +145,20 @@ async def _update_while(
 
 
 async def _merge(
-    conn: AsyncConnection, kind: JobKind, job_id: uuid.UUID, column: str, patch: dict[str, Any]
+    conn: AsyncConnection, kind: str, job_id: uuid.UUID, column: str, patch: dict[str, Any]
 ) -> None:
     target = JOB_TABLES[kind].c[column]
     merged = func.coalesce(target, cast({}, JSONB)).op("||")(cast(patch, JSONB))
-    await _update_while(conn, kind, job_id, _RUNNING[kind], {column: merged})
+    await _update_while(conn, kind, job_id, JOB_SOURCES[kind].states, {column: merged})
 
 
-async def record_phase(conn: AsyncConnection, kind: JobKind, job_id: uuid.UUID, key: str) -> None:
+async def record_phase(conn: AsyncConnection, kind: str, job_id: uuid.UUID, key: str) -> None:
     """Say which step of the phase vocabulary a job is in (ValueError for an unknown key)."""
     await _merge(conn, kind, job_id, "context", phase_patch(key))
 
 
 async def record_counts(
-    conn: AsyncConnection, kind: JobKind, job_id: uuid.UUID, *, processed: int, total: int
+    conn: AsyncConnection, kind: str, job_id: uuid.UUID, *, processed: int, total: int
 ) -> None:
     """Record how many of a known total a job has processed."""
     await _merge(conn, kind, job_id, "summary_counts", counts_patch(processed, total))
@@ -161,7 +166,7 @@ async def record_counts(
 
 async def record_composite(
     conn: AsyncConnection,
-    kind: JobKind,
+    kind: str,
     job_id: uuid.UUID,
     *,
     children: int,
@@ -172,14 +177,12 @@ async def record_composite(
     await _merge(conn, kind, job_id, "context", composite_patch(children, failed, partial))
 
 
-async def dispatch_job(conn: AsyncConnection, kind: JobKind, job_id: uuid.UUID) -> None:
+async def dispatch_job(conn: AsyncConnection, kind: str, job_id: uuid.UUID) -> None:
     """A queued job starts running."""
-    await _update_while(conn, kind, job_id, ("queued",), {"status": "dispatched"})
+    await _update_while(conn, kind, job_id, (JobStatus.QUEUED,), {"status": JobStatus.DISPATCHED})
 
 
-async def finish_job(
-    conn: AsyncConnection, kind: JobKind, job_id: uuid.UUID, *, status: str
-) -> None:
+async def finish_job(conn: AsyncConnection, kind: str, job_id: uuid.UUID, *, status: str) -> None:
     """Move a running job to a terminal status and stamp completed_at."""
     values = {"status": status, "completed_at": func.now()}
-    await _update_while(conn, kind, job_id, _RUNNING[kind], values)
+    await _update_while(conn, kind, job_id, JOB_SOURCES[kind].states, values)

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from loomworks.db.tables import engagement_memberships, engagements, persons, sessions
 from loomworks.security import hash_password, new_session_token, token_hash, verify_password
+from loomworks.states import Designation
 
 
 @dataclass(frozen=True)
@@ -26,7 +27,7 @@ class Person:
 class Membership:
     engagement_id: uuid.UUID
     engagement_name: str
-    designation: str
+    designation: Designation
 
 
 _person_columns = (persons.c.id, persons.c.email, persons.c.display_name, persons.c.created_at)
@@ -127,7 +128,7 @@ async def memberships_of(conn: AsyncConnection, *, person_id: uuid.UUID) -> list
         .where(engagement_memberships.c.person_id == person_id)
         .order_by(engagements.c.name, engagements.c.id)
     )
-    return [Membership(*row) for row in rows]
+    return [Membership(row.id, row.name, Designation(row.designation)) for row in rows]
 
 
 async def membership_in(
@@ -146,4 +147,4 @@ async def membership_in(
             )
         )
     ).one_or_none()
-    return Membership(*row) if row else None
+    return Membership(row.id, row.name, Designation(row.designation)) if row else None

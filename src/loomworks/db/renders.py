@@ -7,14 +7,37 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import (
+    ColumnElement,
+    Table,
+    Text,
+    and_,
+    exists,
+    func,
+    insert,
+    literal_column,
+    select,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from loomworks.db.tables import engagement_memberships, render_files, renders
+from loomworks.states import FILE_CONTENT_KINDS, ContentKind, RenderState
 
 # Bytes per round trip when streaming a file out of PostgreSQL. render_files.content is
 # stored uncompressed (STORAGE EXTERNAL), so each substring reads only its own slice.
 CHUNK_BYTES = 1024 * 1024
+
+
+def has_download(table: Table = renders) -> ColumnElement[bool]:
+    """Whether the download route serves a file for a render: produced, with a file content
+    kind, and at least one file. The dashboard offers download_url exactly when this holds.
+    Constants are literal SQL so the zone statements keep matching their partial indexes."""
+    kinds = [literal_column(f"'{kind}'", Text) for kind in FILE_CONTENT_KINDS]
+    return and_(
+        table.c.state == literal_column(f"'{RenderState.PRODUCED}'", Text),
+        table.c.content_kind.in_(kinds),
+        exists().where(render_files.c.render_id == table.c.id),
+    )
 
 
 @dataclass(frozen=True)
@@ -32,6 +55,7 @@ class RenderForDownload:
     title: str
     state: str
     content_kind: str
+    downloadable: bool  # has_download
     files: list[RenderFile]
 
 
@@ -51,6 +75,7 @@ async def render_for_download(
                 renders.c.title,
                 renders.c.state,
                 renders.c.content_kind,
+                has_download().label("downloadable"),
             )
             .join(
                 engagement_memberships,
@@ -75,7 +100,7 @@ async def render_for_download(
         .where(render_files.c.render_id == render_id)
         .order_by(render_files.c.created_at, render_files.c.filename, render_files.c.id)
     )
-    return RenderForDownload(*render, files=[RenderFile(*row) for row in files])
+    return RenderForDownload(**render._mapping, files=[RenderFile(*row) for row in files])
 
 
 async def file_chunks(engine: AsyncEngine, file: RenderFile) -> AsyncIterator[bytes]:
@@ -97,7 +122,7 @@ async def create_render(
     *,
     engagement_id: uuid.UUID,
     title: str,
-    content_kind: str,
+    content_kind: ContentKind,
     render_job_id: uuid.UUID | None = None,
     files: Sequence[tuple[str, str, bytes]] = (),
     inline_content: Any = None,
@@ -116,7 +141,7 @@ async def create_render(
                 render_job_id=render_job_id,
                 title=title,
                 display_number=next_number,
-                state="produced",
+                state=RenderState.PRODUCED,
                 content_kind=content_kind,
                 inline_content=inline_content,
                 completed_at=func.now(),

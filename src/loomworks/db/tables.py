@@ -1,7 +1,8 @@
-"""Table metadata: the data contract of SPEC section 2, mirrored by the Alembic migrations."""
+"""Table metadata: the data contract (docs/concepts.md), mirrored by the Alembic migrations."""
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
@@ -21,6 +22,17 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 
+from loomworks.kinds import sources_of_table
+from loomworks.states import (
+    AssertionState,
+    ContentKind,
+    Designation,
+    ExternalStatus,
+    JobStatus,
+    RenderState,
+    ShapeState,
+)
+
 metadata = MetaData(
     naming_convention={
         "ix": "ix_%(column_0_label)s",
@@ -31,18 +43,9 @@ metadata = MetaData(
     }
 )
 
-DESIGNATIONS = ("owner", "operator", "viewer")
-JOB_STATUSES = ("queued", "dispatched", "completed", "failed", "cancelled")
-ACTIVE_JOB_STATUSES = ("queued", "dispatched")
-EXTERNAL_STATUSES = ("awaiting_external", "received", "failed", "cancelled")
-SHAPE_STATES = ("pending_confirmation", "confirmed", "rejected")
-ASSERTION_STATES = ("held", "committed", "withdrawn")
-RENDER_STATES = ("producing", "produced", "failed")
-CONTENT_KINDS = ("inline_dict", "binary_blob", "multi_file")
 
-
-def _in(column: str, values: tuple[str, ...]) -> str:
-    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+def _in(column: str, values: type[StrEnum]) -> str:
+    return f"{column} IN ({', '.join(repr(str(v)) for v in values)})"
 
 
 def _id() -> Column[Any]:
@@ -64,16 +67,24 @@ def _engagement_fk() -> Column[Any]:
     )
 
 
-def _newest_first(name: str, key: str, where: str) -> Index:
-    """A zone's newest rows across all engagements (the dashboard's fast path, migration 0003);
-    engagement_id rides along so the walk never visits the table."""
-    return Index(
-        name,
-        text(f"{key} DESC"),
-        text("id DESC"),
-        postgresql_where=text(where),
-        postgresql_include=["engagement_id"],
-    )
+def _zone_indexes(table: str) -> list[Index]:
+    """Two partial indexes per dashboard source on `table` (loomworks.kinds): its rows newest
+    first per engagement (the statement's per-engagement path), and across all engagements
+    with engagement_id riding along, so the fast path's walk never visits the table."""
+    indexes = []
+    for source in sources_of_table(table):
+        newest_first = (text(f"{source.key} DESC"), text("id DESC"))
+        where = text(source.predicate())
+        indexes += [
+            Index(source.index, "engagement_id", *newest_first, postgresql_where=where),
+            Index(
+                f"{source.index}_newest",
+                *newest_first,
+                postgresql_where=where,
+                postgresql_include=["engagement_id"],
+            ),
+        ]
+    return indexes
 
 
 def _json(name: str, *, nullable: bool) -> Column[Any]:
@@ -139,7 +150,7 @@ engagement_memberships = Table(
     UniqueConstraint(
         "person_id", "engagement_id", name="uq_engagement_memberships_person_engagement"
     ),
-    CheckConstraint(_in("designation", DESIGNATIONS), name="designation_valid"),
+    CheckConstraint(_in("designation", Designation), name="designation_valid"),
 )
 
 
@@ -155,17 +166,9 @@ def _job_table(name: str, type_column: str, *, json_nullable: bool) -> Table:
         Column("completed_at", DateTime(timezone=True), nullable=True),
         _json("context", nullable=json_nullable),
         _json("summary_counts", nullable=json_nullable),
-        CheckConstraint(_in("status", JOB_STATUSES), name="status_valid"),
+        CheckConstraint(_in("status", JobStatus), name="status_valid"),
         Index(f"ix_{name}_engagement", "engagement_id"),
-        # The active dashboard zone walks running jobs newest first per engagement.
-        Index(
-            f"ix_{name}_active",
-            "engagement_id",
-            text("started_at DESC"),
-            text("id DESC"),
-            postgresql_where=text(_in("status", ACTIVE_JOB_STATUSES)),
-        ),
-        _newest_first(f"ix_{name}_active_newest", "started_at", _in("status", ACTIVE_JOB_STATUSES)),
+        *_zone_indexes(name),
     )
 
 
@@ -183,20 +186,9 @@ external_production_records = Table(
     _now("started_at"),
     Column("completed_at", DateTime(timezone=True), nullable=True),
     _json("context", nullable=True),
-    CheckConstraint(_in("status", EXTERNAL_STATUSES), name="status_valid"),
+    CheckConstraint(_in("status", ExternalStatus), name="status_valid"),
     Index("ix_external_production_records_engagement", "engagement_id"),
-    Index(
-        "ix_external_production_records_awaiting",
-        "engagement_id",
-        text("started_at DESC"),
-        text("id DESC"),
-        postgresql_where=text("status = 'awaiting_external'"),
-    ),
-    _newest_first(
-        "ix_external_production_records_awaiting_newest",
-        "started_at",
-        "status = 'awaiting_external'",
-    ),
+    *_zone_indexes("external_production_records"),
 )
 
 shapes = Table(
@@ -209,16 +201,9 @@ shapes = Table(
     Column("state", Text, nullable=False),
     _now("created_at"),
     Column("decided_at", DateTime(timezone=True), nullable=True),
-    CheckConstraint(_in("state", SHAPE_STATES), name="state_valid"),
+    CheckConstraint(_in("state", ShapeState), name="state_valid"),
     Index("ix_shapes_engagement", "engagement_id"),
-    Index(
-        "ix_shapes_pending",
-        "engagement_id",
-        text("created_at DESC"),
-        text("id DESC"),
-        postgresql_where=text("state = 'pending_confirmation'"),
-    ),
-    _newest_first("ix_shapes_pending_newest", "created_at", "state = 'pending_confirmation'"),
+    *_zone_indexes("shapes"),
 )
 
 assertions = Table(
@@ -230,16 +215,9 @@ assertions = Table(
     Column("state", Text, nullable=False),
     _now("created_at"),
     Column("decided_at", DateTime(timezone=True), nullable=True),
-    CheckConstraint(_in("state", ASSERTION_STATES), name="state_valid"),
+    CheckConstraint(_in("state", AssertionState), name="state_valid"),
     Index("ix_assertions_engagement", "engagement_id"),
-    Index(
-        "ix_assertions_held",
-        "engagement_id",
-        text("created_at DESC"),
-        text("id DESC"),
-        postgresql_where=text("state = 'held'"),
-    ),
-    _newest_first("ix_assertions_held_newest", "created_at", "state = 'held'"),
+    *_zone_indexes("assertions"),
 )
 
 renders = Table(
@@ -262,32 +240,14 @@ renders = Table(
     _now("created_at"),
     Column("completed_at", DateTime(timezone=True), nullable=True),
     Column("reviewed_at", DateTime(timezone=True), nullable=True),
-    CheckConstraint(_in("state", RENDER_STATES), name="state_valid"),
-    CheckConstraint(_in("content_kind", CONTENT_KINDS), name="content_kind_valid"),
+    CheckConstraint(_in("state", RenderState), name="state_valid"),
+    CheckConstraint(_in("content_kind", ContentKind), name="content_kind_valid"),
     CheckConstraint(
-        "state <> 'produced' OR completed_at IS NOT NULL", name="produced_has_completed_at"
+        f"state <> '{RenderState.PRODUCED}' OR completed_at IS NOT NULL",
+        name="produced_has_completed_at",
     ),
     Index("ix_renders_engagement", "engagement_id"),
-    Index(
-        "ix_renders_produced",
-        "engagement_id",
-        text("completed_at DESC"),
-        text("id DESC"),
-        postgresql_where=text("state = 'produced'"),
-    ),
-    Index(
-        "ix_renders_awaiting_review",
-        "engagement_id",
-        text("created_at DESC"),
-        text("id DESC"),
-        postgresql_where=text("state = 'produced' AND reviewed_at IS NULL"),
-    ),
-    _newest_first("ix_renders_produced_newest", "completed_at", "state = 'produced'"),
-    _newest_first(
-        "ix_renders_awaiting_review_newest",
-        "created_at",
-        "state = 'produced' AND reviewed_at IS NULL",
-    ),
+    *_zone_indexes("renders"),
 )
 
 render_files = Table(

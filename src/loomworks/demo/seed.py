@@ -23,6 +23,7 @@ from loomworks.db.tables import (
     shapes,
     shaping_jobs,
 )
+from loomworks.states import Designation
 
 DEMO_EMAIL = "operator@loomworks.demo"
 DEMO_PASSWORD = "loomworks-demo"  # noqa: S105 (published in the README on purpose)
@@ -49,10 +50,10 @@ async def seed_demo(conn: AsyncConnection, *, now: datetime | None = None) -> De
     )
     assert operator is not None and colleague is not None
 
-    async def engagement(name: str, designation: str | None) -> uuid.UUID:
+    async def engagement(name: str, designation: Designation | None) -> uuid.UUID:
         engagement_id = await create_engagement(conn, name=name)
         await add_member(
-            conn, person_id=colleague.id, engagement_id=engagement_id, designation="owner"
+            conn, person_id=colleague.id, engagement_id=engagement_id, designation=Designation.OWNER
         )
         if designation is not None:
             await add_member(
@@ -60,11 +61,11 @@ async def seed_demo(conn: AsyncConnection, *, now: datetime | None = None) -> De
             )
         return engagement_id
 
-    harbour = await engagement("Harbour Bridge Retrofit", "owner")
-    riverside = await engagement("Riverside Housing", "operator")
-    terminal = await engagement("Airport Terminal 3", "operator")
-    mill = await engagement("Old Mill Conversion", "operator")
-    library = await engagement("City Library Survey", "viewer")
+    harbour = await engagement("Harbour Bridge Retrofit", Designation.OWNER)
+    riverside = await engagement("Riverside Housing", Designation.OPERATOR)
+    terminal = await engagement("Airport Terminal 3", Designation.OPERATOR)
+    mill = await engagement("Old Mill Conversion", Designation.OPERATOR)
+    library = await engagement("City Library Survey", Designation.VIEWER)
     private = await engagement("Board Review (private)", None)
 
     def ago(minutes: float) -> datetime:

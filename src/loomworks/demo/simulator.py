@@ -18,7 +18,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from loomworks.db.jobs import (
     JOB_TABLES,
-    JobKind,
     JobPatchRefused,
     dispatch_job,
     finish_job,
@@ -30,6 +29,7 @@ from loomworks.db.renders import create_render
 from loomworks.db.tables import engagement_memberships, persons
 from loomworks.demo.seed import DEMO_EMAIL
 from loomworks.progress import PHASE_LABELS
+from loomworks.states import ContentKind
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +86,7 @@ async def simulate_tick(conn: AsyncConnection, rng: random.Random) -> None:
         await _start_job(conn, rng)
 
 
-async def _advance(conn: AsyncConnection, kind: JobKind, job: Any, rng: random.Random) -> bool:
+async def _advance(conn: AsyncConnection, kind: str, job: Any, rng: random.Random) -> bool:
     """Move one job a step; True while it is still running afterwards."""
     try:
         if job.status == "queued":
@@ -124,9 +124,7 @@ async def _advance(conn: AsyncConnection, kind: JobKind, job: Any, rng: random.R
         return False
 
 
-async def _produce_render(
-    conn: AsyncConnection, kind: JobKind, job: Any, rng: random.Random
-) -> None:
+async def _produce_render(conn: AsyncConnection, kind: str, job: Any, rng: random.Random) -> None:
     number = rng.randint(100, 999)
     rows = "\n".join(f"part-{i},{rng.randint(1, 99)}" for i in range(1, 11))
     await create_render(
@@ -134,7 +132,7 @@ async def _produce_render(
         engagement_id=job.engagement_id,
         render_job_id=job.id if kind == "render_production" else None,
         title=f"Simulated output {number}",
-        content_kind="binary_blob",
+        content_kind=ContentKind.BINARY_BLOB,
         files=[(f"output-{number}.csv", "text/csv", f"part,value\n{rows}\n".encode())],
     )
 

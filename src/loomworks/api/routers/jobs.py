@@ -7,32 +7,34 @@ import uuid
 from fastapi import APIRouter
 
 from loomworks import labels
-from loomworks.api.deps import Conn, CurrentPerson
+from loomworks.api.deps import Conn, CurrentPerson, Member
 from loomworks.api.errors import NotFound
 from loomworks.api.schemas.jobs import JobDetailResponse
 from loomworks.api.schemas.progress import progress_read
+from loomworks.dashboard import job_progress
 from loomworks.db.jobs import job_detail
-from loomworks.progress import PROGRESS_FIELDS
+from loomworks.kinds import SOURCE_OF
 
 router = APIRouter(prefix="/engagements", tags=["jobs"])
 
 
 @router.get("/{engagement_id}/jobs/{job_id}")
 async def read_job(
-    engagement_id: uuid.UUID, job_id: uuid.UUID, conn: Conn, me: CurrentPerson
+    job_id: uuid.UUID, membership: Member, conn: Conn, me: CurrentPerson
 ) -> JobDetailResponse:
     """A shaping job, render job or external production: status, times and honest progress."""
-    row = await job_detail(conn, person_id=me.id, engagement_id=engagement_id, job_id=job_id)
+    row = await job_detail(
+        conn, person_id=me.id, engagement_id=membership.engagement_id, job_id=job_id
+    )
     if row is None:
-        raise NotFound("Job not found.")
-    fields = [row._mapping[key] for _, key in PROGRESS_FIELDS]
-    progress = labels.job_progress_of(row.job_kind, row.status, row.label_text, fields)
+        raise NotFound()
+    progress = job_progress(row, row.job_kind)
     return JobDetailResponse(
         engagement_id=row.engagement_id,
         engagement_name=row.engagement_name,
         job_kind=row.job_kind,
         job_id=row.id,
-        job_label=labels.any_job_label(row.job_kind, row.label_text, row.label_extra),
+        job_label=SOURCE_OF[row.job_kind].label(row.label_parts),
         status=row.status,
         status_label=labels.status_label(row.status),
         started_at=row.started_at,

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from loomworks.api.deps import Conn, CurrentPerson, Engine
 from loomworks.api.errors import Conflict, NotFound
 from loomworks.db.renders import RenderFile, file_chunks, render_for_download
+from loomworks.states import ContentKind, RenderState
 
 router = APIRouter(prefix="/engagements", tags=["renders"])
 
@@ -41,15 +42,15 @@ async def render_content(
         conn, person_id=me.id, engagement_id=engagement_id, render_id=render_id
     )
     if render is None:
-        raise NotFound("Render not found.")
-    if render.state != "produced":
+        raise NotFound()
+    if render.state != RenderState.PRODUCED:
         raise Conflict(
             f"Render #{render.display_number} has not been produced, so it has no content."
         )
-    if render.content_kind == "inline_dict" or not render.files:
+    if not render.downloadable:
         raise NotFound(f"Render #{render.display_number} has no downloadable file.")
     base_name = _safe_name(render.title) or f"render-{render.display_number}"
-    if render.content_kind == "binary_blob":
+    if render.content_kind == ContentKind.BINARY_BLOB:
         file = render.files[0]
         media_type = file.media_type if _MEDIA_TYPE.match(file.media_type) else None
         return _download(

@@ -1,31 +1,20 @@
-"""Response bodies of the three dashboard zones (SPEC 3), including kinds with no data yet."""
+"""Response bodies of the three dashboard zones, including kinds with no data yet."""
 
 from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Literal
 
 from pydantic import BaseModel
 
 from loomworks.api.schemas.progress import ActiveProgress
-
-ActiveItemKind = Literal["shape_production", "render_production", "composition", "external_polling"]
-NeedsYouItemKind = Literal[
-    "pending_shape",
-    "held_assertion",
-    "produced_render_for_review",
-    "review_report",
-    "external_failure",
-    "downstream_specification",
-]
-RecentArtifactKind = Literal["render", "review_report", "transformed_artifact"]
+from loomworks.states import ActiveKind, ArtifactKind, NeedsYouKind
 
 
 class DashboardActiveItem(BaseModel):
     engagement_id: uuid.UUID
     engagement_name: str
-    item_kind: ActiveItemKind
+    item_kind: ActiveKind
     item_id: uuid.UUID
     item_label: str
     started_at: datetime
@@ -37,7 +26,7 @@ class DashboardActiveItem(BaseModel):
 class DashboardNeedsYouItem(BaseModel):
     engagement_id: uuid.UUID
     engagement_name: str
-    item_kind: NeedsYouItemKind
+    item_kind: NeedsYouKind
     item_id: uuid.UUID
     item_label: str
     detail: str
@@ -47,7 +36,7 @@ class DashboardNeedsYouItem(BaseModel):
 class DashboardRecentItem(BaseModel):
     engagement_id: uuid.UUID
     engagement_name: str
-    artifact_kind: RecentArtifactKind
+    artifact_kind: ArtifactKind
     artifact_id: uuid.UUID
     artifact_label: str
     completed_at: datetime

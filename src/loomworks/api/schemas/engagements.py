@@ -4,27 +4,17 @@ from __future__ import annotations
 
 import uuid
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
-from loomworks.api.schemas.people import Designation
-
-
-class ActiveJobCounts(BaseModel):
-    shape_production: int
-    render_production: int
-    external_polling: int
-
-
-class DecisionCounts(BaseModel):
-    pending_shape: int
-    held_assertion: int
-    produced_render_for_review: int
+from loomworks.states import Designation
 
 
 class ActivitySummaryResponse(BaseModel):
     engagement_id: uuid.UUID
     engagement_name: str
     designation: Designation
-    active_jobs: ActiveJobCounts
-    decisions_waiting: DecisionCounts
+    active_jobs: dict[str, int] = Field(description="running jobs per active item kind")
+    decisions_waiting: dict[str, int] = Field(
+        description="items waiting for a decision per needs_you item kind"
+    )
     produced_renders: int

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Literal
 
 from pydantic import BaseModel
 
 from loomworks.api.schemas.progress import JobProgress
+from loomworks.states import ActiveKind
 
 
 class JobDetailResponse(BaseModel):
     engagement_id: uuid.UUID
     engagement_name: str
-    job_kind: Literal["shape_production", "render_production", "external_polling"]
+    job_kind: ActiveKind
     job_id: uuid.UUID
     job_label: str
     status: str

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Literal
 
 from pydantic import BaseModel, Field
 
-Designation = Literal["owner", "operator", "viewer"]
+from loomworks.states import Designation
 
 
 class LoginCreate(BaseModel):

@@ -1,0 +1,185 @@
+"""The registry of dashboard sources: per item kind, which rows of which table it shows, in
+which zone, keyed by what, worded how, and what can be decided on it.
+
+Everything per kind is derived from SOURCES: the zone statements (db/dashboard.py), their
+partial indexes (db/tables.py), the dashboard_counts triggers (db/counters.py), the activity
+summary, the job tables the progress writers accept (db/jobs.py), the item building
+(loomworks/dashboard.py) and the decision routes. docs/architecture.md shows how to add one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from loomworks import labels
+from loomworks.labels import LabelParts
+from loomworks.states import (
+    RUNNING_EXTERNAL_STATUSES,
+    RUNNING_JOB_STATUSES,
+    ZONE_KINDS,
+    ActiveKind,
+    ArtifactKind,
+    AssertionState,
+    ItemKind,
+    NeedsYouKind,
+    RenderState,
+    ShapeState,
+    Zone,
+)
+
+Wording = Callable[[LabelParts], str]
+ActivityWording = Callable[[str, LabelParts], str]
+
+
+@dataclass(frozen=True)
+class Source:
+    """One table's rows in one zone: those whose `state_column` is one of `states` (and
+    `also`, if set), newest `key` first."""
+
+    zone: Zone
+    kind: ItemKind
+    table: str
+    key: str  # the recency column: newest first, id breaks ties
+    state_column: str
+    states: tuple[str, ...]
+    index: str  # name stem of its two partial indexes (per engagement, and `_newest`)
+    # Zone payload column -> this table's column (see the zone's row class in db/dashboard.py).
+    payload: Mapping[str, str]
+    label: Wording
+    also: str | None = None  # a further condition, "{r}" standing for "table." or ""
+    detail: Wording | None = None  # needs_you: what the decision is about
+    activity: ActivityWording | None = None  # active: the hint when nothing finer is known
+    downloadable: bool = False  # recent: offers download_url when it has files
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.kind, ZONE_KINDS[self.zone]):
+            raise ValueError(f"{self.kind} is not a kind of the {self.zone} zone")
+        if self.zone == Zone.ACTIVE and self.activity is None:
+            raise ValueError(f"{self.kind}: an active source needs its activity wording")
+        if self.zone == Zone.NEEDS_YOU and self.detail is None:
+            raise ValueError(f"{self.kind}: a needs_you source needs its detail wording")
+
+    def predicate(self, qualifier: str | None = None) -> str:
+        """The rows of this source as literal SQL (PostgreSQL only matches a partial index
+        against constants); `qualifier` prefixes the columns ("renders", "NEW")."""
+        prefix = f"{qualifier}." if qualifier else ""
+        listed = ", ".join(f"'{state}'" for state in self.states)
+        condition = (
+            f"{prefix}{self.state_column} = {listed}"
+            if len(self.states) == 1
+            else f"{prefix}{self.state_column} IN ({listed})"
+        )
+        if self.also:
+            condition += f" AND {self.also.format(r=prefix)}"
+        return condition
+
+
+SOURCES: tuple[Source, ...] = (
+    # --- active: jobs running now -------------------------------------------------------------
+    Source(
+        zone=Zone.ACTIVE,
+        kind=ActiveKind.SHAPE_PRODUCTION,
+        table="shaping_jobs",
+        key="started_at",
+        state_column="status",
+        states=RUNNING_JOB_STATUSES,
+        index="ix_shaping_jobs_active",
+        payload={"label_text": "shape_type"},
+        label=labels.shaping_label,
+        activity=labels.job_activity,
+    ),
+    Source(
+        zone=Zone.ACTIVE,
+        kind=ActiveKind.RENDER_PRODUCTION,
+        table="render_jobs",
+        key="started_at",
+        state_column="status",
+        states=RUNNING_JOB_STATUSES,
+        index="ix_render_jobs_active",
+        payload={"label_text": "render_type"},
+        label=labels.rendering_label,
+        activity=labels.job_activity,
+    ),
+    Source(
+        zone=Zone.ACTIVE,
+        kind=ActiveKind.EXTERNAL_POLLING,
+        table="external_production_records",
+        key="started_at",
+        state_column="status",
+        states=RUNNING_EXTERNAL_STATUSES,
+        index="ix_external_production_records_awaiting",
+        payload={"label_text": "provider", "label_extra": "description"},
+        label=labels.external_label,
+        activity=labels.waiting_on_provider,
+    ),
+    # --- needs_you: waiting for a decision ------------------------------------------------------
+    Source(
+        zone=Zone.NEEDS_YOU,
+        kind=NeedsYouKind.PENDING_SHAPE,
+        table="shapes",
+        key="created_at",
+        state_column="state",
+        states=(ShapeState.PENDING_CONFIRMATION,),
+        index="ix_shapes_pending",
+        payload={"label_text": "title", "label_extra": "shape_type"},
+        label=labels.shape_label,
+        detail=labels.pending_shape_detail,
+    ),
+    Source(
+        zone=Zone.NEEDS_YOU,
+        kind=NeedsYouKind.HELD_ASSERTION,
+        table="assertions",
+        key="created_at",
+        state_column="state",
+        states=(AssertionState.HELD,),
+        index="ix_assertions_held",
+        payload={"label_text": "statement"},
+        label=labels.assertion_label,
+        detail=labels.held_assertion_detail,
+    ),
+    Source(
+        zone=Zone.NEEDS_YOU,
+        kind=NeedsYouKind.PRODUCED_RENDER_FOR_REVIEW,
+        table="renders",
+        key="created_at",
+        state_column="state",
+        states=(RenderState.PRODUCED,),
+        also="{r}reviewed_at IS NULL",
+        index="ix_renders_awaiting_review",
+        payload={"label_text": "title", "display_number": "display_number"},
+        label=labels.render_label,
+        detail=labels.review_detail,
+    ),
+    # --- recent: finished artifacts ---------------------------------------------------------------
+    Source(
+        zone=Zone.RECENT,
+        kind=ArtifactKind.RENDER,
+        table="renders",
+        key="completed_at",
+        state_column="state",
+        states=(RenderState.PRODUCED,),
+        index="ix_renders_produced",
+        payload={"label_text": "title", "display_number": "display_number"},
+        label=labels.render_label,
+        downloadable=True,
+    ),
+)
+
+SOURCE_OF: dict[str, Source] = {source.kind: source for source in SOURCES}
+if len(SOURCE_OF) != len(SOURCES):
+    raise ValueError("two sources share an item kind; give each its own")
+
+
+def sources_in(zone: Zone) -> tuple[Source, ...]:
+    return tuple(source for source in SOURCES if source.zone == zone)
+
+
+def sources_of_table(table: str) -> tuple[Source, ...]:
+    return tuple(source for source in SOURCES if source.table == table)
+
+
+# Every status an active source counts as running: the only ones with progress.
+RUNNING_STATUSES: frozenset[str] = frozenset(
+    state for source in sources_in(Zone.ACTIVE) for state in source.states
+)
