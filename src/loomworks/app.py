@@ -10,7 +10,16 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from loomworks.api.errors import install_error_handlers
-from loomworks.api.routers import auth, dashboard, engagements, health, jobs, me, renders
+from loomworks.api.routers import (
+    auth,
+    dashboard,
+    decisions,
+    engagements,
+    health,
+    jobs,
+    me,
+    renders,
+)
 from loomworks.db.engine import create_engine
 from loomworks.demo.simulator import run_simulator
 from loomworks.settings import Settings
@@ -51,7 +60,7 @@ def create_app(
     )
     app.state.settings = settings
     install_error_handlers(app)
-    for module in (health, auth, me, dashboard, engagements, jobs, renders):
+    for module in (health, auth, me, dashboard, decisions, engagements, jobs, renders):
         app.include_router(module.router)
     app.include_router(dashboard.engagement_router)
     return app

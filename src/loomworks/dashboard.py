@@ -12,7 +12,7 @@ from typing import Any
 
 from loomworks.db.dashboard import ActiveRow, NeedsYouRow, RecentRow
 from loomworks.db.jobs import JobRow
-from loomworks.kinds import SOURCE_OF
+from loomworks.kinds import SOURCE_OF, Source
 from loomworks.progress import DEFAULT_ACTIVITY_LABEL, Progress, progress_of
 
 Item = dict[str, Any]
@@ -35,6 +35,19 @@ def job_url(engagement_id: uuid.UUID, job_id: uuid.UUID) -> str:
 
 def download_url(engagement_id: uuid.UUID, render_id: uuid.UUID) -> str:
     return f"/engagements/{engagement_id}/renders/{render_id}/content"
+
+
+def item_url(source: Source, engagement_id: uuid.UUID, item_id: uuid.UUID) -> str:
+    return f"/engagements/{engagement_id}/{source.collection}/{item_id}"
+
+
+def actions(source: Source, engagement_id: uuid.UUID, item_id: uuid.UUID) -> list[Item]:
+    """The decisions an item offers, as links a client can follow (`Action` in the API)."""
+    url = item_url(source, engagement_id, item_id)
+    return [
+        {"decision": d.name, "label": d.label, "method": "POST", "url": f"{url}/{d.name}"}
+        for d in source.decisions
+    ]
 
 
 def active_item(row: ActiveRow) -> Item:
@@ -63,6 +76,9 @@ def needs_you_item(row: NeedsYouRow) -> Item:
         "item_label": source.label(parts),
         "detail": source.detail(parts) if source.detail else "",
         "created_at": row.sort_key,
+        "detail_url": item_url(source, row.engagement_id, row.item_id),
+        # needs_you never shows a viewer's engagements: every item's decisions are the caller's.
+        "actions": actions(source, row.engagement_id, row.item_id),
     }
 
 

@@ -21,15 +21,32 @@ from loomworks.states import (
     ActiveKind,
     ArtifactKind,
     AssertionState,
+    ExternalStatus,
     ItemKind,
     NeedsYouKind,
     RenderState,
+    Resolution,
+    ReviewOutcome,
     ShapeState,
     Zone,
 )
 
 Wording = Callable[[LabelParts], str]
 ActivityWording = Callable[[str, LabelParts], str]
+
+
+@dataclass(frozen=True)
+class Decision:
+    """One decision a needs_you source accepts: `POST .../{collection}/{id}/{name}` sets
+    `column` to `outcome` and stamps `stamp`, only while the item still waits."""
+
+    name: str  # the URL segment: "confirm", "request-changes"
+    label: str  # the button: "Confirm", "Request changes"
+    done: str  # how it reads once taken: "already <done> by Ada at 14:02 UTC"
+    column: str
+    outcome: str
+    stamp: str
+    restarts: bool = False  # retry: a new awaiting_external record takes the failed one's place
 
 
 @dataclass(frozen=True)
@@ -51,14 +68,21 @@ class Source:
     detail: Wording | None = None  # needs_you: what the decision is about
     activity: ActivityWording | None = None  # active: the hint when nothing finer is known
     downloadable: bool = False  # recent: offers download_url when it has files
+    # needs_you: the URL collection of its items (/engagements/{eid}/{collection}/{id}) and
+    # the decisions they accept.
+    collection: str | None = None
+    decisions: tuple[Decision, ...] = ()
 
     def __post_init__(self) -> None:
         if not isinstance(self.kind, ZONE_KINDS[self.zone]):
             raise ValueError(f"{self.kind} is not a kind of the {self.zone} zone")
         if self.zone == Zone.ACTIVE and self.activity is None:
             raise ValueError(f"{self.kind}: an active source needs its activity wording")
-        if self.zone == Zone.NEEDS_YOU and self.detail is None:
-            raise ValueError(f"{self.kind}: a needs_you source needs its detail wording")
+        if self.zone == Zone.NEEDS_YOU and not (self.detail and self.collection and self.decisions):
+            raise ValueError(f"{self.kind}: a needs_you source needs detail, collection, decisions")
+
+    def decision(self, name: str) -> Decision | None:
+        return next((decision for decision in self.decisions if decision.name == name), None)
 
     def predicate(self, qualifier: str | None = None) -> str:
         """The rows of this source as literal SQL (PostgreSQL only matches a partial index
@@ -73,6 +97,20 @@ class Source:
         if self.also:
             condition += f" AND {self.also.format(r=prefix)}"
         return condition
+
+
+def _decide(name: str, label: str, done: str, column: str, outcome: str) -> Decision:
+    return Decision(name, label, done, column, outcome, stamp="decided_at")
+
+
+def _review(name: str, label: str, done: str, outcome: ReviewOutcome) -> Decision:
+    return Decision(name, label, done, "review_outcome", outcome, stamp="reviewed_at")
+
+
+def _resolve(
+    name: str, label: str, done: str, outcome: Resolution, *, restarts: bool = False
+) -> Decision:
+    return Decision(name, label, done, "resolution", outcome, "resolved_at", restarts)
 
 
 SOURCES: tuple[Source, ...] = (
@@ -125,6 +163,11 @@ SOURCES: tuple[Source, ...] = (
         payload={"label_text": "title", "label_extra": "shape_type"},
         label=labels.shape_label,
         detail=labels.pending_shape_detail,
+        collection="shapes",
+        decisions=(
+            _decide("confirm", "Confirm", "confirmed", "state", ShapeState.CONFIRMED),
+            _decide("reject", "Reject", "rejected", "state", ShapeState.REJECTED),
+        ),
     ),
     Source(
         zone=Zone.NEEDS_YOU,
@@ -137,6 +180,11 @@ SOURCES: tuple[Source, ...] = (
         payload={"label_text": "statement"},
         label=labels.assertion_label,
         detail=labels.held_assertion_detail,
+        collection="assertions",
+        decisions=(
+            _decide("commit", "Commit", "committed", "state", AssertionState.COMMITTED),
+            _decide("withdraw", "Withdraw", "withdrawn", "state", AssertionState.WITHDRAWN),
+        ),
     ),
     Source(
         zone=Zone.NEEDS_YOU,
@@ -150,6 +198,34 @@ SOURCES: tuple[Source, ...] = (
         payload={"label_text": "title", "display_number": "display_number"},
         label=labels.render_label,
         detail=labels.review_detail,
+        collection="renders",
+        decisions=(
+            _review("accept", "Accept", "accepted", ReviewOutcome.ACCEPTED),
+            _review(
+                "request-changes",
+                "Request changes",
+                "sent back for changes",
+                ReviewOutcome.CHANGES_REQUESTED,
+            ),
+        ),
+    ),
+    Source(
+        zone=Zone.NEEDS_YOU,
+        kind=NeedsYouKind.EXTERNAL_FAILURE,
+        table="external_production_records",
+        key="completed_at",
+        state_column="status",
+        states=(ExternalStatus.FAILED,),
+        also="{r}resolved_at IS NULL",
+        index="ix_external_production_records_failed",
+        payload={"label_text": "provider", "label_extra": "description"},
+        label=labels.external_label,
+        detail=labels.external_failure_detail,
+        collection="external-productions",
+        decisions=(
+            _resolve("retry", "Retry", "retried", Resolution.RETRIED, restarts=True),
+            _resolve("dismiss", "Dismiss", "dismissed", Resolution.DISMISSED),
+        ),
     ),
     # --- recent: finished artifacts ---------------------------------------------------------------
     Source(
@@ -178,6 +254,11 @@ def sources_in(zone: Zone) -> tuple[Source, ...]:
 def sources_of_table(table: str) -> tuple[Source, ...]:
     return tuple(source for source in SOURCES if source.table == table)
 
+
+# The needs_you sources by the collection their items live in (/engagements/{eid}/{collection}).
+SOURCE_OF_COLLECTION: dict[str, Source] = {
+    source.collection: source for source in SOURCES if source.collection
+}
 
 # Every status an active source counts as running: the only ones with progress.
 RUNNING_STATUSES: frozenset[str] = frozenset(

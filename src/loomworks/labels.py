@@ -5,6 +5,7 @@ values of a row (LabelParts), so a new kind's wording is one small function."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from functools import lru_cache
 from typing import NamedTuple
 
@@ -89,6 +90,11 @@ def review_detail(parts: LabelParts) -> str:
     return "Render produced and waiting for your review"
 
 
+def external_failure_detail(parts: LabelParts) -> str:
+    """parts: provider, description."""
+    return f"Production from {_provider(parts.text)} failed: retry it or dismiss it"
+
+
 # --- what a running job with no finer progress is doing (status, LabelParts -> str) ------------
 
 
@@ -98,6 +104,19 @@ def job_activity(status: str, parts: LabelParts) -> str:
 
 def waiting_on_provider(status: str, parts: LabelParts) -> str:
     return f"Waiting on {_provider(parts.text)}"
+
+
+# --- decisions ------------------------------------------------------------------------------------
+
+
+def already_decided(done: str, by: str, at: datetime) -> str:
+    """The 409 answer when someone was quicker: 'Already confirmed by Ada at 14:02 UTC ...'."""
+    moment = at.astimezone(UTC)
+    return f"Already {done} by {by} at {moment:%H:%M} UTC on {moment:%Y-%m-%d}."
+
+
+def no_longer_waiting(state: str) -> str:
+    return f"This item no longer waits for a decision (it is {humanise(state, 'changed').lower()})."
 
 
 _STATUS_LABELS: dict[str, str] = {

@@ -60,6 +60,20 @@ class RenderState(StrEnum):
     FAILED = "failed"
 
 
+class ReviewOutcome(StrEnum):
+    """What a reviewer decided on a produced render (renders.review_outcome)."""
+
+    ACCEPTED = "accepted"
+    CHANGES_REQUESTED = "changes_requested"
+
+
+class Resolution(StrEnum):
+    """How a failed external production was resolved (external_production_records.resolution)."""
+
+    RETRIED = "retried"  # a new awaiting_external record took its place
+    DISMISSED = "dismissed"
+
+
 class ContentKind(StrEnum):
     INLINE_DICT = "inline_dict"  # the content is renders.inline_content
     BINARY_BLOB = "binary_blob"  # exactly one file

@@ -77,7 +77,7 @@ SOURCES = tuple(STATES)
 SHOWN_STATES: dict[str, tuple[str, ...]] = {
     "shaping_jobs": ("queued", "dispatched"),
     "render_jobs": ("queued", "dispatched"),
-    "external_production_records": ("awaiting_external",),
+    "external_production_records": ("awaiting_external", "failed"),
     "shapes": ("pending_confirmation",),
     "assertions": ("held",),
     "renders": ("produced",),
@@ -92,6 +92,7 @@ NEEDS_YOU_KINDS = {
     "shapes": "pending_shape",
     "assertions": "held_assertion",
     "renders": "produced_render_for_review",
+    "external_production_records": "external_failure",
 }
 ZONE_SOURCES = {
     "active": tuple(ACTIVE_KINDS),
@@ -111,7 +112,8 @@ PROPERTY_SETTINGS = settings(
 @dataclass(frozen=True)
 class SourceRow:
     """One row of a source table: `state` is its status or state column, `at` its
-    started_at / created_at, `completed_at` and `reviewed_at` matter for renders only."""
+    started_at / created_at; `completed_at` matters for renders and external records,
+    `reviewed_at` for renders, `resolved_at` for external records."""
 
     source: str
     id: uuid.UUID
@@ -120,6 +122,7 @@ class SourceRow:
     at: datetime
     completed_at: datetime | None = None
     reviewed_at: datetime | None = None
+    resolved_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -164,9 +167,13 @@ def model(
                 "shapes": row.state == "pending_confirmation",
                 "assertions": row.state == "held",
                 "renders": row.state == "produced" and row.reviewed_at is None,
+                "external_production_records": row.state == "failed" and row.resolved_at is None,
             }[row.source]
+            # A failed external production waits newest-failure first.
+            key = row.completed_at if row.source == "external_production_records" else row.at
             if waiting:
-                items.append(Expected(NEEDS_YOU_KINDS[row.source], row.id, row.engagement, row.at))
+                assert key is not None
+                items.append(Expected(NEEDS_YOU_KINDS[row.source], row.id, row.engagement, key))
         elif row.source == "renders" and row.state == "produced":
             assert row.completed_at is not None
             items.append(Expected("render", row.id, row.engagement, row.completed_at))
@@ -201,6 +208,11 @@ def source_row_specs(
         # Only produced renders must have completed_at (a check constraint); others may or not.
         spec["completed_at"] = draw(instants if state == "produced" else st.none() | instants)
         spec["reviewed_at"] = draw(st.none() | instants)
+    if source == "external_production_records":
+        # Finished records have completed_at (the database stamps it when a writer leaves it out).
+        running = state == "awaiting_external"
+        spec["completed_at"] = draw(st.none() | instants if running else instants)
+        spec["resolved_at"] = draw(st.none() | instants)
     return spec
 
 
@@ -256,7 +268,13 @@ def row_values(row: SourceRow, engagement_ids: Sequence[uuid.UUID]) -> tuple[Tab
         values = {"status": row.state, "started_at": row.at, "render_type": "summary_report"}
         return render_jobs, common | values
     if row.source == "external_production_records":
-        values = {"status": row.state, "started_at": row.at, "provider": "Acme Surveys"}
+        values = {
+            "status": row.state,
+            "started_at": row.at,
+            "completed_at": row.completed_at,
+            "resolved_at": row.resolved_at,
+            "provider": "Acme Surveys",
+        }
         return external_production_records, common | values
     if row.source == "shapes":
         values = {

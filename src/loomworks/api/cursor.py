@@ -1,8 +1,9 @@
-"""Opaque, signed page cursors: the full-precision recency key, the id tie-breaker and the zone.
+"""Opaque, signed page cursors: the full-precision recency key, the id tie-breaker and the list
+they page through (a zone, or an engagement's decision history).
 
-A cursor is base64url(version | zone | key in epoch microseconds | item id | HMAC tag), signed
+A cursor is base64url(version | list | key in epoch microseconds | item id | HMAC tag), signed
 with the installation's key (table instance_secrets), so every worker and every restart
-accepts it, and an altered, truncated or other-zone cursor is refused with a clear 400.
+accepts it, and an altered, truncated or other-list cursor is refused with a clear 400.
 """
 
 from __future__ import annotations
@@ -17,10 +18,10 @@ from datetime import UTC, datetime, timedelta
 
 from loomworks.api.errors import BadCursor
 from loomworks.db.dashboard import Position
-from loomworks.states import Zone
 
 _VERSION = 1
-_ZONES: dict[Zone, int] = {Zone.ACTIVE: 1, Zone.NEEDS_YOU: 2, Zone.RECENT: 3}
+# The lists a cursor can page through (zone names, "decisions"), as written into it.
+_LISTS: dict[str, int] = {"active": 1, "needs_you": 2, "recent": 3, "decisions": 4}
 _LAYOUT = struct.Struct(">BBq16s")
 _TAG_BYTES = 12
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -28,15 +29,15 @@ _MICROSECOND = timedelta(microseconds=1)
 MAX_CURSOR_LENGTH = 128
 
 
-def encode_cursor(key: bytes, zone: Zone, position: Position) -> str:
+def encode_cursor(key: bytes, listing: str, position: Position) -> str:
     micros = (position.key - _EPOCH) // _MICROSECOND
-    payload = _LAYOUT.pack(_VERSION, _ZONES[zone], micros, position.item_id.bytes)
+    payload = _LAYOUT.pack(_VERSION, _LISTS[listing], micros, position.item_id.bytes)
     token = payload + _tag(key, payload)
     return base64.urlsafe_b64encode(token).rstrip(b"=").decode()
 
 
-def decode_cursor(key: bytes, zone: Zone, cursor: str) -> Position:
-    """The position a cursor stands for; BadCursor for anything this zone did not issue."""
+def decode_cursor(key: bytes, listing: str, cursor: str) -> Position:
+    """The position a cursor stands for; BadCursor for anything this list did not issue."""
     if len(cursor) > MAX_CURSOR_LENGTH or not cursor.isascii():
         raise BadCursor("Malformed cursor: pass next_cursor from a previous page unchanged.")
     try:
@@ -52,8 +53,8 @@ def decode_cursor(key: bytes, zone: Zone, cursor: str) -> Position:
     version, zone_code, micros, item_id = _LAYOUT.unpack(payload)
     if version != _VERSION:
         raise BadCursor("Expired cursor format: start again from the first page.")
-    if zone_code != _ZONES[zone]:
-        raise BadCursor(f"This cursor belongs to another dashboard zone, not '{zone}'.")
+    if zone_code != _LISTS[listing]:
+        raise BadCursor(f"This cursor belongs to another dashboard zone or list, not '{listing}'.")
     try:
         moment = _EPOCH + micros * _MICROSECOND
     except OverflowError:

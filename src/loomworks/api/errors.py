@@ -47,6 +47,10 @@ class BadCursor(LoomworksError):
     status_code = 400
 
 
+class Unprocessable(LoomworksError):
+    status_code = 422
+
+
 class Conflict(LoomworksError):
     status_code = 409
 

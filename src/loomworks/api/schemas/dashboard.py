@@ -7,6 +7,7 @@ from datetime import datetime
 
 from pydantic import BaseModel
 
+from loomworks.api.schemas.decisions import Action
 from loomworks.api.schemas.progress import ActiveProgress
 from loomworks.states import ActiveKind, ArtifactKind, NeedsYouKind
 
@@ -31,6 +32,8 @@ class DashboardNeedsYouItem(BaseModel):
     item_label: str
     detail: str
     created_at: datetime
+    detail_url: str
+    actions: list[Action]
 
 
 class DashboardRecentItem(BaseModel):

@@ -1,0 +1,106 @@
+"""Bodies of the decision routes: taking one, many at once, an item's detail, the history."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from loomworks.states import NeedsYouKind
+
+MAX_NOTE_LENGTH = 2000
+
+
+class DecisionCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    note: str | None = Field(
+        default=None,
+        max_length=MAX_NOTE_LENGTH,
+        description="why, in a few words; kept in the history",
+        examples=["Footprint matches the survey."],
+    )
+
+
+class PersonRef(BaseModel):
+    id: uuid.UUID
+    display_name: str
+
+
+class DecisionRead(BaseModel):
+    """A decision on record."""
+
+    decision_id: uuid.UUID
+    engagement_id: uuid.UUID
+    item_kind: NeedsYouKind
+    item_id: uuid.UUID
+    item_label: str = Field(description="the item's label when it was decided")
+    decision: str = Field(examples=["confirm"])
+    state: str = Field(
+        description="what the item became: its new state, review outcome or resolution",
+        examples=["confirmed"],
+    )
+    decided_by: PersonRef
+    decided_at: datetime
+    note: str | None
+    follow_up_id: uuid.UUID | None = Field(
+        description="retry: the new awaiting_external record that took the failed one's place"
+    )
+
+
+class Action(BaseModel):
+    """A decision the caller may take on an item now."""
+
+    decision: str = Field(examples=["confirm"])
+    label: str = Field(examples=["Confirm"])
+    method: str = Field(examples=["POST"])
+    url: str
+
+
+class ItemDetailResponse(BaseModel):
+    engagement_id: uuid.UUID
+    engagement_name: str
+    item_kind: NeedsYouKind
+    item_id: uuid.UUID
+    item_label: str
+    detail: str
+    state: str = Field(description="the item's state (status) column")
+    waiting: bool = Field(description="whether it still waits for a decision")
+    created_at: datetime | None = Field(description="its recency key in needs_you")
+    download_url: str | None
+    actions: list[Action] = Field(description="what I may decide now; empty for a viewer")
+    last_decision: DecisionRead | None
+
+
+class BulkDecisionEntry(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    engagement_id: uuid.UUID
+    item_kind: str = Field(examples=["pending_shape"])
+    item_id: uuid.UUID
+    decision: str = Field(examples=["confirm"])
+    note: str | None = Field(default=None, max_length=MAX_NOTE_LENGTH)
+
+
+class BulkDecisionCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    decisions: list[BulkDecisionEntry] = Field(min_length=1, max_length=100)
+
+
+class BulkDecisionResult(BaseModel):
+    item_id: uuid.UUID
+    status: int = Field(description="what the single route would have answered", examples=[200])
+    detail: str | None = None
+    decision: DecisionRead | None = None
+
+
+class BulkDecisionResponse(BaseModel):
+    results: list[BulkDecisionResult] = Field(description="one per entry, in request order")
+
+
+class DecisionHistoryResponse(BaseModel):
+    items: list[DecisionRead]
+    total_count: int
+    next_cursor: str | None
