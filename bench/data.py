@@ -414,7 +414,7 @@ async def load(
     emails carry a random run id), so the caller sees exactly the benchmark's rows.
 
     With `from_base` (only for a database the benchmark owns, empty and unmigrated) the rows
-    go into the first migration's schema, the SPEC's data contract, and the database is then
+    go into the first migration's schema, the data contract, and the database is then
     upgraded to head, the way an installation with history upgrades: later migrations build
     their indexes and derived state (e.g. trigger-kept counters) from the data in one pass,
     instead of a row trigger firing per generated row (five times slower). When the base
@@ -529,7 +529,7 @@ async def load(
 
 
 def base_revision() -> str:
-    """The first migration: the SPEC's data contract, before any derived state."""
+    """The first migration: the data contract, before any derived state."""
     (base,) = ScriptDirectory.from_config(alembic_config()).get_bases()
     return str(base)
 

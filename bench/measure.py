@@ -178,6 +178,30 @@ async def repeat(
 # --- the baselines -----------------------------------------------------------------------
 
 
+async def decisions(client: httpx.AsyncClient, *, budget: Budget) -> dict[str, Any]:
+    """Decide the caller's needs_you items one by one, newest first, through each item's first
+    action (one POST each, over HTTP), until the budget or the zone runs out."""
+    latencies: list[float] = []
+    statuses: Counter[int] = Counter()
+    started = time.perf_counter()
+    while budget.more(len(latencies), started):
+        page = (await client.get("/me/dashboard/needs_you", params={"limit": 100})).json()
+        if not page["items"]:
+            break
+        for item in page["items"]:
+            if not budget.more(len(latencies), started):
+                break
+            action = item["actions"][0]
+            sent = time.perf_counter()
+            response = await client.request(action["method"], action["url"])
+            latencies.append(time.perf_counter() - sent)
+            statuses[response.status_code] += 1
+    return {
+        **summarize(latencies, time.perf_counter() - started),
+        "statuses": {str(k): v for k, v in sorted(statuses.items())},
+    }
+
+
 async def merged_in_process(
     conn: AsyncConnection,
     zone: Zone,

@@ -209,4 +209,11 @@ def render(document: dict[str, Any]) -> str:
         f"{_ms(sustained['p50_ms'])} ms, p99 {_ms(sustained['p99_ms'])} ms, "
         f"{sustained['errors']} errors); growth {memory['rss_growth_mb']:+.1f} MB"
     )
+    if "decisions" in document:
+        decided = document["decisions"]
+        out.append(
+            f"decisions: {int(decided['n'])} taken one at a time over HTTP, p50 "
+            f"{_ms(decided['p50_ms'])} ms, p99 {_ms(decided['p99_ms'])} ms "
+            f"(statuses {decided['statuses']})"
+        )
     return "\n".join(out)

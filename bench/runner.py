@@ -271,6 +271,9 @@ async def _measure(
             "sustained": sustained.summary(),
             "note": "RSS of the uvicorn server process (the load generator runs apart)",
         }
+        # Last: it changes the data the measurements above read.
+        _log(options, f"[{name}] decisions, one at a time ...")
+        out["decisions"] = await measure.decisions(client, budget=budget)
     return out
 
 

@@ -1,4 +1,4 @@
-"""Truth table and property tests for the progress contract (SPEC.md section 4)."""
+"""Truth table and property tests for the progress contract (docs/progress.md)."""
 
 from __future__ import annotations
 

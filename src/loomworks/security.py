@@ -33,5 +33,5 @@ def new_session_token() -> str:
 
 
 def token_hash(token: str) -> str:
-    """SPEC 2: the lower-case hex SHA-256 of the cookie's token."""
+    """The stored form of a session token: the lower-case hex SHA-256 of the cookie's token."""
     return hashlib.sha256(token.encode()).hexdigest()

@@ -1,4 +1,5 @@
-"""Property-based checks of the three dashboard zones against a plain-Python model of SPEC 3.
+"""Property-based checks of the three dashboard zones against a plain-Python model of the
+zone rules (docs/dashboard.md).
 
 Random portfolios (several people, random designations, engagements the caller is not in,
 random states for every source table, timestamps from a tiny pool so that ties are the rule,
@@ -145,7 +146,7 @@ class Expected:
 def model(
     portfolio: Portfolio, zone: str, rows: Sequence[SourceRow] | None = None
 ) -> list[Expected]:
-    """SPEC 3, by hand: what the caller (person 0) sees in `zone`, in page order."""
+    """The zone rules, by hand: what the caller (person 0) sees in `zone`, in page order."""
     mine = {e: m[0] for e, m in enumerate(portfolio.memberships) if 0 in m}
     items: list[Expected] = []
     for row in portfolio.rows if rows is None else rows:

@@ -53,6 +53,7 @@ async def test_activity_summary_counts(client: httpx.AsyncClient, db: AsyncConne
     await make_render_job(db, eid, status="dispatched")
     await make_external(db, eid)
     await make_external(db, eid, status="received")
+    await make_external(db, eid, status="failed")
     await make_shape(db, eid)
     await make_shape(db, eid, state="confirmed")
     await make_assertion(db, eid)
@@ -71,6 +72,7 @@ async def test_activity_summary_counts(client: httpx.AsyncClient, db: AsyncConne
             "pending_shape": 1,
             "held_assertion": 1,
             "produced_render_for_review": 1,
+            "external_failure": 1,
         },
         "produced_renders": 2,
     }

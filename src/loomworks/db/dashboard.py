@@ -196,10 +196,8 @@ MIN_WINDOW = 1000
 @dataclass(frozen=True)
 class _Sizes:
     """A page size's numbers, written into the SQL as constants (one statement per page
-    size): knowing them, PostgreSQL's cached generic plan is as good as a fresh one, so it
-    keeps it and skips ~1.2 ms of planning per request (measured: active 6.7 -> 5.4 ms
-    in-process); and, unlike parameters rendered at execution (`literal_execute`), they cost
-    nothing per request: SQLAlchemy re-rendered the whole statement text for those."""
+    size), so PostgreSQL's cached generic plan is as good as a fresh one and planning is
+    skipped (docs/benchmarks.md, steps 6 and 11)."""
 
     fetch: ColumnElement[int]  # limit + 1 rows, to see whether more follow
     window: ColumnElement[int]
@@ -217,7 +215,7 @@ def _visible_engagements(zone: Zone, *, scoped: bool) -> Select[tuple[uuid.UUID]
     )
     if scoped:
         query = query.where(engagement_memberships.c.engagement_id == _ENGAGEMENT)
-    if zone == "needs_you":
+    if zone == Zone.NEEDS_YOU:
         # Viewers are read-only: nothing in their engagements waits for their decision.
         query = query.where(
             engagement_memberships.c.designation.in_(
@@ -231,14 +229,9 @@ def _is_visible(
     engagement_id: ColumnElement[uuid.UUID], visible: Select[tuple[uuid.UUID]]
 ) -> ColumnElement[bool]:
     """`(engagement_id IN (visible)) IS TRUE`: the same test as a plain IN (engagement ids are
-    never NULL), written so PostgreSQL cannot turn it into a join. A join either probes the
-    membership index once per distinct engagement met (memoized nested loop) or hashes the
-    whole window before keeping any row; the wrapped IN is a hashed SubPlan instead: the
-    caller's engagements are hashed once, every window row costs one hash lookup, and the
-    walk still stops at the `fetch`-th hit. Measured on the active zone's statement
-    (docs/benchmarks.md, step 14): -0.14 ms at S, -0.9 ms at L, +0.2 ms on skewed (where the
-    whole window is read either way). `= ANY (ARRAY(...))`, also tried, compares each row
-    with every engagement in turn, so its cost grows with the portfolio (+0.7 ms on skewed)."""
+    never NULL), written so PostgreSQL cannot turn it into a join: it runs as a hashed
+    SubPlan, the caller's engagements hashed once, and the walk still stops at the
+    `fetch`-th hit (docs/benchmarks.md, step 14, has the plans and the alternatives)."""
     return engagement_id.in_(visible.scalar_subquery()).is_(true())
 
 
@@ -383,8 +376,7 @@ def _compiled(
     """zone_statement compiled once for the connection's dialect: its SQL text and the names
     of its positional parameters (all of them zone_parameters(); every constant is written
     into the SQL). Executing the text skips SQLAlchemy's per-request lookup of the compiled
-    form, which hashes the statement's whole structure (a big tree: ~0.2 ms a request,
-    measured with py-spy)."""
+    form, which hashes the statement's whole structure (docs/benchmarks.md, step 13)."""
     compiled = zone_statement(zone, after=after, scoped=scoped, limit=limit).compile(
         dialect=dialect
     )

@@ -33,18 +33,13 @@ def async_url(url: str) -> URL:
     return parsed.set(drivername="postgresql+asyncpg", query=query)
 
 
-def sync_url(url: str) -> str:
-    """The same URL rendered for tools that want a plain string (Alembic's config)."""
-    return async_url(url).render_as_string(hide_password=False)
-
-
 def read_json(text: str) -> Any:
     """A JSON value read from the database, whatever job code stored. PostgreSQL keeps numbers
     and nesting that Python's parsers refuse, and one such document must not fail the whole
     statement (everyone sharing that job's engagement would get a 500): an integer too long
     for Python reads as a float (infinity), which no reader takes for a count, and a document
     nested deeper than Python recurses reads as null (absent). orjson reads the usual small
-    documents ~10x faster than the standard library; its refusals go the slow way."""
+    documents (docs/benchmarks.md, step 12); its refusals go the slow way."""
     try:
         return orjson.loads(text)
     except orjson.JSONDecodeError:

@@ -43,8 +43,8 @@ def progress_fields(table: Table) -> dict[str, ColumnElement[Any]]:
     """What the progress contract reads of a job's stored JSON: the PROGRESS_FIELDS values,
     as columns named by their key, in progress_of's order (JSON null where the table has no
     such document). The rest of those documents (job code may keep anything there) is never
-    sent or decoded; and four plain values cost less to build and decode than one object
-    holding them (measured: 0.1 ms for a page of 50, docs/benchmarks.md)."""
+    sent or decoded; four plain values cost less than one object (docs/benchmarks.md,
+    step 14)."""
     fields: dict[str, ColumnElement[Any]] = {}
     for document, key in PROGRESS_FIELDS:
         column = table.c.get(document)

@@ -94,7 +94,7 @@ async def issue_session(conn: AsyncConnection, *, person_id: uuid.UUID, lifetime
 
 
 async def person_for_token(conn: AsyncConnection, token: str) -> Person | None:
-    """The person behind a live session token (SPEC 2: not revoked, not expired)."""
+    """The person behind a live session token (not revoked, not expired)."""
     row = (
         await conn.execute(
             select(*_person_columns)

@@ -1,4 +1,4 @@
-"""The `progress` object (SPEC 4): one shape per mode, carrying only that mode's numbers."""
+"""The `progress` object (docs/progress.md): one shape per mode, with only that mode's numbers."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""substrate schema: every table of SPEC section 2, plus the cursor signing key
+"""substrate schema: every table of the data contract (docs/concepts.md), plus the cursor signing key
 
 Revision ID: 0001
 Revises:
