@@ -5,12 +5,21 @@ from __future__ import annotations
 import asyncio
 import random
 import uuid
+from typing import Any
 
-from sqlalchemy import delete, func, select, text, update
+from sqlalchemy import delete, func, insert, select, text, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from loomworks.db.tables import dashboard_counts, engagements, renders, shapes, shaping_jobs
+from loomworks.db.counters import NOTIFY_CHANNEL
+from loomworks.db.tables import (
+    dashboard_counts,
+    engagements,
+    render_files,
+    renders,
+    shapes,
+    shaping_jobs,
+)
 from tests.fixtures.data import (
     make_assertion,
     make_engagement,
@@ -140,3 +149,70 @@ async def test_concurrent_multi_row_writers_never_deadlock(
     await asyncio.gather(*(write(ids) for ids in writers))
     assert deadlocks == 0
     await assert_counters_exact(db)
+
+
+async def _versions(db: AsyncConnection) -> dict[tuple[uuid.UUID, str], int]:
+    rows = await db.execute(select(dashboard_counts))
+    return {(row.engagement_id, row.item_kind): row.version for row in rows}
+
+
+async def test_versions_move_with_every_change_a_zone_shows(db: AsyncConnection) -> None:
+    owner = await make_person(db)
+    eid = await make_engagement(db, member=owner)
+    running = await make_shaping_job(db, eid)
+    done = await make_shaping_job(db, eid, status="completed")
+    render = await make_render(db, eid, content_kind="binary_blob")
+    start = await _versions(db)
+    assert set(start) == {
+        (eid, "shape_production"),
+        (eid, "render"),
+        (eid, "produced_render_for_review"),
+    }
+
+    async def moved(statement: Any) -> set[str]:
+        before = await _versions(db)
+        await db.execute(statement)
+        after = await _versions(db)
+        return {kind for (_, kind), version in after.items() if before.get((eid, kind)) != version}
+
+    progress = update(shaping_jobs).where(shaping_jobs.c.id == running)
+    assert await moved(progress.values(context={"phase": {"key": "fetching"}})) == {
+        "shape_production"
+    }
+    assert (
+        await moved(update(shaping_jobs).where(shaping_jobs.c.id == done).values(shape_type="x"))
+        == set()
+    )
+    assert await moved(
+        update(engagements).where(engagements.c.id == eid).values(name="Renamed")
+    ) == {"shape_production", "render", "produced_render_for_review"}
+    assert await moved(update(engagements).values(name="Renamed")) == set()
+    file = insert(render_files).values(
+        render_id=render, filename="a.bin", media_type="application/octet-stream",
+        content=b"x", byte_size=1,
+    )  # fmt: skip
+    assert await moved(file) == {"render"}  # only recent items show a download link
+    assert await moved(update(renders).values(reviewed_at=func.now())) == {
+        "render",
+        "produced_render_for_review",
+    }
+    assert await moved(update(shaping_jobs).values(status="completed")) == {"shape_production"}
+    await assert_counters_exact(db)
+
+
+async def test_changes_are_notified_on_commit(db: AsyncConnection, engine: AsyncEngine) -> None:
+    owner = await make_person(db)
+    eid = await make_engagement(db, member=owner)
+    heard: asyncio.Queue[str] = asyncio.Queue()
+    async with engine.connect() as listening:
+        raw = (await listening.get_raw_connection()).driver_connection
+        assert raw is not None
+        await raw.add_listener(NOTIFY_CHANNEL, lambda *args: heard.put_nowait(args[3]))
+        async with engine.begin() as conn:
+            await make_shape(conn, eid)
+            await asyncio.sleep(0.2)
+            assert heard.empty()  # nothing before the commit
+        payload = await asyncio.wait_for(heard.get(), timeout=2)
+        engagement, kind, version = payload.split()
+        assert (uuid.UUID(engagement), kind) == (eid, "pending_shape")
+        assert int(version) == (await _versions(db))[(eid, "pending_shape")]

@@ -10,7 +10,14 @@ from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from loomworks.db.counters import counted_by_registry, function_sql, truncate_function_sql
+from loomworks.db.counters import (
+    RENAME_FUNCTION_SQL,
+    counted_by_registry,
+    downloads_by_registry,
+    files_function_sql,
+    function_sql,
+    truncate_function_sql,
+)
 from loomworks.db.migrate import downgrade_to_base, upgrade_to_head
 from loomworks.db.tables import metadata
 
@@ -52,7 +59,11 @@ async def test_counter_triggers_count_what_the_registry_declares(engine: AsyncEn
                 )
             ).all()
         )
-    expected = {}
+    expected = {
+        "dashboard_count_render_files": files_function_sql(downloads_by_registry()),
+        "dashboard_count_engagements": RENAME_FUNCTION_SQL,
+    }
+    expected = {name: sql.split("$$")[1] for name, sql in expected.items()}
     for table, counted in counted_by_registry().items():
         expected[f"dashboard_count_{table}"] = function_sql(table, counted).split("$$")[1]
         expected[f"dashboard_count_truncate_{table}"] = truncate_function_sql(table, counted).split(

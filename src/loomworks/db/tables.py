@@ -332,6 +332,9 @@ dashboard_counts = Table(
     ),
     Column("item_kind", Text, primary_key=True),
     Column("n", BigInteger, nullable=False, server_default=text("0")),
+    # Moves (from one sequence) whenever this kind's items of this engagement change:
+    # what the zones' ETags and the event stream's ids are made of (db/counters.py).
+    Column("version", BigInteger, nullable=False, server_default=text("0")),
     CheckConstraint("n >= 0", name="n_non_negative"),
 )
 

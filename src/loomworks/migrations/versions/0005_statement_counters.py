@@ -1,7 +1,10 @@
-"""statement-level dashboard counters: one aggregated, ordered update per statement
+"""statement-level dashboard counters with versions and notifications
 
 Row triggers updated counter rows in row order, so concurrent multi-row writers could lock
-the same counters in opposite orders and deadlock; see loomworks/db/counters.py.
+the same counters in opposite orders and deadlock. Now each statement's changes are summed
+per (engagement, item kind) and applied by dashboard_apply in key order; every touched
+counter gets a new version from one sequence (what ETags and event ids are made of), renames
+and render files move versions too, and commits notify listeners. See db/counters.py.
 
 Revision ID: 0005
 Revises: 0004
@@ -9,6 +12,7 @@ Revises: 0004
 
 from collections.abc import Sequence
 
+import sqlalchemy as sa
 from alembic import op
 
 from loomworks.db import counters
@@ -30,6 +34,7 @@ COUNTED = {
         ("render", "{r}.state = 'produced'"),
     ],
 }
+DOWNLOADS = [("render", "{r}.state = 'produced'")]
 
 # The row-level function of 0002, restored by downgrade.
 _ROW_STEP = """
@@ -47,14 +52,36 @@ _ROW_STEP = """
 
 
 def upgrade() -> None:
+    op.add_column(
+        "dashboard_counts",
+        sa.Column("version", sa.BigInteger(), server_default=sa.text("0"), nullable=False),
+    )
+    for statement in counters.APPLY_SQL:
+        op.execute(statement)
     for table, counted in COUNTED.items():
         op.execute(f"DROP TRIGGER dashboard_count ON {table}")
         op.execute(counters.function_sql(table, counted))
         for statement in counters.create_triggers_sql(table):
             op.execute(statement)
+    op.execute(counters.files_function_sql(DOWNLOADS))
+    for statement in counters.create_triggers_sql("render_files"):
+        op.execute(statement)
+    op.execute(counters.RENAME_FUNCTION_SQL)
+    for statement in counters.create_triggers_sql("engagements", ["update"]):
+        op.execute(statement)
+    for statement in counters.MEMBERSHIP_NOTIFY_SQL:
+        op.execute(statement)
 
 
 def downgrade() -> None:
+    op.execute("DROP TRIGGER membership_notify ON engagement_memberships")
+    op.execute("DROP FUNCTION membership_notify()")
+    for statement in counters.drop_triggers_sql("engagements", ["update"]):
+        op.execute(statement)
+    op.execute("DROP FUNCTION dashboard_count_engagements()")
+    for statement in counters.drop_triggers_sql("render_files"):
+        op.execute(statement)
+    op.execute("DROP FUNCTION dashboard_count_render_files()")
     for table, counted in COUNTED.items():
         for statement in counters.drop_triggers_sql(table):
             op.execute(statement)
@@ -71,3 +98,7 @@ def downgrade() -> None:
             f"CREATE TRIGGER dashboard_count AFTER INSERT OR UPDATE OR DELETE ON {table} "
             f"FOR EACH ROW EXECUTE FUNCTION dashboard_count_{table}()"
         )
+    op.execute("DROP FUNCTION dashboard_apply(dashboard_change[])")
+    op.execute("DROP TYPE dashboard_change")
+    op.execute("DROP SEQUENCE dashboard_version")
+    op.drop_column("dashboard_counts", "version")
