@@ -25,7 +25,7 @@ import httpx
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from loomworks.db.dashboard import ROW_CLASSES, position_of, zone_page
+from loomworks.db.dashboard import ROW_CLASSES, ZoneFilter, position_of, zone_page
 from loomworks.states import Zone
 
 ZONES: tuple[Zone, ...] = tuple(Zone)
@@ -221,7 +221,7 @@ async def merged_in_process(
             person_id=person_id,
             limit=limit,
             after=None,
-            engagement_id=engagement_id,
+            where=ZoneFilter.of([engagement_id]),
         )
         pages.append(page.rows)
         total += page.total_count

@@ -16,12 +16,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("zones", nargs="*", default=list(ZONES), choices=ZONES)
     parser.add_argument("--cursor", action="store_true", help="the statement for later pages")
-    parser.add_argument("--scoped", action="store_true", help="the per-engagement statement")
+    parser.add_argument(
+        "--scoped", action="store_true", help="the statement filtered to some engagements"
+    )
     parser.add_argument("--limit", type=int, default=50, help="page size (default 50)")
     args = parser.parse_args()
     for zone in args.zones:
         statement = zone_statement(
-            Zone(zone), after=args.cursor, scoped=args.scoped, limit=args.limit
+            Zone(zone), after=args.cursor, scoped=args.scoped, kinds=(), limit=args.limit
         )
         print(f"-- {zone}{' (after a cursor)' if args.cursor else ''}")
         print(f"{statement.compile(dialect=postgresql.dialect())};\n")

@@ -28,10 +28,10 @@ TERMINAL = ["completed", "failed", "cancelled", "received"]
 MODES = {"none", "activity", "counted", "phased", "composite"}
 MODE_KEYS = {
     "none": {"mode"},
-    "activity": {"mode"},
-    "counted": {"mode", "processed", "total"},
-    "phased": {"mode", "phase"},
-    "composite": {"mode", "children", "failed", "partial"},
+    "activity": {"mode", "stalled"},
+    "counted": {"mode", "processed", "total", "stalled"},
+    "phased": {"mode", "phase", "stalled"},
+    "composite": {"mode", "children", "failed", "partial", "stalled"},
 }
 MEGABYTE = "x" * 1_000_000
 
@@ -126,7 +126,7 @@ def test_vocabulary_is_the_contracts() -> None:
 def test_each_phase_key_gives_its_label(key: str) -> None:
     p = active({"phase": {"key": key}}, COUNTS)
     assert p == Progress(mode="phased", hint=PHASE_LABELS[key], phase=key)
-    assert p.as_dict() == {"mode": "phased", "phase": key}
+    assert p.as_dict() == {"mode": "phased", "phase": key, "stalled": False}
 
 
 def test_phase_extra_fields_are_ignored() -> None:
@@ -165,7 +165,7 @@ def test_phase_extra_fields_are_ignored() -> None:
 def test_malformed_phase_is_phased_generic_without_echo(raw: object) -> None:
     p = active({"phase": raw}, COUNTS)
     assert p == Progress(mode="phased", hint=UNKNOWN_PHASE_LABEL, phase=None)
-    assert p.as_dict() == {"mode": "phased", "phase": None}
+    assert p.as_dict() == {"mode": "phased", "phase": None, "stalled": False}
 
 
 # --- composite ----------------------------------------------------------------------------------
@@ -196,6 +196,7 @@ def test_composite_hints(children: int, failed: int, partial: int, hint: str) ->
         "children": children,
         "failed": failed,
         "partial": partial,
+        "stalled": False,
     }
 
 
@@ -273,7 +274,12 @@ def test_counted_hints(processed: int, total: int, hint: str) -> None:
     p = active({}, {"processed": processed, "total": total, "noise": "ignored"})
     assert p == Progress(mode="counted", hint=hint, processed=processed, total=total)
     assert f"{processed} of {total}" in hint
-    assert p.as_dict() == {"mode": "counted", "processed": processed, "total": total}
+    assert p.as_dict() == {
+        "mode": "counted",
+        "processed": processed,
+        "total": total,
+        "stalled": False,
+    }
 
 
 @pytest.mark.parametrize(
@@ -315,7 +321,7 @@ def test_malformed_counts_are_activity(counts: object) -> None:
 def test_activity_label_is_the_callers() -> None:
     p = job_progress("awaiting_external", {}, None, activity_label="Waiting on Acme Renders")
     assert p == Progress(mode="activity", hint="Waiting on Acme Renders")
-    assert p.as_dict() == {"mode": "activity"}
+    assert p.as_dict() == {"mode": "activity", "stalled": False}
 
 
 def test_activity_label_is_kept_short_single_line_and_percent_free() -> None:

@@ -8,25 +8,46 @@ than the query (docs/benchmarks.md, steps 10 and 12). The tests hold every page 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from loomworks.db.dashboard import ActiveRow, NeedsYouRow, RecentRow
+from loomworks.db.dashboard import ActiveRow, CountRow, NeedsYouRow, RecentRow
 from loomworks.db.jobs import JobRow
-from loomworks.kinds import SOURCE_OF, Source
-from loomworks.progress import DEFAULT_ACTIVITY_LABEL, Progress, progress_of
+from loomworks.kinds import SOURCE_OF, Source, sources_in
+from loomworks.progress import DEFAULT_ACTIVITY_LABEL, Progress, progress_of, stalled
+from loomworks.states import Zone
 
 Item = dict[str, Any]
 
 
-def job_progress(row: ActiveRow | JobRow, kind: str) -> Progress:
-    """A job's progress under the one contract, with its source's activity wording."""
+@dataclass(frozen=True)
+class Moment:
+    """When a page is written, as far as its items are concerned: a running job is stalled
+    once it has written no progress for `stall_after` before `as_of`. `as_of` is the start of
+    the minute, so a page (and its ETag) only changes with the minute, not the second."""
+
+    as_of: datetime
+    stall_after: timedelta
+
+    @classmethod
+    def now(cls, stall_after: timedelta) -> Moment:
+        return cls(datetime.now(UTC).replace(second=0, microsecond=0), stall_after)
+
+
+def job_progress(row: ActiveRow | JobRow, kind: str, moment: Moment) -> Progress:
+    """A job's progress under the one contract, with its source's activity wording, and
+    whether it has stalled."""
     source = SOURCE_OF[kind]
     activity = (
         source.activity(row.status, row.label_parts) if source.activity else DEFAULT_ACTIVITY_LABEL
     )
-    return progress_of(
+    progress = progress_of(
         row.status, row.phase, row.composite, row.processed, row.total, activity_label=activity
     )
+    silent = moment.as_of - row.progress_updated_at
+    return stalled(progress, silent) if silent >= moment.stall_after else progress
 
 
 def job_url(engagement_id: uuid.UUID, job_id: uuid.UUID) -> str:
@@ -50,8 +71,8 @@ def actions(source: Source, engagement_id: uuid.UUID, item_id: uuid.UUID) -> lis
     ]
 
 
-def active_item(row: ActiveRow) -> Item:
-    progress = job_progress(row, row.item_kind)
+def active_item(row: ActiveRow, moment: Moment) -> Item:
+    progress = job_progress(row, row.item_kind, moment)
     return {
         "engagement_id": row.engagement_id,
         "engagement_name": row.engagement_name,
@@ -65,7 +86,7 @@ def active_item(row: ActiveRow) -> Item:
     }
 
 
-def needs_you_item(row: NeedsYouRow) -> Item:
+def needs_you_item(row: NeedsYouRow, moment: Moment) -> Item:
     source = SOURCE_OF[row.item_kind]
     parts = row.label_parts
     return {
@@ -82,7 +103,7 @@ def needs_you_item(row: NeedsYouRow) -> Item:
     }
 
 
-def recent_item(row: RecentRow) -> Item:
+def recent_item(row: RecentRow, moment: Moment) -> Item:
     return {
         "engagement_id": row.engagement_id,
         "engagement_name": row.engagement_name,
@@ -92,3 +113,35 @@ def recent_item(row: RecentRow) -> Item:
         "completed_at": row.sort_key,
         "download_url": download_url(row.engagement_id, row.item_id) if row.downloadable else None,
     }
+
+
+def counts(rows: Sequence[CountRow]) -> Item:
+    """The counts body: per zone, in total and per kind, overall and per engagement (every
+    kind with a source is listed, at 0 when it has nothing)."""
+
+    def empty() -> dict[str, Item]:
+        # Plain str keys: orjson writes no StrEnum keys.
+        return {
+            str(zone): {"total": 0, "kinds": {str(source.kind): 0 for source in sources_in(zone)}}
+            for zone in Zone
+        }
+
+    overall = empty()
+    engagements: dict[uuid.UUID, Item] = {}
+    for row in rows:
+        engagement = engagements.setdefault(
+            row.engagement_id,
+            {
+                "engagement_id": row.engagement_id,
+                "engagement_name": row.engagement_name,
+                "designation": row.designation,
+                "zones": empty(),
+            },
+        )
+        if row.item_kind is None or row.item_kind not in SOURCE_OF:
+            continue
+        zone = str(SOURCE_OF[row.item_kind].zone)
+        for counted in (overall[zone], engagement["zones"][zone]):
+            counted["total"] += row.n
+            counted["kinds"][row.item_kind] += row.n
+    return {"zones": overall, "engagements": list(engagements.values())}

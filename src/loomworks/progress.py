@@ -3,6 +3,7 @@ to an honest hint, plus writing-side helpers that validate what job code records
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Literal, NamedTuple
 
 from loomworks.kinds import RUNNING_STATUSES
@@ -52,10 +53,14 @@ class Progress(NamedTuple):
     children: int | None = None
     failed: int | None = None
     partial: int | None = None
+    stalled: bool = False  # running, but no progress written for a while (see stalled())
 
-    def as_dict(self) -> dict[str, str | int | None]:
-        """The ``progress`` object of an API item: the mode plus only that mode's fields."""
-        out: dict[str, str | int | None] = {"mode": self.mode}
+    def as_dict(self) -> dict[str, str | int | bool | None]:
+        """The ``progress`` object of an API item: the mode plus only that mode's fields, and
+        whether a running job has stalled."""
+        out: dict[str, str | int | bool | None] = {"mode": self.mode}
+        if self.mode == "none":
+            return out
         if self.mode == "counted":
             out["processed"] = self.processed
             out["total"] = self.total
@@ -65,6 +70,7 @@ class Progress(NamedTuple):
             out["children"] = self.children
             out["failed"] = self.failed
             out["partial"] = self.partial
+        out["stalled"] = self.stalled
         return out
 
 
@@ -177,6 +183,26 @@ def progress_of(
         return Progress(mode="counted", hint=_counted_hint(p, t), processed=p, total=t)
 
     return Progress(mode="activity", hint=_activity_hint(activity_label))
+
+
+def stalled(progress: Progress, silent: timedelta) -> Progress:
+    """The same progress of a running job that has written none for `silent`: its mode and
+    numbers stay (a stalled job is still phased, counted, ...), its hint says how long."""
+    if progress.mode == "none" or progress.hint is None:
+        return progress
+    return progress._replace(
+        stalled=True, hint=f"{progress.hint} — no update for {_duration(silent)}"
+    )
+
+
+def _duration(span: timedelta) -> str:
+    minutes = int(span.total_seconds() // 60)
+    if minutes < 60:
+        return f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 48:
+        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+    return f"{hours // 24} days"
 
 
 def phase_patch(key: str) -> dict[str, dict[str, str]]:

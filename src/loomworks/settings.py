@@ -30,7 +30,17 @@ class Settings(BaseSettings):
     port: int = Field(default=8000, ge=1, le=65535)
     db_pool_size: int = Field(default=10, ge=1)
     demo_tick_seconds: float = Field(default=3.0, gt=0)
+    poll_interval_seconds: int = Field(
+        default=10, ge=1, description="X-Poll-Interval: how often a client should poll a zone"
+    )
+    stall_after_seconds: int = Field(
+        default=600, ge=1, description="a running job silent this long is shown as stalled"
+    )
 
     @property
     def session_lifetime(self) -> timedelta:
         return timedelta(seconds=self.session_lifetime_seconds)
+
+    @property
+    def stall_after(self) -> timedelta:
+        return timedelta(seconds=self.stall_after_seconds)

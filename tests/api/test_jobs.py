@@ -60,21 +60,35 @@ async def test_dashboard_progress_follows_the_contract(
     external = await make_external(db, eid, provider="Skyline Lidar", context={"phase": "junk"})
     items = await active_by_id(client)
 
-    assert items[str(phased)]["progress"] == {"mode": "phased", "phase": "persisting"}
+    assert items[str(phased)]["progress"] == {
+        "mode": "phased",
+        "phase": "persisting",
+        "stalled": False,
+    }
     assert items[str(phased)]["progress_hint"] == "Saving results"
-    assert items[str(unknown_phase)]["progress"] == {"mode": "phased", "phase": None}
+    assert items[str(unknown_phase)]["progress"] == {
+        "mode": "phased",
+        "phase": None,
+        "stalled": False,
+    }
     assert "script" not in items[str(unknown_phase)]["progress_hint"]
     assert items[str(composite)]["progress"] == {
         "mode": "composite",
         "children": 12,
         "failed": 2,
         "partial": 1,
+        "stalled": False,
     }
     assert "%" not in items[str(composite)]["progress_hint"]
     assert "failed" in items[str(composite)]["progress_hint"]
-    assert items[str(counted)]["progress"] == {"mode": "counted", "processed": 40, "total": 120}
+    assert items[str(counted)]["progress"] == {
+        "mode": "counted",
+        "processed": 40,
+        "total": 120,
+        "stalled": False,
+    }
     assert items[str(counted)]["progress_hint"].startswith("40 of 120")
-    assert items[str(lying)]["progress"] == {"mode": "activity"}
+    assert items[str(lying)]["progress"] == {"mode": "activity", "stalled": False}
     assert items[str(lying)]["progress_hint"] == "Running"
     # A malformed phase still means phased mode, with a generic label and nothing echoed.
     assert items[str(external)]["progress"]["mode"] == "phased"
@@ -98,7 +112,7 @@ async def test_job_detail_for_every_kind(client: httpx.AsyncClient, db: AsyncCon
     assert body["job_label"] == "Shaping: Deck section"
     assert body["engagement_name"] == "Harbour"
     assert body["status_label"] == "Running"
-    assert body["progress"] == {"mode": "counted", "processed": 1, "total": 4}
+    assert body["progress"] == {"mode": "counted", "processed": 1, "total": 4, "stalled": False}
     done = (await client.get(f"/engagements/{eid}/jobs/{rendering}")).json()
     assert done["progress"] == {"mode": "none"}
     assert done["progress_hint"] is None
@@ -137,9 +151,14 @@ async def test_stored_json_python_cannot_parse_never_fails_a_read(
     )
 
     items = await active_by_id(client)
-    assert items[str(huge_count)]["progress"] == {"mode": "activity"}
-    assert items[str(deep_phase)]["progress"] == {"mode": "activity"}
-    assert items[str(noisy_context)]["progress"] == {"mode": "counted", "processed": 3, "total": 4}
+    assert items[str(huge_count)]["progress"] == {"mode": "activity", "stalled": False}
+    assert items[str(deep_phase)]["progress"] == {"mode": "activity", "stalled": False}
+    assert items[str(noisy_context)]["progress"] == {
+        "mode": "counted",
+        "processed": 3,
+        "total": 4,
+        "stalled": False,
+    }
     for job in (huge_count, deep_phase, noisy_context):
         detail = await client.get(f"/engagements/{eid}/jobs/{job}")
         assert detail.status_code == 200
@@ -180,6 +199,7 @@ async def test_recorded_progress_shows_and_finishing_ends_it(
     assert (await active_by_id(client))[str(job)]["progress"] == {
         "mode": "phased",
         "phase": "finalizing",
+        "stalled": False,
     }
     context = (await db.execute(select(shaping_jobs.c.context))).scalar_one()
     assert context["note"] == "kept"

@@ -10,7 +10,7 @@ trigger-kept dashboard_counts. docs/dashboard.md explains the shape and its meas
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache, lru_cache
@@ -25,10 +25,12 @@ from sqlalchemy import (
     DateTime,
     Integer,
     Select,
+    Subquery,
     Table,
     Text,
     bindparam,
     cast,
+    false,
     func,
     literal_column,
     null,
@@ -38,7 +40,7 @@ from sqlalchemy import (
     tuple_,
     union_all,
 )
-from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID, aggregate_order_by
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -78,6 +80,7 @@ class ActiveRow(NamedTuple):
     composite: object
     processed: object
     total: object
+    progress_updated_at: datetime
 
     @property
     def label_parts(self) -> LabelParts:
@@ -131,6 +134,7 @@ ZONE_PAYLOAD: dict[Zone, dict[str, Any]] = {
         "label_extra": Text,
         "status": Text,
         **{key: JSONB for _, key in PROGRESS_FIELDS},  # db/jobs.progress_fields
+        "progress_updated_at": DateTime(timezone=True),
     },
     Zone.NEEDS_YOU: {"label_text": Text, "label_extra": Text, "display_number": Integer},
     Zone.RECENT: {"label_text": Text, "display_number": Integer, "downloadable": Boolean},
@@ -148,6 +152,7 @@ class Page(Generic[RowT]):
     rows: list[RowT]
     total_count: int
     next_after: Position | None
+    state: str  # what the page was cut from (zone_state): the basis of its ETag
 
 
 @dataclass(frozen=True)
@@ -167,7 +172,11 @@ def _arm(source: Source) -> Arm:
         name: table.c[column] for name, column in source.payload.items()
     }
     if source.zone == Zone.ACTIVE:
-        payload |= {"status": table.c[source.state_column], **progress_fields(table)}
+        payload |= {
+            "status": table.c[source.state_column],
+            **progress_fields(table),
+            "progress_updated_at": table.c.progress_updated_at,
+        }
     if source.downloadable:
         payload["downloadable"] = has_download(table)
     # Literal SQL, not bound parameters: PostgreSQL can only match a partial index when it
@@ -176,17 +185,33 @@ def _arm(source: Source) -> Arm:
     return Arm(table, source.kind, table.c[source.key], where, payload)
 
 
+@dataclass(frozen=True)
+class ZoneFilter:
+    """What a request narrows a zone to: some of the caller's engagements, some of the zone's
+    kinds (empty: all). Kept sorted so equal filters are equal."""
+
+    engagement_ids: tuple[uuid.UUID, ...] = ()
+    kinds: tuple[str, ...] = ()
+
+    @classmethod
+    def of(cls, engagement_ids: Iterable[uuid.UUID] = (), kinds: Iterable[str] = ()) -> ZoneFilter:
+        return cls(tuple(sorted(set(engagement_ids))), tuple(sorted(set(kinds))))
+
+
+NO_FILTER = ZoneFilter()
+
+
 @cache
-def _arms(zone: Zone) -> tuple[Arm, ...]:
-    return tuple(_arm(source) for source in sources_in(zone))
+def _arms(zone: Zone, kinds: tuple[str, ...] = ()) -> tuple[Arm, ...]:
+    return tuple(_arm(source) for source in sources_in(zone) if not kinds or source.kind in kinds)
 
 
 # Statement parameters: the statements are built once per shape and reused with these.
 _PERSON = bindparam("person_id", type_=UUID(as_uuid=True))
-_ENGAGEMENT = bindparam("engagement_id", type_=UUID(as_uuid=True))
+_ENGAGEMENTS = bindparam("engagement_ids", type_=ARRAY(UUID(as_uuid=True)))
 _AFTER_KEY = bindparam("after_key", type_=DateTime(timezone=True))
 _AFTER_ID = bindparam("after_id", type_=UUID(as_uuid=True))
-_PARAMETERS = {param.key for param in (_PERSON, _ENGAGEMENT, _AFTER_KEY, _AFTER_ID)}
+_PARAMETERS = {param.key for param in (_PERSON, _ENGAGEMENTS, _AFTER_KEY, _AFTER_ID)}
 # How many of an arm's newest rows (across all engagements) the fast path looks through for
 # the caller's; see _candidates. Scanning them is an index-only walk of a few pages.
 WINDOW_PER_ROW = 20
@@ -209,12 +234,18 @@ class _Sizes:
         return cls(literal_column(str(fetch), Integer), literal_column(str(window), Integer))
 
 
-def _visible_engagements(zone: Zone, *, scoped: bool) -> Select[tuple[uuid.UUID]]:
+def _memberships(*, scoped: bool) -> Select[tuple[uuid.UUID]]:
+    """The caller's engagements (only the filter's, when `scoped`)."""
     query = select(engagement_memberships.c.engagement_id).where(
         engagement_memberships.c.person_id == _PERSON
     )
     if scoped:
-        query = query.where(engagement_memberships.c.engagement_id == _ENGAGEMENT)
+        query = query.where(engagement_memberships.c.engagement_id == func.any(_ENGAGEMENTS))
+    return query
+
+
+def _visible_engagements(zone: Zone, *, scoped: bool) -> Select[tuple[uuid.UUID]]:
+    query = _memberships(scoped=scoped)
     if zone == Zone.NEEDS_YOU:
         # Viewers are read-only: nothing in their engagements waits for their decision.
         query = query.where(
@@ -324,16 +355,65 @@ def position_of(row: ZoneRow) -> Position:
     return Position(row.sort_key, row.item_id)
 
 
-@lru_cache(maxsize=1024)  # 3 zones x 2 x 2 x 100 page sizes at most
-def zone_statement(zone: Zone, *, after: bool, scoped: bool, limit: int) -> Select[Any]:
-    """The one statement behind a zone, built once per shape: total_count, then the page
+def _counters(zone: Zone, arms: Sequence[Arm], *, scoped: bool) -> Subquery:
+    """One row from the counters: the zone's total_count, its state (a digest of the version
+    of every (engagement, kind) the caller sees in it: any change to what the zone shows
+    moves one) and how many filtered engagements the caller is not a member of."""
+    visible = _visible_engagements(zone, scoped=scoped).scalar_subquery()
+    counters = dashboard_counts.c
+    entry = (
+        cast(counters.engagement_id, Text)
+        + literal_column("':'")
+        + counters.item_kind
+        + literal_column("':'")
+        + cast(counters.version, Text)
+    )
+    in_order: ColumnElement[Any] = aggregate_order_by(
+        literal_column("','"), counters.engagement_id, counters.item_kind
+    )
+    missing: ColumnElement[int] = literal_column("0", Integer)
+    if scoped:
+        members = select(func.count()).select_from(_memberships(scoped=True).subquery())
+        missing = func.cardinality(_ENGAGEMENTS) - members.scalar_subquery()
+    return (
+        select(
+            # bigint, not sum()'s numeric: the driver decodes that as a Decimal, for nothing.
+            cast(func.coalesce(func.sum(counters.n), literal_column("0")), BigInteger).label(
+                "total_count"
+            ),
+            func.coalesce(func.md5(func.string_agg(entry, in_order)), literal_column("''")).label(
+                "state"
+            ),
+            missing.label("missing"),
+        )
+        .where(
+            counters.engagement_id.in_(visible),
+            counters.item_kind.in_([_kind(arm) for arm in arms]) if arms else false(),
+        )
+        .subquery("counters")
+    )
+
+
+STATEMENT_HEAD = ("total_count", "state", "missing")
+
+
+@lru_cache(maxsize=2048)
+def zone_statement(
+    zone: Zone, *, after: bool, scoped: bool, kinds: tuple[str, ...], limit: int
+) -> Select[Any]:
+    """The one statement behind a zone, built once per shape: STATEMENT_HEAD, then the page
     (`limit` + 1 rows, to see whether more follow) in item_columns(zone) order; one row of
-    NULLs after total_count when the page is empty. `after` adds the cursor condition,
-    `scoped` narrows the zone to one engagement. Parameters: zone_parameters().
+    NULLs after the head when the page is empty. `after` adds the cursor condition, `scoped`
+    narrows the zone to the engagements of the filter, `kinds` (empty: all) to those kinds.
+    Parameters: zone_parameters().
 
     The page is cut from index-only candidates (kind, id, key) of every arm; only its rows
     are then read from their tables and joined to their engagement's name."""
-    arms = _arms(zone)
+    arms = _arms(zone, kinds)
+    counters = _counters(zone, arms, scoped=scoped)
+    head = [counters.c[name] for name in STATEMENT_HEAD]
+    if not arms:  # only kinds with no rows behind them yet
+        return select(*head, *(null().label(name) for name in item_columns(zone)))
     visible = _visible_engagements(zone, scoped=scoped)
     sizes = _Sizes.of(limit)
     candidates = union_all(
@@ -346,22 +426,11 @@ def zone_statement(zone: Zone, *, after: bool, scoped: bool, limit: int) -> Sele
         .cte("page")
     )
     rows = union_all(*(_payload(zone, arm, page) for arm in arms)).subquery("rows")
-    # Exact, and flat as history grows: one counter row per engagement and item kind.
-    total = (
-        # bigint, not sum()'s numeric: the driver decodes that as a Decimal, for nothing.
-        select(cast(func.coalesce(func.sum(dashboard_counts.c.n), literal_column("0")), BigInteger))
-        .where(
-            dashboard_counts.c.engagement_id.in_(visible.scalar_subquery()),
-            dashboard_counts.c.item_kind.in_([_kind(arm) for arm in arms]),
-        )
-        .scalar_subquery()
-    )
-    totals = select(total.label("total_count")).subquery("totals")
     columns = {**rows.c, "engagement_name": engagements.c.name.label("engagement_name")}
     return (
-        select(totals.c.total_count, *(columns[name] for name in item_columns(zone)))
+        select(*head, *(columns[name] for name in item_columns(zone)))
         .select_from(
-            totals.outerjoin(rows, true()).outerjoin(
+            counters.outerjoin(rows, true()).outerjoin(
                 engagements, engagements.c.id == rows.c.engagement_id
             )
         )
@@ -369,17 +438,21 @@ def zone_statement(zone: Zone, *, after: bool, scoped: bool, limit: int) -> Sele
     )
 
 
-@lru_cache(maxsize=1024)
-def _compiled(
-    zone: Zone, *, after: bool, scoped: bool, limit: int, dialect: Dialect
-) -> tuple[str, tuple[str, ...]]:
-    """zone_statement compiled once for the connection's dialect: its SQL text and the names
-    of its positional parameters (all of them zone_parameters(); every constant is written
-    into the SQL). Executing the text skips SQLAlchemy's per-request lookup of the compiled
-    form, which hashes the statement's whole structure (docs/benchmarks.md, step 13)."""
-    compiled = zone_statement(zone, after=after, scoped=scoped, limit=limit).compile(
-        dialect=dialect
-    )
+@lru_cache(maxsize=256)
+def state_statement(zone: Zone, *, scoped: bool, kinds: tuple[str, ...]) -> Select[Any]:
+    """Only the zone's state and the filter check, from the counters alone: what a poll
+    with If-None-Match runs instead of the zone statement."""
+    counters = _counters(zone, _arms(zone, kinds), scoped=scoped)
+    return select(counters.c.state, counters.c.missing)
+
+
+@lru_cache(maxsize=2048)
+def _compiled(statement: Select[Any], dialect: Dialect) -> tuple[str, tuple[str, ...]]:
+    """A statement compiled once for the connection's dialect: its SQL text and the names of
+    its positional parameters (all of them zone_parameters(); every constant is written into
+    the SQL). Executing the text skips SQLAlchemy's per-request lookup of the compiled form,
+    which hashes the statement's whole structure (docs/benchmarks.md, step 13)."""
+    compiled = statement.compile(dialect=dialect)
     names = tuple(compiled.positiontup or ())
     if unknown := set(names) - _PARAMETERS:
         raise AssertionError(f"zone statement binds {sorted(unknown)}; write constants as SQL")
@@ -387,17 +460,40 @@ def _compiled(
 
 
 def zone_parameters(
-    *,
-    person_id: uuid.UUID,
-    after: Position | None,
-    engagement_id: uuid.UUID | None = None,
+    *, person_id: uuid.UUID, after: Position | None, where: ZoneFilter = NO_FILTER
 ) -> dict[str, Any]:
     parameters: dict[str, Any] = {"person_id": person_id}
     if after is not None:
         parameters |= {"after_key": after.key, "after_id": after.item_id}
-    if engagement_id is not None:
-        parameters["engagement_id"] = engagement_id
+    if where.engagement_ids:
+        parameters["engagement_ids"] = list(where.engagement_ids)
     return parameters
+
+
+async def _run(
+    conn: AsyncConnection, statement: Select[Any], parameters: dict[str, Any]
+) -> Sequence[Sequence[Any]]:
+    sql, names = _compiled(statement, conn.dialect)
+    result = await conn.exec_driver_sql(sql, tuple(parameters[name] for name in names))
+    return result.all()
+
+
+class NotAMember(Exception):
+    """The filter names an engagement the caller is not a member of."""
+
+
+async def zone_state(
+    conn: AsyncConnection, zone: Zone, *, person_id: uuid.UUID, where: ZoneFilter = NO_FILTER
+) -> str:
+    """The zone's state for the caller under `where` (NotAMember if the filter names an
+    engagement they do not belong to): equal states, equal pages."""
+    statement = state_statement(zone, scoped=bool(where.engagement_ids), kinds=where.kinds)
+    ((state, missing),) = await _run(
+        conn, statement, zone_parameters(person_id=person_id, after=None, where=where)
+    )
+    if missing:
+        raise NotAMember()
+    return str(state)
 
 
 async def zone_page(
@@ -407,22 +503,73 @@ async def zone_page(
     person_id: uuid.UUID,
     limit: int,
     after: Position | None,
-    engagement_id: uuid.UUID | None = None,
+    where: ZoneFilter = NO_FILTER,
 ) -> Page[RowT]:
-    """A page of the zone whose rows are `row_class` (ROW_CLASSES)."""
+    """A page of the zone whose rows are `row_class` (ROW_CLASSES), narrowed by `where`
+    (NotAMember if it names an engagement the caller does not belong to)."""
     zone = ZONE_OF_ROW[row_class]
-    sql, names = _compiled(
-        zone, after=after is not None, scoped=engagement_id is not None, limit=limit,
-        dialect=conn.dialect,
-    )  # fmt: skip
-    parameters = zone_parameters(person_id=person_id, after=after, engagement_id=engagement_id)
-    result = await conn.exec_driver_sql(sql, tuple(parameters[name] for name in names))
-    rows: Sequence[Sequence[Any]] = result.all()
-    total = int(rows[0][0]) if rows else 0
-    # Column 0 is total_count; a page with no items is one row of NULLs beside it.
-    items = [row_class._make(row[1:]) for row in rows if row[1] is not None]
+    statement = zone_statement(
+        zone,
+        after=after is not None,
+        scoped=bool(where.engagement_ids),
+        kinds=where.kinds,
+        limit=limit,
+    )
+    rows = await _run(
+        conn, statement, zone_parameters(person_id=person_id, after=after, where=where)
+    )
+    total, state, missing = rows[0][:3]
+    if missing:
+        raise NotAMember()
+    # After the head, a page with no items is one row of NULLs.
+    start = len(STATEMENT_HEAD)
+    items = [row_class._make(row[start:]) for row in rows if row[start] is not None]
     has_more = len(items) > limit
     items = items[:limit]
     return Page(
-        rows=items, total_count=total, next_after=position_of(items[-1]) if has_more else None
+        rows=items,
+        total_count=int(total),
+        next_after=position_of(items[-1]) if has_more else None,
+        state=str(state),
     )
+
+
+class CountRow(NamedTuple):
+    """One of the caller's engagements and one kind's count in it (kind None: no items)."""
+
+    engagement_id: uuid.UUID
+    engagement_name: str
+    designation: str
+    item_kind: str | None
+    n: int
+    version: int
+
+
+async def counts_of(conn: AsyncConnection, *, person_id: uuid.UUID) -> list[CountRow]:
+    """Every engagement of the caller with its counters, in one statement; needs_you counts
+    only where the caller may decide (a viewer has nothing waiting)."""
+    deciding = [literal_column(f"'{d}'", Text) for d in DECIDING_DESIGNATIONS]
+    needs_you = [literal_column(f"'{s.kind}'", Text) for s in sources_in(Zone.NEEDS_YOU)]
+    memberships = engagement_memberships.c
+    counters = dashboard_counts.c
+    visible = counters.item_kind.not_in(needs_you) | memberships.designation.in_(deciding)
+    rows = await conn.execute(
+        select(
+            memberships.engagement_id,
+            engagements.c.name,
+            memberships.designation,
+            counters.item_kind,
+            func.coalesce(counters.n, 0),
+            func.coalesce(counters.version, 0),
+        )
+        .select_from(
+            engagement_memberships.join(
+                engagements, engagements.c.id == memberships.engagement_id
+            ).outerjoin(
+                dashboard_counts, (counters.engagement_id == memberships.engagement_id) & visible
+            )
+        )
+        .where(memberships.person_id == person_id)
+        .order_by(engagements.c.name, memberships.engagement_id, counters.item_kind)
+    )
+    return [CountRow._make(row) for row in rows]

@@ -72,6 +72,7 @@ class JobRow(NamedTuple):
     composite: object
     processed: object
     total: object
+    progress_updated_at: datetime
     engagement_name: str
 
     @property
@@ -108,6 +109,7 @@ async def job_detail(
                 table.c.completed_at,
                 *(column.label(name) for name, column in text_columns.items()),
                 *(value.label(key) for key, value in progress_fields(table).items()),
+                table.c.progress_updated_at,
             ).where(table.c.id == job_id, table.c.engagement_id == engagement_id)
         )
     jobs = union_all(*arms).subquery("jobs")
@@ -149,7 +151,8 @@ async def _merge(
 ) -> None:
     target = JOB_TABLES[kind].c[column]
     merged = func.coalesce(target, cast({}, JSONB)).op("||")(cast(patch, JSONB))
-    await _update_while(conn, kind, job_id, JOB_SOURCES[kind].states, {column: merged})
+    values = {column: merged, "progress_updated_at": func.now()}
+    await _update_while(conn, kind, job_id, JOB_SOURCES[kind].states, values)
 
 
 async def record_phase(conn: AsyncConnection, kind: str, job_id: uuid.UUID, key: str) -> None:
@@ -179,7 +182,8 @@ async def record_composite(
 
 async def dispatch_job(conn: AsyncConnection, kind: str, job_id: uuid.UUID) -> None:
     """A queued job starts running."""
-    await _update_while(conn, kind, job_id, (JobStatus.QUEUED,), {"status": JobStatus.DISPATCHED})
+    values = {"status": JobStatus.DISPATCHED, "progress_updated_at": func.now()}
+    await _update_while(conn, kind, job_id, (JobStatus.QUEUED,), values)
 
 
 async def finish_job(conn: AsyncConnection, kind: str, job_id: uuid.UUID, *, status: str) -> None:

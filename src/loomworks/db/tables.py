@@ -168,6 +168,7 @@ def _job_table(name: str, type_column: str, *, json_nullable: bool) -> Table:
         Column("completed_at", DateTime(timezone=True), nullable=True),
         _json("context", nullable=json_nullable),
         _json("summary_counts", nullable=json_nullable),
+        _now("progress_updated_at"),  # see db/jobs: every progress write and dispatch
         CheckConstraint(_in("status", JobStatus), name="status_valid"),
         Index(f"ix_{name}_engagement", "engagement_id"),
         *_zone_indexes(name),
@@ -188,6 +189,7 @@ external_production_records = Table(
     _now("started_at"),
     Column("completed_at", DateTime(timezone=True), nullable=True),
     _json("context", nullable=True),
+    _now("progress_updated_at"),
     # A failed record waits for a decision until someone resolves it (retry or dismiss).
     Column("resolved_at", DateTime(timezone=True), nullable=True),
     Column("resolution", Text, nullable=True),

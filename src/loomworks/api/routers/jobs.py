@@ -7,11 +7,11 @@ import uuid
 from fastapi import APIRouter
 
 from loomworks import labels
-from loomworks.api.deps import Conn, CurrentPerson, Member
+from loomworks.api.deps import AppSettings, Conn, CurrentPerson, Member
 from loomworks.api.errors import NotFound
 from loomworks.api.schemas.jobs import JobDetailResponse
 from loomworks.api.schemas.progress import progress_read
-from loomworks.dashboard import job_progress
+from loomworks.dashboard import Moment, job_progress
 from loomworks.db.jobs import job_detail
 from loomworks.kinds import SOURCE_OF
 
@@ -20,7 +20,7 @@ router = APIRouter(prefix="/engagements", tags=["jobs"])
 
 @router.get("/{engagement_id}/jobs/{job_id}")
 async def read_job(
-    job_id: uuid.UUID, membership: Member, conn: Conn, me: CurrentPerson
+    job_id: uuid.UUID, membership: Member, conn: Conn, me: CurrentPerson, settings: AppSettings
 ) -> JobDetailResponse:
     """A shaping job, render job or external production: status, times and honest progress."""
     row = await job_detail(
@@ -28,7 +28,7 @@ async def read_job(
     )
     if row is None:
         raise NotFound()
-    progress = job_progress(row, row.job_kind)
+    progress = job_progress(row, row.job_kind, Moment.now(settings.stall_after))
     return JobDetailResponse(
         engagement_id=row.engagement_id,
         engagement_name=row.engagement_name,

@@ -5,11 +5,11 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from loomworks.api.schemas.decisions import Action
 from loomworks.api.schemas.progress import ActiveProgress
-from loomworks.states import ActiveKind, ArtifactKind, NeedsYouKind
+from loomworks.states import ActiveKind, ArtifactKind, Designation, NeedsYouKind, Zone
 
 
 class DashboardActiveItem(BaseModel):
@@ -62,3 +62,22 @@ class DashboardRecentResponse(BaseModel):
     items: list[DashboardRecentItem]
     total_count: int
     next_cursor: str | None
+
+
+class ZoneCounts(BaseModel):
+    total: int
+    kinds: dict[str, int] = Field(description="per item kind of the zone that has items")
+
+
+class EngagementCounts(BaseModel):
+    engagement_id: uuid.UUID
+    engagement_name: str
+    designation: Designation
+    zones: dict[Zone, ZoneCounts]
+
+
+class DashboardCountsResponse(BaseModel):
+    """What the zones hold for me, in total and per engagement: badges and filter chips."""
+
+    zones: dict[Zone, ZoneCounts]
+    engagements: list[EngagementCounts] = Field(description="every engagement of mine, by name")

@@ -2,26 +2,33 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field
 
 from loomworks.progress import Progress
 
 
+def _stalled() -> Any:
+    return Field(default=False, description="running, but no progress written for a while")
+
+
 class ActivityProgress(BaseModel):
     mode: Literal["activity"]
+    stalled: bool = _stalled()
 
 
 class CountedProgress(BaseModel):
     mode: Literal["counted"]
     processed: int
     total: int
+    stalled: bool = _stalled()
 
 
 class PhasedProgress(BaseModel):
     mode: Literal["phased"]
     phase: str | None = Field(description="the phase vocabulary key; null when not recognised")
+    stalled: bool = _stalled()
 
 
 class CompositeProgress(BaseModel):
@@ -29,6 +36,7 @@ class CompositeProgress(BaseModel):
     children: int
     failed: int
     partial: int
+    stalled: bool = _stalled()
 
 
 class NoProgress(BaseModel):
