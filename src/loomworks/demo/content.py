@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import zlib
+from collections.abc import Sequence
 from typing import NamedTuple
 
 
@@ -15,7 +16,7 @@ class DemoFile(NamedTuple):
     content: bytes
 
 
-def csv_table(header: str, rows: list[tuple[object, ...]]) -> bytes:
+def csv_table(header: str, rows: Sequence[tuple[object, ...]]) -> bytes:
     lines = [header, *(",".join(str(value) for value in row) for row in rows)]
     return ("\n".join(lines) + "\n").encode()
 
