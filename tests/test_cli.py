@@ -136,6 +136,7 @@ def test_serve_demo_answers_and_leaves_no_postgres(tmp_path: Path, stop_signal: 
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if k != "LOOMWORKS_DATABASE_URL"}
     env["LOOMWORKS_DATA_DIR"] = str(tmp_path / "data")
+    env["LOOMWORKS_DEMO_TICK_SECONDS"] = "0.2"
     server = subprocess.Popen(
         [sys.executable, "-m", "loomworks.cli", "serve", "--demo", "--port", str(port)],
         env=env,
@@ -163,6 +164,13 @@ def test_serve_demo_answers_and_leaves_no_postgres(tmp_path: Path, stop_signal: 
         assert response.status_code == 200
         assert response.json()["items"]
         assert _postgres_for(tmp_path)
+        # The CLI runs the demo simulator beside the API: the active zone changes.
+        for _ in range(50):
+            time.sleep(0.2)
+            moved = httpx.get(url, cookies={"loomworks_session": token.group(1)})
+            if moved.json() != response.json():
+                break
+        assert moved.json() != response.json(), "the demo simulator did not move any job"
     finally:
         server.send_signal(stop_signal)
         server.wait(timeout=30)

@@ -10,7 +10,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import NoReturn
 
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from loomworks.db.embedded import database_url_or_embedded
 from loomworks.db.engagements import add_member, create_engagement, find_engagements
@@ -200,8 +200,9 @@ def _session_issue(settings: Settings, args: argparse.Namespace) -> None:
 def _serve(settings: Settings, args: argparse.Namespace) -> None:
     import uvicorn
 
-    from loomworks.app import create_app
+    from loomworks.app import BackgroundWork, create_app
     from loomworks.demo.seed import DEMO_EMAIL, DEMO_PASSWORD, seed_demo
+    from loomworks.demo.simulator import run_simulator
 
     host = args.host or settings.host
     port = args.port or settings.port
@@ -215,9 +216,14 @@ def _serve(settings: Settings, args: argparse.Namespace) -> None:
         print(f"Demo data {state}. Sign in as {DEMO_EMAIL} / {DEMO_PASSWORD}, or:")
         print(_curl_line(settings, token, host, port), flush=True)
 
+    def simulate(engine: AsyncEngine) -> Awaitable[None]:
+        return run_simulator(engine, tick_seconds=settings.demo_tick_seconds)
+
+    # The demo's jobs move while the server runs; the app only sees a background coroutine.
+    background: list[BackgroundWork] = [simulate] if args.demo else []
     with database_url_or_embedded(settings) as url:
         _migrate_and_run(url, seed if args.demo else None)
-        app = create_app(settings, database_url=url, demo=args.demo)
+        app = create_app(settings, database_url=url, background=background)
         uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="info")).run()
 
 

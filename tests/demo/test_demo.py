@@ -10,10 +10,11 @@ import httpx
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from loomworks.db.people import issue_session
-from loomworks.db.tables import renders, shaping_jobs
-from loomworks.demo.seed import seed_demo
+from loomworks.db.people import issue_session, person_by_email
+from loomworks.db.tables import external_production_records, renders, shapes, shaping_jobs
+from loomworks.demo.seed import COLLEAGUE_EMAIL, seed_demo
 from loomworks.demo.simulator import simulate_tick
+from loomworks.states import ExternalStatus, JobStatus, RenderState, ShapeState
 from tests.fixtures.contract import zone_body
 
 
@@ -87,3 +88,120 @@ async def test_simulator_advances_finishes_and_produces(
         )
     ).scalar_one()
     assert finished > 1
+
+
+def _seen(items: list[dict[str, Any]]) -> dict[str, list[str]]:
+    """A zone's items as a person reads them: per engagement, each label and what it says
+    (items created in the same minute tie, so the order within an engagement is set aside)."""
+    seen: dict[str, list[str]] = {}
+    for item in items:
+        label = item.get("item_label") or item["artifact_label"]
+        said = item.get("progress_hint") or item.get("detail")
+        if said is None:
+            said = "download" if item["download_url"] else "no download"
+        seen.setdefault(item["engagement_name"], []).append(f"{label} | {said}")
+    return {name: sorted(lines) for name, lines in seen.items()}
+
+
+REVIEW = "Render produced and waiting for your review"
+HELD = "Held assertion: commit it or withdraw it"
+
+# The seeded portfolio as its owner (the colleague, in all six engagements) sees it.
+SEEDED_VIEW = {
+    "active": {
+        "Airport Terminal 3": [
+            "Roof point cloud from Skyline Lidar | Waiting on Skyline Lidar",
+            "Shaping: Floor plate | Queued, waiting to start",
+        ],
+        "Board Review (private)": ["Shaping: Board pack | Running"],
+        "City Library Survey": ["Rendering: Survey digest | Fetching source data"],
+        "Harbour Bridge Retrofit": ["Shaping: Deck section | Processing"],
+        "Old Mill Conversion": [
+            "Rendering: Condition report | 6 parts: 1 failed — check the failed part"
+        ],
+        "Riverside Housing": ["Shaping: Site plan | 310 of 500 processed (62%)"],
+    },
+    "needs_you": {
+        "Airport Terminal 3": [
+            f"Gate 12 stays open during works. | {HELD}",
+            f"Render #5: Gate capacity check | {REVIEW}",
+        ],
+        "Board Review (private)": [f"Render #7: Board minutes | {REVIEW}"],
+        "City Library Survey": [
+            "Reading room floor plate | Floor plate waiting for you to confirm or reject it",
+            f"Render #6: Stack layout | {REVIEW}",
+            f"The archive floor is dry. | {HELD}",
+        ],
+        "Harbour Bridge Retrofit": [
+            "East approach deck section | Deck section waiting for you to confirm or reject it",
+            f"Render #1: Cost plan | {REVIEW}",
+        ],
+        "Old Mill Conversion": [f"The north wall is load-bearing. | {HELD}"],
+        "Riverside Housing": [
+            "Block C site plan | Site plan waiting for you to confirm or reject it",
+            f"Render #3: Survey pack | {REVIEW}",
+        ],
+    },
+    "recent": {
+        "Airport Terminal 3": ["Render #5: Gate capacity check | no download"],
+        "Board Review (private)": ["Render #7: Board minutes | download"],
+        "City Library Survey": ["Render #6: Stack layout | download"],
+        "Harbour Bridge Retrofit": [
+            "Render #1: Cost plan | download",
+            "Render #2: East elevation | download",
+        ],
+        "Old Mill Conversion": ["Render #4: Condition summary | no download"],
+        "Riverside Housing": ["Render #3: Survey pack | download"],
+    },
+}
+
+# Rows no zone shows: finished history, a decided shape, a render still being produced.
+SEEDED_HISTORY = {
+    (shaping_jobs, JobStatus.COMPLETED): 1,
+    (external_production_records, ExternalStatus.RECEIVED): 1,
+    (shapes, ShapeState.CONFIRMED): 1,
+    (renders, RenderState.PRODUCING): 1,
+}
+
+
+async def test_seeded_portfolio_is_what_its_owner_sees(
+    client: httpx.AsyncClient, db: AsyncConnection
+) -> None:
+    await seed_demo(db)
+    colleague = await person_by_email(db, COLLEAGUE_EMAIL)
+    assert colleague is not None
+    token = await issue_session(db, person_id=colleague.id, lifetime=timedelta(hours=1))
+    client.cookies.set("loomworks_session", token)
+    for name, expected in SEEDED_VIEW.items():
+        page = await zone(client, name)
+        assert _seen(page["items"]) == expected
+        assert page["total_count"] == sum(map(len, expected.values()))
+    for (table, state), count in SEEDED_HISTORY.items():
+        column = table.c.status if "status" in table.c else table.c.state
+        seeded = await db.execute(select(func.count()).select_from(table).where(column == state))
+        assert seeded.scalar_one() == count
+
+
+async def test_seeded_files_download_as_seeded(
+    client: httpx.AsyncClient, db: AsyncConnection
+) -> None:
+    await demo_client(client, db)
+    files = {}
+    for item in (await zone(client, "recent"))["items"]:
+        if item["download_url"]:
+            download = await client.get(item["download_url"])
+            assert download.status_code == 200
+            files[item["artifact_label"]] = (
+                download.headers["content-type"],
+                len(download.content),
+            )
+    assert files.keys() == {
+        "Render #1: Cost plan",
+        "Render #2: East elevation",
+        "Render #3: Survey pack",
+        "Render #6: Stack layout",
+    }
+    assert files["Render #1: Cost plan"][0].startswith("text/csv")
+    assert files["Render #2: East elevation"][0] == "image/png"
+    assert files["Render #3: Survey pack"][0] == "application/zip"
+    assert files["Render #6: Stack layout"][0].startswith("image/svg+xml")

@@ -7,15 +7,18 @@ The writes merge a validated fragment (loomworks.progress patch helpers) into `c
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
 from sqlalchemy import (
     ColumnElement,
+    Select,
     Table,
     Text,
     cast,
     func,
+    insert,
     literal,
     literal_column,
     null,
@@ -84,6 +87,26 @@ class JobPatchRefused(Exception):
     """The job is not running (finished, or unknown), so its progress is no longer written."""
 
 
+def _job_select(kind: str) -> Select[Any]:
+    """A job table's rows as JobRow's columns, up to (not including) engagement_name."""
+    source, table = JOB_SOURCES[kind], JOB_TABLES[kind]
+    text_columns = {
+        name: table.c[source.payload[name]] if name in source.payload else cast(null(), Text)
+        for name in ("label_text", "label_extra")
+    }
+    return select(
+        literal(kind, Text).label("job_kind"),
+        table.c.id,
+        table.c.engagement_id,
+        table.c.status,
+        table.c.started_at,
+        table.c.completed_at,
+        *(column.label(name) for name, column in text_columns.items()),
+        *(value.label(key) for key, value in progress_fields(table).items()),
+        table.c.progress_updated_at,
+    )
+
+
 async def job_detail(
     conn: AsyncConnection,
     *,
@@ -92,26 +115,10 @@ async def job_detail(
     job_id: uuid.UUID,
 ) -> JobRow | None:
     """The job with that id in that engagement, of any kind; None unless the caller is a member."""
-    arms = []
-    for kind, source in JOB_SOURCES.items():
-        table = JOB_TABLES[kind]
-        text_columns = {
-            name: table.c[source.payload[name]] if name in source.payload else cast(null(), Text)
-            for name in ("label_text", "label_extra")
-        }
-        arms.append(
-            select(
-                literal(kind, Text).label("job_kind"),
-                table.c.id,
-                table.c.engagement_id,
-                table.c.status,
-                table.c.started_at,
-                table.c.completed_at,
-                *(column.label(name) for name, column in text_columns.items()),
-                *(value.label(key) for key, value in progress_fields(table).items()),
-                table.c.progress_updated_at,
-            ).where(table.c.id == job_id, table.c.engagement_id == engagement_id)
-        )
+    arms = [
+        _job_select(kind).where(table.c.id == job_id, table.c.engagement_id == engagement_id)
+        for kind, table in JOB_TABLES.items()
+    ]
     jobs = union_all(*arms).subquery("jobs")
     row = (
         await conn.execute(
@@ -190,3 +197,42 @@ async def finish_job(conn: AsyncConnection, kind: str, job_id: uuid.UUID, *, sta
     """Move a running job to a terminal status and stamp completed_at."""
     values = {"status": status, "completed_at": func.now()}
     await _update_while(conn, kind, job_id, JOB_SOURCES[kind].states, values)
+
+
+async def running_jobs(conn: AsyncConnection, *, kinds: Sequence[str]) -> list[JobRow]:
+    """Every running job of those kinds across all engagements, oldest first: what job code
+    (the demo simulator) moves forward. Not scoped to a person: never serve it to one."""
+    arms = [
+        _job_select(kind).where(JOB_TABLES[kind].c.status.in_(JOB_SOURCES[kind].states))
+        for kind in kinds
+    ]
+    jobs = union_all(*arms).subquery("jobs")
+    rows = await conn.execute(
+        select(jobs, engagements.c.name.label("engagement_name"))
+        .join(engagements, engagements.c.id == jobs.c.engagement_id)
+        .order_by(jobs.c.started_at, jobs.c.id)
+    )
+    return [JobRow(**row._mapping) for row in rows]
+
+
+async def start_job(
+    conn: AsyncConnection,
+    kind: str,
+    *,
+    engagement_id: uuid.UUID,
+    label_text: str,
+    label_extra: str | None = None,
+) -> uuid.UUID:
+    """A new job in the first of its running statuses (a job queued, a production awaited),
+    its label columns named by its source's payload (shape_type, render_type, provider...)."""
+    source, table = JOB_SOURCES[kind], JOB_TABLES[kind]
+    labels = {"label_text": label_text, "label_extra": label_extra}
+    values = {source.payload[name]: value for name, value in labels.items() if value is not None}
+    job_id: uuid.UUID = (
+        await conn.execute(
+            insert(table)
+            .values(engagement_id=engagement_id, status=source.states[0], **values)
+            .returning(table.c.id)
+        )
+    ).scalar_one()
+    return job_id

@@ -1,8 +1,11 @@
-"""The demo's job simulator: running jobs move through phases and counts, finish, and produce
-renders, so a person polling the demo dashboard watches the truth change.
+"""The demo's job simulator: running jobs count up, walk through their phases or report on
+their parts, finish, and produce renders, so a person polling the demo dashboard watches the
+truth change. New jobs keep arriving, so the active zone never empties.
 
-It only writes through the same functions real job code uses (loomworks.db.jobs), and
-only while `loomworks serve --demo` runs; it stops with the server.
+A tick is TICK_STEPS in order; the world it moves is what is in the database, read the way
+the dashboard reads it (progress_of), and written only through loomworks.db.jobs and
+loomworks.db.renders, as real job code would. It runs only while `loomworks serve --demo`
+does, and stops with the server.
 """
 
 from __future__ import annotations
@@ -11,32 +14,49 @@ import asyncio
 import logging
 import random
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any
 
-from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from loomworks.db.jobs import (
-    JOB_TABLES,
     JobPatchRefused,
+    JobRow,
     dispatch_job,
     finish_job,
     record_composite,
     record_counts,
     record_phase,
+    running_jobs,
+    start_job,
 )
+from loomworks.db.people import memberships_of, person_by_email
 from loomworks.db.renders import create_render
-from loomworks.db.tables import engagement_memberships, persons
+from loomworks.demo.content import DemoFile, csv_table, elevation_svg, gradient_png
 from loomworks.demo.seed import DEMO_EMAIL
-from loomworks.progress import PHASE_LABELS
-from loomworks.states import ContentKind
+from loomworks.labels import humanise
+from loomworks.progress import PHASE_LABELS, Progress, ProgressMode, progress_of
+from loomworks.states import ActiveKind, ContentKind, ExternalStatus, JobStatus
 
 log = logging.getLogger(__name__)
 
-PHASES = list(PHASE_LABELS)
-KEEP_RUNNING = 4
+PHASES = tuple(PHASE_LABELS)  # the phase vocabulary, in the order a job goes through it
+JOB_KINDS = (ActiveKind.SHAPE_PRODUCTION, ActiveKind.RENDER_PRODUCTION)
+KEEP_RUNNING = 4  # the simulator tops the running jobs up to this many every tick
+MAX_RUNNING = 7  # and now and then starts one more, up to this many
 SHAPE_TYPES = ("site_plan", "deck_section", "floor_plate", "facade_panel")
 RENDER_TYPES = ("condition_report", "cost_plan", "survey_digest")
+PRODUCTIONS = (
+    ("Skyline Lidar", "Roof point cloud"),
+    ("Aerial Survey Co", "Drone photo set"),
+    ("GeoCore Labs", "Borehole logs"),
+)
+# How a newly dispatched job reports progress; activity-only jobs are the rarest, as in life.
+MODES: tuple[ProgressMode, ...] = ("counted", "phased", "composite", "activity")
+MODE_WEIGHTS = (3, 3, 2, 1)
+COUNTED_TOTALS = (40, 120, 500)
+
+TickStep = Callable[[AsyncConnection, random.Random], Awaitable[None]]
 
 
 async def run_simulator(
@@ -57,109 +77,196 @@ async def run_simulator(
 
 
 async def simulate_tick(conn: AsyncConnection, rng: random.Random) -> None:
-    """One step of the demo world: advance every running job, top up the running set."""
-    running = 0
-    for kind in ("shape_production", "render_production"):
-        table = JOB_TABLES[kind]
-        jobs = await conn.execute(
-            select(
-                table.c.id,
-                table.c.engagement_id,
-                table.c.status,
-                table.c.context,
-                table.c.summary_counts,
-            )
-            .where(table.c.status.in_(("queued", "dispatched")))
-            .order_by(table.c.started_at)
-        )
-        for job in jobs.all():
-            if await _advance(conn, kind, job, rng):
-                running += 1
-    externals = JOB_TABLES["external_polling"]
-    waiting = await conn.execute(
-        select(externals.c.id).where(externals.c.status == "awaiting_external")
+    """One step of the demo world: each of TICK_STEPS, in order, in one transaction."""
+    for step in TICK_STEPS:
+        await step(conn, rng)
+
+
+# --- step: advance every running job ------------------------------------------------------------
+
+
+async def advance_jobs(conn: AsyncConnection, rng: random.Random) -> None:
+    """Move each running shaping and render job one step; finished ones produce a render."""
+    for job in await running_jobs(conn, kinds=JOB_KINDS):
+        try:
+            if await advance_job(conn, job, rng):
+                await finish_job(conn, job.job_kind, job.id, status=JobStatus.COMPLETED)
+                await produce_render(conn, job, rng)
+        except JobPatchRefused:
+            continue  # finished by someone else since it was read: nothing left to move
+
+
+async def advance_job(conn: AsyncConnection, job: JobRow, rng: random.Random) -> bool:
+    """Move one job a step in its progress mode; True when it has nothing left to do."""
+    if job.status == JobStatus.QUEUED:
+        # Some jobs wait a tick or two in the queue, so "Queued" is seen too.
+        if rng.random() < 0.6:
+            await dispatch_job(conn, job.job_kind, job.id)
+            await begin_progress(conn, job, rng)
+        return False
+    progress = progress_of(job.status, job.phase, job.composite, job.processed, job.total)
+    return await ADVANCE_BY_MODE[progress.mode](conn, job, progress, rng)
+
+
+async def begin_progress(conn: AsyncConnection, job: JobRow, rng: random.Random) -> None:
+    """A dispatched job starts reporting in one of the progress modes."""
+    mode = rng.choices(MODES, weights=MODE_WEIGHTS)[0]
+    if mode == "counted":
+        total = rng.choice(COUNTED_TOTALS)
+        await record_counts(conn, job.job_kind, job.id, processed=0, total=total)
+    elif mode == "phased":
+        await record_phase(conn, job.job_kind, job.id, PHASES[0])
+    elif mode == "composite":
+        await record_composite(conn, job.job_kind, job.id, children=rng.randint(3, 8))
+
+
+async def count_up(
+    conn: AsyncConnection, job: JobRow, progress: Progress, rng: random.Random
+) -> bool:
+    processed, total = progress.processed or 0, progress.total or 0
+    if processed >= total:
+        return True
+    processed = min(total, processed + rng.randint(1, max(1, total // 4)))
+    await record_counts(conn, job.job_kind, job.id, processed=processed, total=total)
+    return False
+
+
+async def next_phase(
+    conn: AsyncConnection, job: JobRow, progress: Progress, rng: random.Random
+) -> bool:
+    if progress.phase == PHASES[-1]:
+        return True
+    # An unreported phase (None) starts at the first.
+    following = PHASES[PHASES.index(progress.phase) + 1] if progress.phase else PHASES[0]
+    await record_phase(conn, job.job_kind, job.id, following)
+    return False
+
+
+# One part fails, one comes back partial, a failed one is retried fine, a partial one is
+# completed, or a failed one is retried and comes back partial.
+PART_MOVES = ((1, 0), (0, 1), (-1, 0), (0, -1), (-1, 1))
+
+
+async def report_parts(
+    conn: AsyncConnection, job: JobRow, progress: Progress, rng: random.Random
+) -> bool:
+    """A composite job's parts fail, come back partial, or get retried, until it is done."""
+    children, failed, partial = progress.children or 1, progress.failed or 0, progress.partial or 0
+    if rng.random() < 0.2:
+        return True
+    moves = [(failed + df, partial + dp) for df, dp in PART_MOVES]
+    failed, partial = rng.choice(
+        [(f, p) for f, p in moves if f >= 0 and p >= 0 and f + p <= children]
     )
-    for (external_id,) in waiting.all():
-        if rng.random() < 0.1:
-            await finish_job(conn, "external_polling", external_id, status="received")
-    for _ in range(KEEP_RUNNING - running):
-        await _start_job(conn, rng)
+    await record_composite(
+        conn, job.job_kind, job.id, children=children, failed=failed, partial=partial
+    )
+    return False
 
 
-async def _advance(conn: AsyncConnection, kind: str, job: Any, rng: random.Random) -> bool:
-    """Move one job a step; True while it is still running afterwards."""
-    try:
-        if job.status == "queued":
-            await dispatch_job(conn, kind, job.id)
-            await record_phase(conn, kind, job.id, PHASES[0])
-            return True
-        context = job.context if isinstance(job.context, dict) else {}
-        counts = job.summary_counts if isinstance(job.summary_counts, dict) else {}
-        phase = (
-            context.get("phase", {}).get("key") if isinstance(context.get("phase"), dict) else None
-        )
-        if phase in PHASES and phase != PHASES[-1]:
-            following = PHASES[PHASES.index(phase) + 1]
-            await record_phase(conn, kind, job.id, following)
-            if following == "processing":
-                await record_counts(
-                    conn, kind, job.id, processed=0, total=rng.choice((40, 120, 500))
-                )
-            return True
-        if isinstance(counts.get("total"), int) and counts.get("processed", 0) < counts["total"]:
-            processed = min(
-                counts["total"],
-                counts.get("processed", 0) + rng.randint(1, counts["total"] // 3 + 1),
-            )
-            await record_counts(conn, kind, job.id, processed=processed, total=counts["total"])
-            return True
-        if "composite" in context and rng.random() < 0.5:
-            children = rng.randint(3, 8)
-            await record_composite(conn, kind, job.id, children=children, failed=rng.randint(0, 1))
-            return True
-        await finish_job(conn, kind, job.id, status="completed")
-        await _produce_render(conn, kind, job, rng)
-        return False
-    except JobPatchRefused:
-        return False
+async def maybe_finish(
+    conn: AsyncConnection, job: JobRow, progress: Progress, rng: random.Random
+) -> bool:
+    """A job that reports no finer progress finishes when it finishes."""
+    return rng.random() < 0.3
 
 
-async def _produce_render(conn: AsyncConnection, kind: str, job: Any, rng: random.Random) -> None:
-    number = rng.randint(100, 999)
-    rows = "\n".join(f"part-{i},{rng.randint(1, 99)}" for i in range(1, 11))
+ADVANCE_BY_MODE: dict[
+    ProgressMode,
+    Callable[[AsyncConnection, JobRow, Progress, random.Random], Awaitable[bool]],
+] = {
+    "counted": count_up,
+    "phased": next_phase,
+    "composite": report_parts,
+    "activity": maybe_finish,
+    "none": maybe_finish,  # not running: running_jobs never returns one
+}
+
+
+async def produce_render(conn: AsyncConnection, job: JobRow, rng: random.Random) -> None:
+    """What a finished job leaves behind: a render titled after the job and its engagement."""
+    title = f"{humanise(job.label_text, 'Output')} — {job.engagement_name}"
+    stem = (job.label_text or "output").replace("_", "-")
+    kind = rng.choices(
+        (ContentKind.MULTI_FILE, ContentKind.BINARY_BLOB, ContentKind.INLINE_DICT),
+        weights=(4, 5, 1),
+    )[0]
+    files: tuple[DemoFile, ...] = ()
+    inline: dict[str, Any] | None = None
+    if kind == ContentKind.INLINE_DICT:
+        inline = {"summary": title, "items": rng.randint(5, 50), "ok": rng.random() < 0.8}
+    elif kind == ContentKind.BINARY_BLOB:
+        files = (rng.choice(_single_files(title, stem, rng)),)
+    else:
+        files = _single_files(title, stem, rng)
     await create_render(
         conn,
         engagement_id=job.engagement_id,
-        render_job_id=job.id if kind == "render_production" else None,
-        title=f"Simulated output {number}",
-        content_kind=ContentKind.BINARY_BLOB,
-        files=[(f"output-{number}.csv", "text/csv", f"part,value\n{rows}\n".encode())],
+        render_job_id=job.id if job.job_kind == ActiveKind.RENDER_PRODUCTION else None,
+        title=title,
+        content_kind=kind,
+        files=files,
+        inline_content=inline,
     )
 
 
-async def _start_job(conn: AsyncConnection, rng: random.Random) -> None:
-    engagement_ids = (
-        (
-            await conn.execute(
-                select(engagement_memberships.c.engagement_id)
-                .join(persons, persons.c.id == engagement_memberships.c.person_id)
-                .where(persons.c.email == DEMO_EMAIL)
+def _single_files(title: str, stem: str, rng: random.Random) -> tuple[DemoFile, ...]:
+    rows = [(f"part-{i}", rng.randint(1, 99)) for i in range(1, 11)]
+    return (
+        DemoFile(f"{stem}.csv", "text/csv", csv_table("part,value", rows)),
+        DemoFile(f"{stem}.svg", "image/svg+xml", elevation_svg(title)),
+        DemoFile(f"{stem}.png", "image/png", gradient_png(48, 32)),
+    )
+
+
+# --- step: external productions arrive ------------------------------------------------------
+
+
+async def receive_productions(conn: AsyncConnection, rng: random.Random) -> None:
+    """Now and then a provider delivers what was awaited, or a new request goes out."""
+    waiting = await running_jobs(conn, kinds=(ActiveKind.EXTERNAL_POLLING,))
+    for record in waiting:
+        if rng.random() < 0.1:
+            await finish_job(conn, record.job_kind, record.id, status=ExternalStatus.RECEIVED)
+    if not waiting and rng.random() < 0.2:
+        engagement_ids = await demo_engagement_ids(conn)
+        if engagement_ids:
+            provider, description = rng.choice(PRODUCTIONS)
+            await start_job(
+                conn,
+                ActiveKind.EXTERNAL_POLLING,
+                engagement_id=rng.choice(engagement_ids),
+                label_text=provider,
+                label_extra=description,
             )
+
+
+# --- step: new jobs arrive ----------------------------------------------------------------------
+
+
+async def start_new_jobs(conn: AsyncConnection, rng: random.Random) -> None:
+    """Top the running jobs up to KEEP_RUNNING, and now and then start one more."""
+    running = len(await running_jobs(conn, kinds=JOB_KINDS))
+    wanted = max(KEEP_RUNNING - running, 0)
+    if running + wanted < MAX_RUNNING and rng.random() < 0.25:
+        wanted += 1
+    engagement_ids = await demo_engagement_ids(conn) if wanted else []
+    for _ in range(wanted if engagement_ids else 0):
+        kind = rng.choice(JOB_KINDS)
+        types = SHAPE_TYPES if kind == ActiveKind.SHAPE_PRODUCTION else RENDER_TYPES
+        await start_job(
+            conn, kind, engagement_id=rng.choice(engagement_ids), label_text=rng.choice(types)
         )
-        .scalars()
-        .all()
-    )
-    if not engagement_ids:
-        return
-    engagement_id: uuid.UUID = rng.choice(list(engagement_ids))
-    if rng.random() < 0.5:
-        values = {"shape_type": rng.choice(SHAPE_TYPES)}
-        table = JOB_TABLES["shape_production"]
-    else:
-        values = {"render_type": rng.choice(RENDER_TYPES)}
-        table = JOB_TABLES["render_production"]
-    await conn.execute(
-        insert(table).values(
-            engagement_id=engagement_id, status="queued", started_at=func.now(), **values
-        )
-    )
+
+
+async def demo_engagement_ids(conn: AsyncConnection) -> list[uuid.UUID]:
+    """Where new work appears: the demo operator's engagements (none before seeding)."""
+    operator = await person_by_email(conn, DEMO_EMAIL)
+    if operator is None:
+        return []
+    return [m.engagement_id for m in await memberships_of(conn, person_id=operator.id)]
+
+
+# A tick, in order. The next step (colleagues deciding what waits in needs_you) is one more
+# TickStep here.
+TICK_STEPS: tuple[TickStep, ...] = (advance_jobs, receive_productions, start_new_jobs)
