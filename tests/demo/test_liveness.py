@@ -15,7 +15,7 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from loomworks.demo.simulator import simulate_tick
+from loomworks.demo.simulator import MAX_WAITING, simulate_tick
 from loomworks.progress import PHASE_LABELS
 from tests.demo.test_demo import demo_client, zone
 
@@ -121,3 +121,22 @@ async def test_finished_jobs_leave_renders_that_download(
         downloads.append(media_type)
     assert "application/zip" in downloads, "no multi-file render"
     assert any(t != "application/zip" for t in downloads), "no single-file render"
+
+
+async def test_colleagues_keep_needs_you_bounded(
+    client: httpx.AsyncClient, db: AsyncConnection
+) -> None:
+    await demo_client(client, db)
+    rng = random.Random(11)
+    waiting = []
+    for _ in range(60):
+        await simulate_tick(db, rng)
+        waiting.append((await zone(client, "needs_you"))["total_count"])
+    assert max(waiting) <= MAX_WAITING, waiting
+    assert min(waiting[10:]) >= 1, waiting  # decided down to KEEP_WAITING, never emptied
+    decided: list[dict[str, Any]] = []
+    for engagement in (await client.get("/me/memberships")).json()["items"]:
+        history = await client.get(f"/engagements/{engagement['engagement_id']}/decisions")
+        decided += history.json()["items"]
+    assert decided, "nobody decided anything"
+    assert {d["decided_by"]["display_name"] for d in decided} == {"Casey Colleague"}

@@ -7,6 +7,7 @@ docs/decisions.md explains the state machines, who may decide and the concurrenc
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -31,9 +32,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from loomworks.db.dashboard import Position
 from loomworks.db.renders import has_download
 from loomworks.db.tables import decisions, engagements, metadata, persons
-from loomworks.kinds import Decision, Source
+from loomworks.kinds import Decision, Source, sources_in
 from loomworks.labels import LabelParts
-from loomworks.states import ExternalStatus
+from loomworks.states import ExternalStatus, Zone
 
 
 @dataclass(frozen=True)
@@ -123,11 +124,13 @@ async def decide(
     person_id: uuid.UUID,
     note: str | None,
 ) -> Decided:
-    """Take `decision` on the item and commit; ItemUnknown or ItemNotWaiting otherwise.
+    """Take `decision` on the item, in the caller's transaction (commit it to make the
+    decision count); ItemUnknown or ItemNotWaiting otherwise.
 
     The UPDATE only matches while the item still waits, so of any number of concurrent
     deciders exactly one gets a row back; the others wait for its commit, match nothing, and
-    then read its decision from the history."""
+    then read its decision from the history (each statement sees what was committed before
+    it: READ COMMITTED)."""
     table = _table(source)
     changed = (
         await conn.execute(
@@ -138,7 +141,6 @@ async def decide(
         )
     ).one_or_none()
     if changed is None:
-        await conn.rollback()
         return await _already_decided(conn, source, decision, engagement_id, item_id, person_id)
     follow_up_id = None
     if decision.restarts:
@@ -164,7 +166,6 @@ async def decide(
         )
     ).scalar_one()
     recorded = await _recorded(conn, decisions.c.id == recorded_id)
-    await conn.commit()
     assert recorded is not None
     return Decided(recorded, won=True)
 
@@ -215,7 +216,6 @@ async def _already_decided(
     last = await _recorded(
         conn, decisions.c.item_id == item_id, decisions.c.item_kind == source.kind
     )
-    await conn.rollback()
     if last is not None and last.person_id == person_id and last.decision == decision.name:
         return Decided(last, won=False)
     raise ItemNotWaiting(state[0], last)
@@ -321,3 +321,30 @@ async def decision_history(
         total_count=total_count,
         next_after=Position(rows[-1].decided_at, rows[-1].id) if more else None,
     )
+
+
+@dataclass(frozen=True)
+class WaitingItem:
+    source: Source
+    engagement_id: uuid.UUID
+    item_id: uuid.UUID
+    key: datetime
+
+
+async def oldest_waiting(
+    conn: AsyncConnection, *, engagement_ids: Sequence[uuid.UUID], limit: int
+) -> list[WaitingItem]:
+    """The items that have waited longest in these engagements, oldest first (for job code
+    and the demo: no membership check)."""
+    items = []
+    for source in sources_in(Zone.NEEDS_YOU):
+        table = _table(source)
+        key = table.c[source.key]
+        rows = await conn.execute(
+            select(table.c.engagement_id, table.c.id, key)
+            .where(_waiting(source), table.c.engagement_id.in_(engagement_ids))
+            .order_by(key, table.c.id)
+            .limit(limit)
+        )
+        items += [WaitingItem(source, *row) for row in rows]
+    return sorted(items, key=lambda item: (item.key, item.item_id))[:limit]

@@ -11,6 +11,7 @@ does, and stops with the server.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import uuid
@@ -19,6 +20,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from loomworks.db.decisions import ItemNotWaiting, ItemUnknown, decide, oldest_waiting
 from loomworks.db.jobs import (
     JobPatchRefused,
     JobRow,
@@ -33,7 +35,7 @@ from loomworks.db.jobs import (
 from loomworks.db.people import memberships_of, person_by_email
 from loomworks.db.renders import create_render
 from loomworks.demo.content import DemoFile, csv_table, elevation_svg, gradient_png
-from loomworks.demo.seed import DEMO_EMAIL
+from loomworks.demo.seed import COLLEAGUE_EMAIL, DEMO_EMAIL
 from loomworks.labels import humanise
 from loomworks.progress import PHASE_LABELS, Progress, ProgressMode, progress_of
 from loomworks.states import ActiveKind, ContentKind, ExternalStatus, JobStatus
@@ -53,6 +55,8 @@ PRODUCTIONS = (
 )
 # How a newly dispatched job reports progress; activity-only jobs are the rarest, as in life.
 MODES: tuple[ProgressMode, ...] = ("counted", "phased", "composite", "activity")
+KEEP_WAITING = 12  # colleagues decide what has waited longest down to this many
+MAX_WAITING = 25  # as soon as more than this many wait
 MODE_WEIGHTS = (3, 3, 2, 1)
 COUNTED_TOTALS = (40, 120, 500)
 
@@ -267,6 +271,43 @@ async def demo_engagement_ids(conn: AsyncConnection) -> list[uuid.UUID]:
     return [m.engagement_id for m in await memberships_of(conn, person_id=operator.id)]
 
 
-# A tick, in order. The next step (colleagues deciding what waits in needs_you) is one more
-# TickStep here.
-TICK_STEPS: tuple[TickStep, ...] = (advance_jobs, receive_productions, start_new_jobs)
+# --- step: colleagues decide ----------------------------------------------------------------------
+
+
+async def colleagues_decide(conn: AsyncConnection, rng: random.Random) -> None:
+    """The demo's colleague decides some of what has waited longest, through the same
+    decisions the API takes, so needs_you stays between about KEEP_WAITING and MAX_WAITING
+    items instead of growing all day."""
+    colleague = await person_by_email(conn, COLLEAGUE_EMAIL)
+    engagement_ids = await demo_engagement_ids(conn)
+    if colleague is None or not engagement_ids:
+        return
+    waiting = await oldest_waiting(conn, engagement_ids=engagement_ids, limit=MAX_WAITING + 1)
+    if len(waiting) > MAX_WAITING:
+        chosen = waiting[: len(waiting) - KEEP_WAITING]
+    elif len(waiting) > KEEP_WAITING and rng.random() < 0.3:
+        chosen = waiting[:1]
+    else:
+        return
+    for item in chosen:
+        # Mostly the first decision (confirm, commit, accept, retry), now and then the other.
+        decision = item.source.decisions[0 if rng.random() < 0.8 else -1]
+        with contextlib.suppress(ItemNotWaiting, ItemUnknown):
+            await decide(
+                conn,
+                item.source,
+                decision,
+                engagement_id=item.engagement_id,
+                item_id=item.item_id,
+                person_id=colleague.id,
+                note="Decided by the demo's colleague",
+            )
+
+
+# A tick, in order.
+TICK_STEPS: tuple[TickStep, ...] = (
+    advance_jobs,
+    receive_productions,
+    start_new_jobs,
+    colleagues_decide,
+)

@@ -88,8 +88,10 @@ async def take(
             note=note,
         )
     except ItemUnknown:
+        await conn.rollback()
         raise NotFound() from None
     except ItemNotWaiting as exc:
+        await conn.rollback()
         last = exc.last
         taken = source.decision(last.decision) if last is not None else None
         if last is None or taken is None:
@@ -97,6 +99,7 @@ async def take(
         raise Conflict(
             labels.already_decided(taken.done, last.person_name, last.decided_at)
         ) from None
+    await conn.commit()
     return decision_read(decided.recorded)
 
 
