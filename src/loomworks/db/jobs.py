@@ -14,6 +14,7 @@ from sqlalchemy import (
     Row,
     Table,
     Text,
+    case,
     cast,
     func,
     literal,
@@ -143,7 +144,10 @@ async def _merge(
     conn: AsyncConnection, kind: JobKind, job_id: uuid.UUID, column: str, patch: dict[str, Any]
 ) -> None:
     target = JOB_TABLES[kind].c[column]
-    merged = func.coalesce(target, cast({}, JSONB)).op("||")(cast(patch, JSONB))
+    # `||` on an array, string, number or JSON null would build an array and lose the patch;
+    # the schema refuses those (migration 0008), and a write still never builds one.
+    stored = case((func.jsonb_typeof(target) == "object", target), else_=cast({}, JSONB))
+    merged = stored.op("||")(cast(patch, JSONB))
     await _update_while(conn, kind, job_id, _RUNNING[kind], {column: merged})
 
 

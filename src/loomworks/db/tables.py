@@ -80,6 +80,12 @@ def _json(name: str, *, nullable: bool) -> Column[Any]:
     return Column(name, JSONB, nullable=nullable, server_default=text("'{}'::jsonb"))
 
 
+def _json_object(name: str) -> CheckConstraint:
+    """Job JSON is an object (migration 0008): merging a fragment into anything else with
+    `||` would build an array. SQL NULL passes, where the column allows it."""
+    return CheckConstraint(f"jsonb_typeof({name}) = 'object'", name=f"{name}_object")
+
+
 persons = Table(
     "persons",
     metadata,
@@ -156,6 +162,8 @@ def _job_table(name: str, type_column: str, *, json_nullable: bool) -> Table:
         _json("context", nullable=json_nullable),
         _json("summary_counts", nullable=json_nullable),
         CheckConstraint(_in("status", JOB_STATUSES), name="status_valid"),
+        _json_object("context"),
+        _json_object("summary_counts"),
         Index(f"ix_{name}_engagement", "engagement_id"),
         # The active dashboard zone walks running jobs newest first per engagement.
         Index(
@@ -184,6 +192,7 @@ external_production_records = Table(
     Column("completed_at", DateTime(timezone=True), nullable=True),
     _json("context", nullable=True),
     CheckConstraint(_in("status", EXTERNAL_STATUSES), name="status_valid"),
+    _json_object("context"),
     Index("ix_external_production_records_engagement", "engagement_id"),
     Index(
         "ix_external_production_records_awaiting",
