@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from loomworks.api.errors import install_error_handlers
 from loomworks.api.routers import auth, dashboard, engagements, health, jobs, me, renders
-from loomworks.db.engine import create_engine
+from loomworks.db.engine import DatabaseTimeouts, create_engine
 from loomworks.demo.simulator import run_simulator
 from loomworks.settings import Settings
+
+log = logging.getLogger(__name__)
 
 
 def create_app(
@@ -27,7 +31,9 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.engine = create_engine(url, pool_size=settings.db_pool_size)
+        app.state.engine = create_engine(
+            url, pool_size=settings.db_pool_size, timeouts=DatabaseTimeouts.for_service(settings)
+        )
         app.state.cursor_key = None  # loaded on first use, so the app starts while the DB is down
         simulator = None
         if demo:
@@ -41,7 +47,7 @@ def create_app(
                 simulator.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await simulator
-            await app.state.engine.dispose()
+            await _dispose(app.state.engine, settings)
 
     app = FastAPI(
         title="Loomworks",
@@ -55,6 +61,16 @@ def create_app(
         app.include_router(module.router)
     app.include_router(dashboard.engagement_router)
     return app
+
+
+async def _dispose(engine: AsyncEngine, settings: Settings) -> None:
+    """Close the pool, but never wait on a hung database past the connect timeout: shutdown
+    must finish whatever state the database is in."""
+    try:
+        async with asyncio.timeout(settings.db_connect_timeout_seconds):
+            await engine.dispose()
+    except TimeoutError:
+        log.warning("database did not answer while closing connections; leaving them")
 
 
 def app_from_env() -> FastAPI:
