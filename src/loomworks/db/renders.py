@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from loomworks.db.faults import connection
 from loomworks.db.tables import engagement_memberships, render_files, renders
 
 # Bytes per round trip when streaming a file out of PostgreSQL. render_files.content is
@@ -78,10 +79,11 @@ async def render_for_download(
     return RenderForDownload(*render, files=[RenderFile(*row) for row in files])
 
 
-async def file_chunks(engine: AsyncEngine, file: RenderFile) -> AsyncIterator[bytes]:
-    """The file's bytes, CHUNK_BYTES at a time, on a connection held only while streaming."""
-    async with engine.connect() as conn:
-        for offset in range(0, file.byte_size, CHUNK_BYTES):
+async def file_chunks(engine: AsyncEngine, file: RenderFile) -> AsyncGenerator[bytes, None]:
+    """The file's bytes, CHUNK_BYTES at a time. Each chunk is read on a connection checked
+    out for that read alone, so a client that reads slowly (or stops) holds none."""
+    for offset in range(0, file.byte_size, CHUNK_BYTES):
+        async with connection(engine) as conn:
             chunk: bytes = (
                 await conn.execute(
                     select(func.substring(render_files.c.content, offset + 1, CHUNK_BYTES)).where(
@@ -89,7 +91,7 @@ async def file_chunks(engine: AsyncEngine, file: RenderFile) -> AsyncIterator[by
                     )
                 )
             ).scalar_one()
-            yield chunk
+        yield chunk
 
 
 async def create_render(
