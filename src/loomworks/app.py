@@ -5,17 +5,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import NoReturn
 
 from fastapi import FastAPI
+from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncEngine
+from uvicorn.config import STARTUP_FAILURE
 
 from loomworks.api.errors import install_error_handlers
 from loomworks.api.routers import auth, dashboard, engagements, health, jobs, me, renders
-from loomworks.db.engine import DatabaseTimeouts, create_engine
+from loomworks.db.engine import BadDatabaseURL, DatabaseTimeouts, async_url, create_engine
 from loomworks.demo.simulator import run_simulator
-from loomworks.settings import Settings
+from loomworks.settings import Settings, first_error
 
 log = logging.getLogger(__name__)
 
@@ -76,4 +80,24 @@ async def _dispose(engine: AsyncEngine, settings: Settings) -> None:
 def app_from_env() -> FastAPI:
     """For process managers: `uvicorn --factory loomworks.app:app_from_env` (needs
     LOOMWORKS_DATABASE_URL; the embedded server is the CLI's job)."""
-    return create_app(Settings())
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        _refuse_to_start(f"invalid setting {first_error(exc)}")
+    if not settings.database_url:
+        _refuse_to_start(
+            "LOOMWORKS_DATABASE_URL is not set; uvicorn needs an external database "
+            "(`loomworks serve` runs the embedded one)"
+        )
+    try:
+        async_url(settings.database_url)
+    except BadDatabaseURL as exc:
+        _refuse_to_start(f"LOOMWORKS_DATABASE_URL: {exc}")
+    return create_app(settings)
+
+
+def _refuse_to_start(message: str) -> NoReturn:
+    print(f"loomworks: error: {message}", file=sys.stderr, flush=True)
+    # uvicorn's code for "this worker can never start": its supervisor stops rather than
+    # restarting the worker in a loop.
+    raise SystemExit(STARTUP_FAILURE)

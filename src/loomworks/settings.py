@@ -6,7 +6,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import platformdirs
-from pydantic import Field
+from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -34,9 +34,16 @@ class Settings(BaseSettings):
     db_statement_timeout_seconds: float = Field(default=5.0, gt=0)
     db_pool_timeout_seconds: float = Field(default=2.0, gt=0)
     download_idle_timeout_seconds: float = Field(default=30.0, gt=0)
-    shutdown_timeout_seconds: float = Field(default=15.0, gt=0)
+    shutdown_timeout_seconds: int = Field(default=15, gt=0)
     demo_tick_seconds: float = Field(default=3.0, gt=0)
 
     @property
     def session_lifetime(self) -> timedelta:
         return timedelta(seconds=self.session_lifetime_seconds)
+
+
+def first_error(exc: ValidationError) -> str:
+    """A settings error on one line, for start-up messages."""
+    error = exc.errors()[0]
+    name = "_".join(str(part) for part in error["loc"]).upper()
+    return f"LOOMWORKS_{name}: {error['msg']}"
