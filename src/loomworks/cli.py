@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from loomworks.db.embedded import database_url_or_embedded
 from loomworks.db.engagements import add_member, create_engagement, find_engagements
 from loomworks.db.engine import TOOL_TIMEOUTS, BadDatabaseURL, create_engine
-from loomworks.db.faults import is_unavailable
+from loomworks.db.faults import describe, is_unavailable
 from loomworks.db.migrate import upgrade_to_head
 from loomworks.db.people import Person, create_person, issue_session, person_by_email
 from loomworks.db.tables import DESIGNATIONS
@@ -128,15 +128,7 @@ def _migrate_and_run(
         if not is_unavailable(exc):
             raise
         where = make_url(url).render_as_string(hide_password=True)
-        raise CommandError(f"cannot reach the database at {where}: {_reason(exc)}") from None
-
-
-def _reason(exc: BaseException) -> str:
-    """The innermost cause, on one line: what the driver or the OS actually said."""
-    while exc.__cause__ is not None:
-        exc = exc.__cause__
-    text = " ".join(str(exc).split())
-    return text or type(exc).__name__
+        raise CommandError(f"cannot reach the database at {where}: {describe(exc)}") from None
 
 
 def _with_database(settings: Settings, work: Work | None = None) -> None:

@@ -4,6 +4,7 @@ prompt 503 with Retry-After, never 500, and the service recovers without a resta
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections import Counter
 
@@ -12,12 +13,15 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from sqlalchemy import exc as sa_exc
-from sqlalchemy import text
+from sqlalchemy import func, select, text
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from loomworks.app import create_app
 from loomworks.db.faults import is_unavailable
+from loomworks.db.tables import render_jobs, shaping_jobs
+from loomworks.demo.seed import seed_demo
+from loomworks.demo.simulator import run_simulator
 from tests.faults.conftest import Postgres, fault_settings
 
 UNAVAILABLE = {"detail": "The database is unavailable; try again shortly."}
@@ -182,3 +186,35 @@ def test_every_unavailable_condition_is_recognised(error: Exception) -> None:
 )
 def test_bugs_are_not_taken_for_outages(error: Exception) -> None:
     assert not is_unavailable(error)
+
+
+async def test_demo_simulator_survives_an_outage(
+    postgres: Postgres, faulty_app: FastAPI, faulty_engine: AsyncEngine
+) -> None:
+    async with faulty_engine.begin() as conn:
+        await seed_demo(conn)
+    engine = faulty_app.state.engine
+    simulator = asyncio.create_task(run_simulator(engine, tick_seconds=0.2, seed=1))
+    try:
+        with postgres.hung():
+            await asyncio.sleep(3)
+        await asyncio.to_thread(postgres.stop)
+        await asyncio.sleep(1)
+        await asyncio.to_thread(postgres.start)
+        assert not simulator.done()
+        await faulty_engine.dispose()  # the test's own connections died with the restart
+        async with faulty_engine.connect() as conn:
+            before = await _job_count(conn)
+        await asyncio.sleep(2)
+        async with faulty_engine.connect() as conn:
+            # Ticks again: jobs finish and new ones start, so the total grows.
+            assert await _job_count(conn) > before
+    finally:
+        simulator.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await simulator
+
+
+async def _job_count(conn: AsyncConnection) -> int:
+    count: int = (await conn.execute(select(func.count()).select_from(shaping_jobs))).scalar_one()
+    return count + (await conn.execute(select(func.count()).select_from(render_jobs))).scalar_one()

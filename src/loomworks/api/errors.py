@@ -9,7 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import SQLAlchemyError
 
-from loomworks.db.faults import is_unavailable
+from loomworks.db.faults import describe, is_unavailable
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +66,9 @@ def install_error_handlers(app: FastAPI) -> None:
 
     async def database_error(request: Request, exc: Exception) -> JSONResponse:
         if is_unavailable(exc):
-            log.warning("database unavailable: %s: %s", type(exc).__name__, exc)
+            log.warning(
+                "database unavailable on %s %s: %s", request.method, request.url.path, describe(exc)
+            )
             return await loomworks_error(request, DatabaseUnavailable())
         return await unexpected_error(request, exc)
 

@@ -42,6 +42,14 @@ def _unavailable_here(exc: BaseException) -> bool:
     return isinstance(sqlstate, str) and sqlstate.startswith(UNAVAILABLE_SQLSTATE_CLASSES)
 
 
+def describe(exc: BaseException) -> str:
+    """What the driver or the OS actually said, on one line (for logs and start-up errors)."""
+    while exc.__cause__ is not None:
+        exc = exc.__cause__
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
+
+
 @asynccontextmanager
 async def connection(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
     """engine.connect(), except that a connection whose work failed as if the database were
