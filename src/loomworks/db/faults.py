@@ -73,12 +73,5 @@ async def ping(conn: AsyncConnection, *, within: float) -> None:
 
 
 async def _drop(conn: AsyncConnection) -> None:
-    """Invalidate the connection, cutting its socket first: SQLAlchemy's own invalidation
-    tries a polite goodbye, which a hung server would keep waiting for."""
-    if conn.invalidated or conn.closed:
-        return
-    raw = await conn.get_raw_connection()
-    driver = raw.driver_connection
-    if driver is not None:
-        driver.terminate()
-    await conn.invalidate()
+    if not (conn.invalidated or conn.closed):
+        await conn.invalidate()  # its socket is cut at once (loomworks.db.engine)
