@@ -126,7 +126,7 @@ class _IdleLimitedResponse(StreamingResponse):
         try:
             await super().stream_response(send_or_give_up)
         except _ClientStalled:
-            log.info("download client read nothing for %.0f s; dropping it", self.idle_timeout)
+            log.info("download client accepted nothing for %g s; dropping it", self.idle_timeout)
             await self._body.aclose()
 
 
