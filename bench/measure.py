@@ -15,7 +15,7 @@ import sys
 import time
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import islice
@@ -125,7 +125,8 @@ class LoadResult:
         wall = self.wall_s if path is None else sum(latencies)
         result: dict[str, Any] = summarize(latencies, wall)
         result["statuses"] = {str(code): n for code, n in sorted(statuses.items())}
-        result["errors"] = sum(n for code, n in statuses.items() if code != 200)
+        # A conditional poll answers 304 when nothing changed: that is its success.
+        result["errors"] = sum(n for code, n in statuses.items() if code not in (200, 304))
         return result
 
 
@@ -134,10 +135,13 @@ async def http_load(
     paths: Sequence[str],
     *,
     budget: Budget,
+    conditional: Mapping[str, tuple[str, str]] | None = None,
 ) -> LoadResult:
     """One loop per client, all concurrent, each GETting `paths` round-robin until the budget
     ends. Each client should hold one connection, as one user's browser tab would: a shared
-    httpx pool costs O(connections) of client CPU per request, in this same process."""
+    httpx pool costs O(connections) of client CPU per request, in this same process.
+    `conditional` maps some of `paths` (labels) to (path, ETag): a poll with If-None-Match."""
+    conditional = conditional or {}
     result = LoadResult()
     started = time.perf_counter()
     issued = 0
@@ -149,8 +153,10 @@ async def http_load(
             issued += 1
             path = paths[turn % len(paths)]
             turn += 1
+            url, etag = conditional.get(path, (path, ""))
+            headers = {"if-none-match": etag} if etag else None
             t0 = time.perf_counter()
-            response = await client.get(path)
+            response = await client.get(url, headers=headers)
             await response.aread()
             result.latencies_s.append(time.perf_counter() - t0)
             result.statuses.append(response.status_code)

@@ -70,14 +70,14 @@ def render(document: dict[str, Any]) -> str:
     floor = endpoints["floor"]
     rows = []
     for label, entry in endpoints.items():
-        page = pages[entry["path"]]
-        shown = f"{page['items']}/{page['total_count']}" if label in ZONES else "-"
+        page = pages.get(entry["path"])
+        shown = f"{page['items']}/{page['total_count']}" if page and label in ZONES else "-"
         for clients in (1, 16):
             s = entry[f"c{clients}"]
             ratio = s["p50_ms"] / floor[f"c{clients}"]["p50_ms"]
             rows.append(
                 [
-                    f"GET {entry['path']}" if clients == 1 else "",
+                    (f"GET {entry['path']}" if page else f"poll {label}") if clients == 1 else "",
                     str(clients),
                     str(int(s["n"])),
                     _ms(s["p50_ms"]),

@@ -169,20 +169,35 @@ async def _measure(
         out["first_pages"] = samples
 
         endpoints: dict[str, Any] = {}
-        labelled = [("floor", FLOOR_PATH), ("auth_only", AUTH_PATH), *zone_paths.items()]
+        # A poll that finds nothing changed: each zone's first page with its own ETag.
+        polls = {
+            f"{zone} 304": (path, (await client.get(path)).headers["etag"])
+            for zone, path in zone_paths.items()
+        }
+        labelled = [
+            ("floor", FLOOR_PATH),
+            ("auth_only", AUTH_PATH),
+            *zone_paths.items(),
+            *((label, label) for label in polls),
+        ]
         # One client: every path in turn, request by request, so the ratios to the floor
         # compare requests made moments apart (a shared or throttled machine drifts by tens
         # of percent over a run; measured one after the other, that drift was in the ratios).
         _log(options, f"[{name}] all paths interleaved at 1 client ...")
         interleaved = await measure.http_load(
-            users[:1], [path for _, path in labelled], budget=budget.times(len(labelled))
+            users[:1],
+            [path for _, path in labelled],
+            budget=budget.times(len(labelled)),
+            conditional=polls,
         )
         for label, path in labelled:
             endpoints[label] = {"path": path, "c1": interleaved.summary(path)}
         for label, path in labelled:
             for clients in CONCURRENCY[1:]:
                 _log(options, f"[{name}] {path} at {clients} client(s) ...")
-                result = await measure.http_load(users[:clients], [path], budget=budget)
+                result = await measure.http_load(
+                    users[:clients], [path], budget=budget, conditional=polls
+                )
                 endpoints[label][f"c{clients}"] = result.summary()
         out["endpoints"] = endpoints
 
@@ -291,6 +306,8 @@ def ratios(document: dict[str, Any]) -> dict[str, Any]:
             "in_process_over_ours": document["baselines"]["in_process"][zone]["p50_ms"]
             / document["baselines"]["ours_in_process"][zone]["p50_ms"],
             "http_fanout_over_ours": document["baselines"]["http_fanout"][zone]["p50_ms"] / ours,
+            "poll_304_vs_floor_c1": endpoints[f"{zone} 304"]["c1"]["p50_ms"]
+            / endpoints["floor"]["c1"]["p50_ms"],
         }
     return out
 

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
+from typing import NoReturn
 
 from fastapi import FastAPI
+from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncEngine
+from uvicorn.config import STARTUP_FAILURE
 
 from loomworks.api.errors import install_error_handlers
 from loomworks.api.routers import (
@@ -21,8 +25,8 @@ from loomworks.api.routers import (
     me,
     renders,
 )
-from loomworks.db.engine import create_engine
-from loomworks.settings import Settings
+from loomworks.db.engine import BadDatabaseURL, DatabaseTimeouts, async_url, create_engine
+from loomworks.settings import Settings, first_error
 
 log = logging.getLogger(__name__)
 
@@ -45,14 +49,16 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.engine = create_engine(url, pool_size=settings.db_pool_size)
+        app.state.engine = create_engine(
+            url, pool_size=settings.db_pool_size, timeouts=DatabaseTimeouts.for_service(settings)
+        )
         app.state.cursor_key = None  # loaded on first use, so the app starts while the DB is down
         tasks = [asyncio.ensure_future(work(app.state.engine)) for work in background]
         try:
             yield
         finally:
             await _cancel(tasks)
-            await app.state.engine.dispose()
+            await _dispose(app.state.engine, settings)
 
     app = FastAPI(
         title="Loomworks",
@@ -78,7 +84,37 @@ async def _cancel(tasks: Sequence[asyncio.Future[None]]) -> None:
             log.error("background task had failed", exc_info=outcome)
 
 
+async def _dispose(engine: AsyncEngine, settings: Settings) -> None:
+    """Close the pool, but never wait on a hung database past the connect timeout: shutdown
+    must finish whatever state the database is in."""
+    try:
+        async with asyncio.timeout(settings.db_connect_timeout_seconds):
+            await engine.dispose()
+    except TimeoutError:
+        log.warning("database did not answer while closing connections; leaving them")
+
+
 def app_from_env() -> FastAPI:
     """For process managers: `uvicorn --factory loomworks.app:app_from_env` (needs
     LOOMWORKS_DATABASE_URL; the embedded server is the CLI's job)."""
-    return create_app(Settings())
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        _refuse_to_start(f"invalid setting {first_error(exc)}")
+    if not settings.database_url:
+        _refuse_to_start(
+            "LOOMWORKS_DATABASE_URL is not set; uvicorn needs an external database "
+            "(`loomworks serve` runs the embedded one)"
+        )
+    try:
+        async_url(settings.database_url)
+    except BadDatabaseURL as exc:
+        _refuse_to_start(f"LOOMWORKS_DATABASE_URL: {exc}")
+    return create_app(settings)
+
+
+def _refuse_to_start(message: str) -> NoReturn:
+    print(f"loomworks: error: {message}", file=sys.stderr, flush=True)
+    # uvicorn's code for "this worker can never start": its supervisor stops rather than
+    # restarting the worker in a loop.
+    raise SystemExit(STARTUP_FAILURE)

@@ -10,14 +10,17 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import NoReturn
 
+from pydantic import ValidationError
+from sqlalchemy import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from loomworks.db.embedded import database_url_or_embedded
 from loomworks.db.engagements import add_member, create_engagement, find_engagements
-from loomworks.db.engine import create_engine
+from loomworks.db.engine import TOOL_TIMEOUTS, BadDatabaseURL, create_engine
+from loomworks.db.faults import describe, is_unavailable
 from loomworks.db.migrate import upgrade_to_head
 from loomworks.db.people import Person, create_person, issue_session, person_by_email
-from loomworks.settings import Settings
+from loomworks.settings import Settings, first_error
 from loomworks.states import Designation
 
 
@@ -31,7 +34,10 @@ def main(argv: list[str] | None = None) -> None:
     if not hasattr(args, "run"):
         parser.print_help()
         raise SystemExit(2)
-    settings = Settings()
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        _fail(f"invalid setting {first_error(exc)}")
     try:
         args.run(settings, args)
     except CommandError as exc:
@@ -97,11 +103,15 @@ def _db_upgrade(settings: Settings, args: argparse.Namespace) -> None:
 Work = Callable[[AsyncConnection], Awaitable[None]]
 
 
-def _migrate_and_run(url: str, work: Work | None = None) -> None:
+def _migrate_and_run(
+    url: str, work: Work | None = None, *, connect_timeout: float = TOOL_TIMEOUTS.connect
+) -> None:
     """Migrate `url` to head, then run `work` in one transaction that commits if it succeeds."""
 
     async def run() -> None:
-        engine = create_engine(url, pool_size=1)
+        # Connecting is bounded like the service's; migrations and commands take their time.
+        timeouts = TOOL_TIMEOUTS._replace(connect=connect_timeout)
+        engine = create_engine(url, pool_size=1, timeouts=timeouts)
         try:
             await upgrade_to_head(engine)
             if work is not None:
@@ -110,13 +120,21 @@ def _migrate_and_run(url: str, work: Work | None = None) -> None:
         finally:
             await engine.dispose()
 
-    asyncio.run(run())
+    try:
+        asyncio.run(run())
+    except BadDatabaseURL as exc:
+        raise CommandError(str(exc)) from None
+    except Exception as exc:
+        if not is_unavailable(exc):
+            raise
+        where = make_url(url).render_as_string(hide_password=True)
+        raise CommandError(f"cannot reach the database at {where}: {describe(exc)}") from None
 
 
 def _with_database(settings: Settings, work: Work | None = None) -> None:
     """_migrate_and_run on the configured database, or the embedded one while it runs."""
     with database_url_or_embedded(settings) as url:
-        _migrate_and_run(url, work)
+        _migrate_and_run(url, work, connect_timeout=settings.db_connect_timeout_seconds)
 
 
 async def _person_or_fail(conn: AsyncConnection, email: str) -> Person:
@@ -222,9 +240,19 @@ def _serve(settings: Settings, args: argparse.Namespace) -> None:
     # The demo's jobs move while the server runs; the app only sees a background coroutine.
     background: list[BackgroundWork] = [simulate] if args.demo else []
     with database_url_or_embedded(settings) as url:
-        _migrate_and_run(url, seed if args.demo else None)
+        _migrate_and_run(
+            url, seed if args.demo else None, connect_timeout=settings.db_connect_timeout_seconds
+        )
         app = create_app(settings, database_url=url, background=background)
-        uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="info")).run()
+        config = uvicorn.Config(
+            app,
+            host=host,
+            port=port,
+            log_level="info",
+            # A client that stopped reading keeps its connection open; stop waiting for it.
+            timeout_graceful_shutdown=settings.shutdown_timeout_seconds,
+        )
+        uvicorn.Server(config).run()
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import platformdirs
-from pydantic import Field
+from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -29,6 +29,12 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     db_pool_size: int = Field(default=10, ge=1)
+    # Faults (docs/reliability.md): past these the database counts as unavailable (503).
+    db_connect_timeout_seconds: float = Field(default=2.0, gt=0)
+    db_statement_timeout_seconds: float = Field(default=5.0, gt=0)
+    db_pool_timeout_seconds: float = Field(default=2.0, gt=0)
+    download_idle_timeout_seconds: float = Field(default=30.0, gt=0)
+    shutdown_timeout_seconds: int = Field(default=15, gt=0)
     demo_tick_seconds: float = Field(default=3.0, gt=0)
     poll_interval_seconds: int = Field(
         default=10, ge=1, description="X-Poll-Interval: how often a client should poll a zone"
@@ -44,3 +50,10 @@ class Settings(BaseSettings):
     @property
     def stall_after(self) -> timedelta:
         return timedelta(seconds=self.stall_after_seconds)
+
+
+def first_error(exc: ValidationError) -> str:
+    """A settings error on one line, for start-up messages."""
+    error = exc.errors()[0]
+    name = "_".join(str(part) for part in error["loc"]).upper()
+    return f"LOOMWORKS_{name}: {error['msg']}"

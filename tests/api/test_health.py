@@ -23,3 +23,4 @@ async def test_healthz_503_when_database_unreachable(tmp_path: object) -> None:
             response = await client.get("/healthz")
     assert response.status_code == 503
     assert response.json() == {"detail": "The database is unavailable; try again shortly."}
+    assert response.headers["retry-after"] == "5"

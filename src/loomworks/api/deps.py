@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from loomworks.api.errors import Forbidden, NotAuthenticated, NotFound
 from loomworks.db.engine import load_cursor_key
+from loomworks.db.faults import connection
 from loomworks.db.people import Membership, Person, membership_in, person_for_token
 from loomworks.settings import Settings
 from loomworks.states import DECIDING_DESIGNATIONS
@@ -23,7 +24,7 @@ MAX_TOKEN_LENGTH = 256
 
 async def get_conn(request: Request) -> AsyncIterator[AsyncConnection]:
     """One pooled connection per request; routes that write commit explicitly."""
-    async with request.app.state.engine.connect() as conn:
+    async with connection(request.app.state.engine) as conn:
         yield conn
 
 
@@ -38,7 +39,9 @@ def get_engine(request: Request) -> AsyncEngine:
     return engine
 
 
-Conn = Annotated[AsyncConnection, Depends(get_conn)]
+# Given back when the route returns, before the response is sent: a client that reads slowly
+# (or not at all) never holds a pooled connection.
+Conn = Annotated[AsyncConnection, Depends(get_conn, scope="function")]
 Engine = Annotated[AsyncEngine, Depends(get_engine)]
 
 

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import logging
 
+import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import SQLAlchemyError
+
+from loomworks.db.faults import describe, is_unavailable
 
 log = logging.getLogger(__name__)
 
@@ -55,17 +58,17 @@ class Conflict(LoomworksError):
     status_code = 409
 
 
+# Seconds a client should wait before retrying a 503: about as long as PostgreSQL takes to
+# restart, and longer than the timeouts that produced the 503.
+RETRY_AFTER_SECONDS = 5
+
+
 class DatabaseUnavailable(LoomworksError):
     status_code = 503
 
     def __init__(self, detail: str = "The database is unavailable; try again shortly.") -> None:
         super().__init__(detail)
-
-
-def _is_unreachable(exc: Exception) -> bool:
-    if isinstance(exc, OSError | TimeoutError | InterfaceError | OperationalError):
-        return True
-    return isinstance(exc, DBAPIError) and exc.connection_invalidated
+        self.headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -76,14 +79,23 @@ def install_error_handlers(app: FastAPI) -> None:
         )
 
     async def database_error(request: Request, exc: Exception) -> JSONResponse:
-        if _is_unreachable(exc):
-            log.warning("database unreachable: %s", exc)
+        if is_unavailable(exc):
+            log.warning(
+                "database unavailable on %s %s: %s", request.method, request.url.path, describe(exc)
+            )
             return await loomworks_error(request, DatabaseUnavailable())
         return await unexpected_error(request, exc)
 
     # Registered per class so they run inside Starlette's ExceptionMiddleware, which answers
     # without re-raising; the catch-all below only runs in ServerErrorMiddleware.
-    for exc_class in (OSError, TimeoutError, DBAPIError):
+    unavailable_classes = (
+        OSError,
+        TimeoutError,
+        SQLAlchemyError,
+        asyncpg.PostgresError,
+        asyncpg.InterfaceError,
+    )
+    for exc_class in unavailable_classes:
         app.add_exception_handler(exc_class, database_error)
 
     @app.exception_handler(Exception)

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
-from sqlalchemy import URL, make_url, select
+from sqlalchemy import URL, event, make_url, select
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.pool import ConnectionPoolEntry
 
 from loomworks.db.tables import instance_secrets
+from loomworks.settings import Settings
 
 
 class BadDatabaseURL(ValueError):
@@ -57,17 +59,66 @@ def _int_or_float(digits: str) -> int | float:
         return float(digits)
 
 
-def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
-    return create_async_engine(
+class DatabaseTimeouts(NamedTuple):
+    """How long to wait on the database, in seconds, before calling it unavailable."""
+
+    connect: float
+    # None: statements run as long as they need (migrations and other tools).
+    statement: float | None
+    pool: float
+
+    @classmethod
+    def for_service(cls, settings: Settings) -> DatabaseTimeouts:
+        return cls(
+            connect=settings.db_connect_timeout_seconds,
+            statement=settings.db_statement_timeout_seconds,
+            pool=settings.db_pool_timeout_seconds,
+        )
+
+
+TOOL_TIMEOUTS = DatabaseTimeouts(connect=10.0, statement=None, pool=30.0)
+
+# A hung server never enforces its own statement_timeout, so the client gives up too, this
+# much later: a live server's cancel (a clear error) still comes first.
+CLIENT_STATEMENT_MARGIN_SECONDS = 0.5
+
+
+def create_engine(
+    url: str, *, pool_size: int = 10, timeouts: DatabaseTimeouts = TOOL_TIMEOUTS
+) -> AsyncEngine:
+    server_settings = {"jit": "off"}
+    # Every query is ours and parameterised; caching prepared statements per connection
+    # keeps the dashboard statements from being re-planned on every poll.
+    connect_args: dict[str, Any] = {
+        "prepared_statement_cache_size": 256,
+        "timeout": timeouts.connect,
+        "server_settings": server_settings,
+    }
+    if timeouts.statement is not None:
+        server_settings["statement_timeout"] = str(round(timeouts.statement * 1000))
+        connect_args["command_timeout"] = timeouts.statement + CLIENT_STATEMENT_MARGIN_SECONDS
+    engine = create_async_engine(
         async_url(url),
         json_deserializer=read_json,
         pool_size=pool_size,
         max_overflow=pool_size,
+        pool_timeout=timeouts.pool,
         pool_pre_ping=False,
-        # Every query is ours and parameterised; caching prepared statements per connection
-        # keeps the dashboard statements from being re-planned on every poll.
-        connect_args={"prepared_statement_cache_size": 256, "server_settings": {"jit": "off"}},
+        connect_args=connect_args,
     )
+    event.listen(engine.sync_engine, "invalidate", _cut_at_once)
+    return engine
+
+
+def _cut_at_once(
+    dbapi_connection: Any, record: ConnectionPoolEntry, exception: BaseException | None
+) -> None:
+    """An invalidated connection (timed out, cancelled, lost) may be to a server that never
+    answers again: cut its socket now. SQLAlchemy would first ask it to close politely, and
+    wait up to 2 s on a hung server, inside the request that found it hung."""
+    driver = record.driver_connection
+    if driver is not None:
+        driver.terminate()
 
 
 async def load_cursor_key(conn: AsyncConnection) -> bytes:

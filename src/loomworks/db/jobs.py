@@ -16,6 +16,7 @@ from sqlalchemy import (
     Select,
     Table,
     Text,
+    case,
     cast,
     func,
     insert,
@@ -157,7 +158,10 @@ async def _merge(
     conn: AsyncConnection, kind: str, job_id: uuid.UUID, column: str, patch: dict[str, Any]
 ) -> None:
     target = JOB_TABLES[kind].c[column]
-    merged = func.coalesce(target, cast({}, JSONB)).op("||")(cast(patch, JSONB))
+    # `||` on an array, string, number or JSON null would build an array and lose the patch;
+    # the schema refuses those (migration 0008), and a write still never builds one.
+    stored = case((func.jsonb_typeof(target) == "object", target), else_=cast({}, JSONB))
+    merged = stored.op("||")(cast(patch, JSONB))
     values = {column: merged, "progress_updated_at": func.now()}
     await _update_while(conn, kind, job_id, JOB_SOURCES[kind].states, values)
 

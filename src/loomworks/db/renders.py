@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +20,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from loomworks.db.faults import connection
 from loomworks.db.tables import engagement_memberships, render_files, renders
 from loomworks.states import FILE_CONTENT_KINDS, ContentKind, RenderState
 
@@ -103,10 +104,11 @@ async def render_for_download(
     return RenderForDownload(**render._mapping, files=[RenderFile(*row) for row in files])
 
 
-async def file_chunks(engine: AsyncEngine, file: RenderFile) -> AsyncIterator[bytes]:
-    """The file's bytes, CHUNK_BYTES at a time, on a connection held only while streaming."""
-    async with engine.connect() as conn:
-        for offset in range(0, file.byte_size, CHUNK_BYTES):
+async def file_chunks(engine: AsyncEngine, file: RenderFile) -> AsyncGenerator[bytes, None]:
+    """The file's bytes, CHUNK_BYTES at a time. Each chunk is read on a connection checked
+    out for that read alone, so a client that reads slowly (or stops) holds none."""
+    for offset in range(0, file.byte_size, CHUNK_BYTES):
+        async with connection(engine) as conn:
             chunk: bytes = (
                 await conn.execute(
                     select(func.substring(render_files.c.content, offset + 1, CHUNK_BYTES)).where(
@@ -114,7 +116,7 @@ async def file_chunks(engine: AsyncEngine, file: RenderFile) -> AsyncIterator[by
                     )
                 )
             ).scalar_one()
-            yield chunk
+        yield chunk
 
 
 async def create_render(

@@ -93,6 +93,12 @@ def _json(name: str, *, nullable: bool) -> Column[Any]:
     return Column(name, JSONB, nullable=nullable, server_default=text("'{}'::jsonb"))
 
 
+def _json_object(name: str) -> CheckConstraint:
+    """Job JSON is an object (migration 0008): merging a fragment into anything else with
+    `||` would build an array. SQL NULL passes, where the column allows it."""
+    return CheckConstraint(f"jsonb_typeof({name}) = 'object'", name=f"{name}_object")
+
+
 persons = Table(
     "persons",
     metadata,
@@ -170,6 +176,8 @@ def _job_table(name: str, type_column: str, *, json_nullable: bool) -> Table:
         _json("summary_counts", nullable=json_nullable),
         _now("progress_updated_at"),  # see db/jobs: every progress write and dispatch
         CheckConstraint(_in("status", JobStatus), name="status_valid"),
+        _json_object("context"),
+        _json_object("summary_counts"),
         Index(f"ix_{name}_engagement", "engagement_id"),
         *_zone_indexes(name),
     )
@@ -203,6 +211,7 @@ external_production_records = Table(
     CheckConstraint(
         f"resolution IS NULL OR {_in('resolution', Resolution)}", name="resolution_valid"
     ),
+    _json_object("context"),
     Index("ix_external_production_records_engagement", "engagement_id"),
     *_zone_indexes("external_production_records"),
 )

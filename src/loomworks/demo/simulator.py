@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from loomworks.db.decisions import ItemNotWaiting, ItemUnknown, decide, oldest_waiting
+from loomworks.db.faults import describe, is_unavailable
 from loomworks.db.jobs import (
     JobPatchRefused,
     JobRow,
@@ -75,9 +76,13 @@ async def run_simulator(
                 await simulate_tick(conn, rng)
         except asyncio.CancelledError:
             raise
-        except Exception:
-            # A failed tick (say, the database restarting) must not end the demo.
-            log.exception("demo simulator tick failed; trying again next tick")
+        except Exception as exc:
+            # A failed tick (say, the database restarting) must not end the demo; an outage
+            # is one line per tick, anything else keeps its traceback.
+            if is_unavailable(exc):
+                log.warning("demo simulator: database unavailable (%s); next tick", describe(exc))
+            else:
+                log.exception("demo simulator tick failed; trying again next tick")
 
 
 async def simulate_tick(conn: AsyncConnection, rng: random.Random) -> None:

@@ -2,23 +2,28 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
+import logging
 import re
 import time
 import uuid
 import zipfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
+from typing import Any
 from urllib.parse import quote
 
 from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
 from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.types import Message, Send
 
-from loomworks.api.deps import Conn, CurrentPerson, Engine
+from loomworks.api.deps import AppSettings, Conn, CurrentPerson, Engine
 from loomworks.api.errors import Conflict, NotFound
 from loomworks.db.renders import RenderFile, file_chunks, render_for_download
 from loomworks.states import ContentKind, RenderState
 
+log = logging.getLogger(__name__)
 router = APIRouter(prefix="/engagements", tags=["renders"])
 
 _MEDIA_TYPE = re.compile(r"^[\w.+-]+/[\w.+-]+$")
@@ -36,6 +41,7 @@ async def render_content(
     conn: Conn,
     me: CurrentPerson,
     engine: Engine,
+    settings: AppSettings,
 ) -> StreamingResponse:
     """Download a produced render: its file, or a zip of its files."""
     render = await render_for_download(
@@ -58,17 +64,24 @@ async def render_content(
             media_type=media_type or "application/octet-stream",
             filename=_safe_name(file.filename) or base_name,
             size=file.byte_size,
+            idle_timeout=settings.download_idle_timeout_seconds,
         )
     return _download(
         _zip_stream(engine, render.files),
         media_type="application/zip",
         filename=f"{base_name}.zip",
         size=None,
+        idle_timeout=settings.download_idle_timeout_seconds,
     )
 
 
 def _download(
-    body: AsyncIterator[bytes], *, media_type: str, filename: str, size: int | None
+    body: AsyncGenerator[bytes, None],
+    *,
+    media_type: str,
+    filename: str,
+    size: int | None,
+    idle_timeout: float,
 ) -> StreamingResponse:
     ascii_name = filename.encode("ascii", "replace").decode().replace("?", "_")
     headers = {
@@ -82,7 +95,40 @@ def _download(
     }
     if size is not None:
         headers["Content-Length"] = str(size)
-    return StreamingResponse(body, media_type=media_type, headers=headers)
+    return _IdleLimitedResponse(
+        body, media_type=media_type, headers=headers, idle_timeout=idle_timeout
+    )
+
+
+class _ClientStalled(Exception):
+    pass
+
+
+class _IdleLimitedResponse(StreamingResponse):
+    """A streamed body that gives up on a client which accepts no bytes for `idle_timeout`
+    seconds: the response ends unfinished and the server closes the connection, instead of
+    keeping the download (and its memory) alive for as long as the client stays silent."""
+
+    def __init__(
+        self, body: AsyncGenerator[bytes, None], *, idle_timeout: float, **kwargs: Any
+    ) -> None:
+        super().__init__(body, **kwargs)
+        self._body = body
+        self.idle_timeout = idle_timeout
+
+    async def stream_response(self, send: Send) -> None:
+        async def send_or_give_up(message: Message) -> None:
+            try:
+                async with asyncio.timeout(self.idle_timeout):
+                    await send(message)
+            except TimeoutError:
+                raise _ClientStalled from None
+
+        try:
+            await super().stream_response(send_or_give_up)
+        except _ClientStalled:
+            log.info("download client accepted nothing for %g s; dropping it", self.idle_timeout)
+            await self._body.aclose()
 
 
 def _safe_name(name: str) -> str:
@@ -91,7 +137,7 @@ def _safe_name(name: str) -> str:
     return _UNSAFE_NAME.sub("_", leaf).strip(" ._")[:150]
 
 
-async def _zip_stream(engine: AsyncEngine, files: list[RenderFile]) -> AsyncIterator[bytes]:
+async def _zip_stream(engine: AsyncEngine, files: list[RenderFile]) -> AsyncGenerator[bytes, None]:
     """A zip written as it streams: one file in memory at most one chunk at a time."""
     sink = _Sink()
     moment = time.gmtime()[:6]

@@ -1,0 +1,141 @@
+"""Starting and stopping the service when things are wrong: an unreachable or missing
+database is one clear line and a non-zero exit; SIGTERM finishes within its bound even
+while a client stalls a download, and the embedded PostgreSQL stops with the server."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from loomworks.db.embedded import embedded_server
+from loomworks.db.engine import create_engine
+from loomworks.db.migrate import upgrade_to_head
+from tests.fixtures.data import make_engagement, make_person, make_render, make_session
+from tests.test_cli import _free_port, _postgres_for
+
+FILE_BYTES = 8 * 1024 * 1024
+
+
+def _env(**values: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LOOMWORKS_")}
+    return {**env, **values}
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_serve_with_the_database_unreachable_is_one_line() -> None:
+    url = f"postgresql://loomworks:secret@127.0.0.1:{_closed_port()}/loomworks"
+    result = subprocess.run(
+        [sys.executable, "-m", "loomworks.cli", "serve"],
+        env=_env(LOOMWORKS_DATABASE_URL=url),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("loomworks: error: cannot reach the database at postgresql://")
+    assert "secret" not in lines[0]
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_uvicorn_without_a_database_url_stops_instead_of_crash_looping(workers: str) -> None:
+    started = time.monotonic()
+    command = [sys.executable, "-m", "uvicorn", "--factory", "loomworks.app:app_from_env"]
+    result = subprocess.run(
+        [*command, "--port", str(_free_port()), "--workers", workers],
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert time.monotonic() - started < 30
+    ours = [line for line in result.stderr.splitlines() if line.startswith("loomworks:")]
+    # One line per worker at most: each fails once and none is restarted.
+    assert 1 <= len(ours) <= int(workers), result.stderr
+    assert "LOOMWORKS_DATABASE_URL is not set" in ours[0]
+    assert "Traceback" not in result.stderr
+    if workers == "1":
+        # With several workers the exit code is uvicorn's supervisor's own (0 in 0.54).
+        assert result.returncode != 0
+
+
+async def _prepare(data_dir: Path) -> tuple[str, str]:
+    """A migrated embedded database holding a large render, stopped again afterwards."""
+    with embedded_server(data_dir / "pgdata") as url:
+        engine = create_engine(url, pool_size=1)
+        try:
+            await upgrade_to_head(engine)
+            async with engine.begin() as conn:
+                owner = await make_person(conn)
+                eid = await make_engagement(conn, member=owner)
+                payload = b"x" * FILE_BYTES
+                rid = await make_render(
+                    conn, eid, content_kind="binary_blob", files=[("big.bin", "x/y", payload)]
+                )
+                token = await make_session(conn, owner)
+        finally:
+            await engine.dispose()
+    return token, f"/engagements/{eid}/renders/{rid}/content"
+
+
+def test_sigterm_finishes_within_its_bound_while_a_download_stalls(tmp_path: Path) -> None:
+    token, path = asyncio.run(_prepare(tmp_path / "data"))
+    port = _free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "loomworks.cli", "serve", "--port", str(port)],
+        env=_env(LOOMWORKS_DATA_DIR=str(tmp_path / "data"), LOOMWORKS_SHUTDOWN_TIMEOUT_SECONDS="2"),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    stalled = socket.socket()
+    try:
+        for _ in range(300):
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            time.sleep(0.1)
+        stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        stalled.connect(("127.0.0.1", port))
+        stalled.sendall(
+            f"GET {path} HTTP/1.1\r\nHost: x\r\nCookie: loomworks_session={token}\r\n\r\n".encode()
+        )
+        stalled.settimeout(10)
+        assert stalled.recv(12) == b"HTTP/1.1 200"
+        time.sleep(0.5)
+
+        server.send_signal(signal.SIGTERM)
+        started = time.monotonic()
+        server.wait(30)
+        # The graceful bound (2 s), then the embedded PostgreSQL's own stop.
+        assert time.monotonic() - started < 12
+    finally:
+        stalled.close()
+        if server.poll() is None:
+            server.kill()
+            server.wait()
+            for process in _postgres_for(tmp_path):  # the killed server could not stop it
+                process.send_signal(signal.SIGINT)
+    for _ in range(50):
+        if not _postgres_for(tmp_path):
+            break
+        time.sleep(0.2)
+    assert _postgres_for(tmp_path) == []
