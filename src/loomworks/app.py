@@ -15,6 +15,7 @@ from loomworks.api.routers import (
     dashboard,
     decisions,
     engagements,
+    events,
     health,
     jobs,
     me,
@@ -22,6 +23,7 @@ from loomworks.api.routers import (
 )
 from loomworks.db.engine import create_engine
 from loomworks.demo.simulator import run_simulator
+from loomworks.events import EventHub
 from loomworks.settings import Settings
 
 
@@ -38,6 +40,14 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.engine = create_engine(url, pool_size=settings.db_pool_size)
         app.state.cursor_key = None  # loaded on first use, so the app starts while the DB is down
+        # The process's one LISTEN connection for event streams; it connects (and reconnects)
+        # in the background, so the app starts while the DB is down here too.
+        app.state.events = EventHub(
+            app.state.engine,
+            heartbeat_seconds=settings.events_heartbeat_seconds,
+            queue_size=settings.events_queue_size,
+        )
+        app.state.events.start()
         simulator = None
         if demo:
             simulator = asyncio.create_task(
@@ -50,6 +60,7 @@ def create_app(
                 simulator.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await simulator
+            await app.state.events.close()
             await app.state.engine.dispose()
 
     app = FastAPI(
@@ -60,7 +71,7 @@ def create_app(
     )
     app.state.settings = settings
     install_error_handlers(app)
-    for module in (health, auth, me, dashboard, decisions, engagements, jobs, renders):
+    for module in (health, auth, me, dashboard, events, decisions, engagements, jobs, renders):
         app.include_router(module.router)
     app.include_router(dashboard.engagement_router)
     return app

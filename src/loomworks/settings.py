@@ -30,6 +30,10 @@ class Settings(BaseSettings):
     port: int = Field(default=8000, ge=1, le=65535)
     db_pool_size: int = Field(default=10, ge=1)
     demo_tick_seconds: float = Field(default=3.0, gt=0)
+    # Event streams (docs/live.md): a keep-alive comment and a session check this often.
+    events_heartbeat_seconds: float = Field(default=15.0, gt=0, le=15)
+    # Events a stream may have waiting to be sent; a stream that falls further behind is ended.
+    events_queue_size: int = Field(default=256, ge=1)
 
     @property
     def session_lifetime(self) -> timedelta:
