@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import signal
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
@@ -31,6 +32,10 @@ log = logging.getLogger(__name__)
 # Reconnecting the listener: first after this long, doubling up to the cap.
 BACKOFF_START_SECONDS = 0.1
 BACKOFF_CAP_SECONDS = 5.0
+# Beats come this much faster than the heartbeat setting, so that a keep-alive, once queued
+# and written, is never later than promised.
+HEARTBEAT_MARGIN = 0.9
+SHUTDOWN_POLL_SECONDS = 0.25
 # The listening connection's application_name, as pg_stat_activity shows it.
 LISTENER_NAME = "loomworks-events"
 
@@ -51,7 +56,13 @@ class Ended:
     reason: str
 
 
-Message = ZoneChanged | Ended
+@dataclass(frozen=True, slots=True)
+class KeepAlive:
+    """A heartbeat: the stream sends a comment."""
+
+
+KEEP_ALIVE = KeepAlive()
+Message = ZoneChanged | KeepAlive | Ended
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +116,10 @@ class Subscriber:
         # (engagement, zone) pairs, so they do not count against the queue's bound.
         self.backlog: list[ZoneChanged] = []
         self.ended = False
+        # Set by the response while a write to the client is under way (loop time), and the
+        # way to abandon that write: a client that takes nothing for a heartbeat is stalled.
+        self.sending_since: float | None = None
+        self.deadline: asyncio.Timeout | None = None
 
     def offer(self, event: ZoneChanged) -> None:
         """Queue the event if this stream sees it; a stream whose queue is full is ended
@@ -125,6 +140,20 @@ class Subscriber:
             self.end("The stream fell too far behind; reconnect with Last-Event-ID.")
             return
         self.position = max(self.position, event.version)
+
+    def keep_alive(self) -> None:
+        if self.ended:
+            return
+        try:
+            self.queue.put_nowait(KEEP_ALIVE)
+        except asyncio.QueueFull:
+            self.end("The stream fell too far behind; reconnect with Last-Event-ID.")
+
+    def abandon(self) -> None:
+        """Stop waiting on a stalled client: the write under way gives up at once."""
+        self.end("The client stopped reading.")
+        if self.deadline is not None:
+            self.deadline.reschedule(asyncio.get_running_loop().time())
 
     def end(self, reason: str) -> None:
         """Drop what is still queued (the client will reconnect and resume) and say why."""
@@ -162,6 +191,7 @@ class EventHub:
         self._tasks: list[asyncio.Task[None]] = []
         self._background: set[asyncio.Task[None]] = set()
         self.listening = asyncio.Event()
+        self.shutting_down = False
         # The newest version this process has seen notified: a new stream's position.
         self.high_water = 0
 
@@ -170,7 +200,8 @@ class EventHub:
     def start(self) -> None:
         self._tasks = [
             asyncio.create_task(self._listen(), name="events-listener"),
-            asyncio.create_task(self._check_sessions(), name="events-sessions"),
+            asyncio.create_task(self._beat(), name="events-heartbeat"),
+            asyncio.create_task(self._watch_for_shutdown(), name="events-shutdown"),
         ]
 
     async def close(self) -> None:
@@ -220,6 +251,8 @@ class EventHub:
         early, subscriber.early = subscriber.early, []
         for event in early:
             subscriber.offer(event)
+        if self.shutting_down:
+            subscriber.end("The server is shutting down; reconnect with Last-Event-ID.")
         return subscriber
 
     def unsubscribe(self, subscriber: Subscriber) -> None:
@@ -426,22 +459,55 @@ class EventHub:
                 if row.zone is not None and row.version is not None and row.version > position:
                     subscriber.offer(ZoneChanged(row.zone, row.engagement_id, row.version))
 
-    # --- sessions --------------------------------------------------------------------------
+    # --- heartbeats, stalls, sessions, shutdown ------------------------------------------
+
+    async def _beat(self) -> None:
+        """At a fixed rate a little faster than the heartbeat: a keep-alive to every stream,
+        abandon the streams stalled in a write since the last beat, and end those whose
+        session was signed out or has expired (one query for all of them)."""
+        loop = asyncio.get_running_loop()
+        interval = self._heartbeat * HEARTBEAT_MARGIN
+        next_beat = loop.time() + interval
+        while True:
+            await asyncio.sleep(max(next_beat - loop.time(), 0))
+            next_beat += interval
+            now = loop.time()
+            for subscriber in list(self._subscribers):
+                since = subscriber.sending_since
+                if since is not None and now - since >= self._heartbeat:
+                    subscriber.abandon()
+                    self.unsubscribe(subscriber)
+                else:
+                    subscriber.keep_alive()
+            await self._check_sessions()
 
     async def _check_sessions(self) -> None:
-        """Every heartbeat, end the streams whose session was revoked or has expired."""
-        while True:
-            await asyncio.sleep(self._heartbeat)
-            hashes = {s.token_hash for s in self._subscribers if not s.ended}
-            if not hashes:
-                continue
-            try:
-                async with self._engine.connect() as conn:
-                    valid = await valid_session_hashes(conn, hashes)
-            except Exception:
-                # The database is away: sessions cannot be checked, and nothing is notified.
-                log.warning("could not check stream sessions", exc_info=True)
-                continue
-            for subscriber in list(self._subscribers):
-                if subscriber.token_hash not in valid:
-                    subscriber.end("The session was signed out or has expired.")
+        hashes = {s.token_hash for s in self._subscribers if not s.ended}
+        if not hashes:
+            return
+        try:
+            async with self._engine.connect() as conn:
+                valid = await valid_session_hashes(conn, hashes)
+        except Exception:
+            # The database is away: sessions cannot be checked (and nothing is notified).
+            log.warning("could not check stream sessions", exc_info=True)
+            return
+        for subscriber in list(self._subscribers):
+            if subscriber.token_hash not in valid:
+                subscriber.end("The session was signed out or has expired.")
+
+    async def _watch_for_shutdown(self) -> None:
+        """End every stream as soon as the server starts shutting down: uvicorn's graceful
+        shutdown waits for open responses, and these never finish by themselves. There is no
+        ASGI message for it, so look at the uvicorn server behind the SIGTERM handler (as
+        sse-starlette does); the lifespan's close() covers other servers."""
+        while not _server_exiting():  # noqa: ASYNC110 (a flag on uvicorn, no event to await)
+            await asyncio.sleep(SHUTDOWN_POLL_SECONDS)
+        self.shutting_down = True
+        for subscriber in list(self._subscribers):
+            subscriber.end("The server is shutting down; reconnect with Last-Event-ID.")
+
+
+def _server_exiting() -> bool:
+    server = getattr(signal.getsignal(signal.SIGTERM), "__self__", None)
+    return bool(getattr(server, "should_exit", False))

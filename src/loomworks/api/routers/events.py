@@ -3,16 +3,19 @@ person's engagements only (docs/live.md)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+import contextlib
+import functools
 from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Header
 from pydantic import BaseModel
-from sse_starlette import EventSourceResponse, ServerSentEvent
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
 
-from loomworks.api.deps import AppSettings, Hub, StreamCaller
-from loomworks.events import Ended, EventHub, Subscriber, ZoneChanged
+from loomworks.api.deps import Hub, StreamCaller
+from loomworks.events import Ended, EventHub, KeepAlive, Subscriber, ZoneChanged
 
 router = APIRouter(prefix="/me/dashboard", tags=["dashboard"])
 
@@ -33,29 +36,73 @@ class ErrorDetail(BaseModel):
     detail: str
 
 
-def _keep_alive() -> ServerSentEvent:
-    return ServerSentEvent(comment="keep-alive", sep="\n")
+# One change goes to many streams as the same message: written once.
+@functools.lru_cache(maxsize=4096)
+def encode(message: ZoneChanged | KeepAlive | Ended) -> bytes:
+    if isinstance(message, ZoneChanged):
+        data = orjson.dumps(
+            {"zone": message.zone.value, "engagement_id": str(message.engagement_id)}
+        )
+        return b"event: zone_changed\ndata: %s\nid: %d\n\n" % (data, message.version)
+    if isinstance(message, KeepAlive):
+        return b": keep-alive\n\n"
+    return f": {message.reason}\n\n".encode()
 
 
-def _encode(change: ZoneChanged) -> bytes:
-    data = orjson.dumps({"zone": change.zone.value, "engagement_id": str(change.engagement_id)})
-    return b"event: zone_changed\ndata: %s\nid: %d\n\n" % (data, change.version)
+class EventStreamResponse(Response):
+    """A subscriber's messages as server-sent events, written straight to the ASGI server:
+    per event one queue wake-up and one send, no timer (the hub's heartbeat brings the
+    keep-alives and abandons a stalled write), so one change reaches many streams fast."""
 
+    media_type = "text/event-stream"
 
-async def _events(hub: EventHub, subscriber: Subscriber) -> AsyncIterator[bytes]:
-    try:
-        yield f"retry: {RECONNECT_MILLISECONDS}\n\n".encode()
-        backlog, subscriber.backlog = subscriber.backlog, []
-        if backlog:
-            yield b"".join(map(_encode, backlog))
-        while True:
-            message = await subscriber.queue.get()
-            if isinstance(message, Ended):
-                yield f": {message.reason}\n\n".encode()
-                return
-            yield _encode(message)
-    finally:
-        hub.unsubscribe(subscriber)
+    def __init__(self, hub: EventHub, subscriber: Subscriber) -> None:
+        # Not Response.__init__: it would add a Content-Length for the empty body.
+        self.status_code = 200
+        self.background = None
+        self.raw_headers = [
+            (b"content-type", b"text/event-stream; charset=utf-8"),
+            (b"cache-control", b"no-store"),
+            (b"vary", b"Cookie"),
+            (b"x-accel-buffering", b"no"),  # proxies must not buffer it either
+        ]
+        self.hub = hub
+        self.subscriber = subscriber
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        subscriber = self.subscriber
+        self.loop = asyncio.get_running_loop()
+        gone = asyncio.create_task(self._until_disconnect(receive))
+        try:
+            async with asyncio.timeout(None) as subscriber.deadline:
+                await send(
+                    {"type": "http.response.start", "status": 200, "headers": self.raw_headers}
+                )
+                backlog, subscriber.backlog = subscriber.backlog, []
+                first = [f"retry: {RECONNECT_MILLISECONDS}\n\n".encode(), *map(encode, backlog)]
+                await self._send(send, b"".join(first))
+                while True:
+                    message = await subscriber.queue.get()
+                    await self._send(send, encode(message))
+                    if isinstance(message, Ended):
+                        break
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+        except TimeoutError:
+            pass  # abandoned: the client took nothing for a heartbeat; the server closes it
+        finally:
+            gone.cancel()
+            self.hub.unsubscribe(subscriber)
+
+    async def _send(self, send: Send, chunk: bytes) -> None:
+        self.subscriber.sending_since = self.loop.time()
+        await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        self.subscriber.sending_since = None
+
+    async def _until_disconnect(self, receive: Receive) -> None:
+        with contextlib.suppress(asyncio.CancelledError):
+            while (await receive())["type"] != "http.disconnect":
+                pass
+            self.subscriber.end("The client went away.")
 
 
 def _version(last_event_id: str | None) -> int | None:
@@ -77,16 +124,22 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
         ),
         "content": {"text/event-stream": {"schema": {"type": "string"}, "example": EXAMPLE}},
     },
-    401: {"model": ErrorDetail, "description": "Not signed in: no valid session cookie"},
-    503: {"model": ErrorDetail, "description": "The database is unavailable; retry shortly"},
+    # Spelled out: a "model" would be documented in the route's own media type.
+    401: {
+        "description": "Not signed in: no valid session cookie",
+        "content": {"application/json": {"schema": ErrorDetail.model_json_schema()}},
+    },
+    503: {
+        "description": "The database is unavailable; retry shortly",
+        "content": {"application/json": {"schema": ErrorDetail.model_json_schema()}},
+    },
 }
 
 
-@router.get("/events", response_class=EventSourceResponse, responses=_RESPONSES)
+@router.get("/events", status_code=200, response_class=EventStreamResponse, responses=_RESPONSES)
 async def dashboard_events(
     caller: StreamCaller,
     hub: Hub,
-    settings: AppSettings,
     last_event_id: Annotated[
         str | None,
         Header(
@@ -94,17 +147,9 @@ async def dashboard_events(
             "per (engagement, zone) that changed since, then live events"
         ),
     ] = None,
-) -> EventSourceResponse:
+) -> EventStreamResponse:
     """Which of my dashboard zones changed, per engagement, as it happens (server-sent events)."""
     subscriber = await hub.subscribe(
         person_id=caller.person.id, token_hash=caller.token_hash, after=_version(last_event_id)
     )
-    return EventSourceResponse(
-        _events(hub, subscriber),
-        ping=settings.events_heartbeat_seconds,
-        ping_message_factory=_keep_alive,
-        sep="\n",
-        # A client that cannot take one chunk for a whole heartbeat is gone or stalled.
-        send_timeout=settings.events_heartbeat_seconds,
-        headers={"Cache-Control": "no-store", "Vary": "Cookie"},
-    )
+    return EventStreamResponse(hub, subscriber)
