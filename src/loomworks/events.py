@@ -153,7 +153,8 @@ class Subscriber:
         """Stop waiting on a stalled client: the write under way gives up at once."""
         self.end("The client stopped reading.")
         if self.deadline is not None:
-            self.deadline.reschedule(asyncio.get_running_loop().time())
+            with contextlib.suppress(RuntimeError):  # the response has already finished
+                self.deadline.reschedule(asyncio.get_running_loop().time())
 
     def end(self, reason: str) -> None:
         """Drop what is still queued (the client will reconnect and resume) and say why."""
@@ -389,8 +390,8 @@ class EventHub:
                     timeout=max(self._heartbeat, 1.0),
                     server_settings={"application_name": LISTENER_NAME},
                 )
-            except (OSError, TimeoutError, asyncpg.PostgresError) as exc:
-                log.warning("event listener cannot connect (%s); retrying in %.1fs", exc, delay)
+            except Exception as exc:  # whatever it is, the listener must keep trying
+                log.warning("event listener cannot connect (%r); retrying in %.1fs", exc, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, BACKOFF_CAP_SECONDS)
                 continue
@@ -404,8 +405,8 @@ class EventHub:
                 if self._subscribers:
                     await self._catch_up()
                 await self._watch(connection, lost)
-            except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-                log.warning("event listener lost its connection (%s); reconnecting", exc)
+            except Exception as exc:
+                log.warning("event listener lost its connection (%r); reconnecting", exc)
             finally:
                 self.listening.clear()
                 with contextlib.suppress(Exception):
@@ -471,15 +472,18 @@ class EventHub:
         while True:
             await asyncio.sleep(max(next_beat - loop.time(), 0))
             next_beat += interval
-            now = loop.time()
-            for subscriber in list(self._subscribers):
-                since = subscriber.sending_since
-                if since is not None and now - since >= self._heartbeat:
-                    subscriber.abandon()
-                    self.unsubscribe(subscriber)
-                else:
-                    subscriber.keep_alive()
-            await self._check_sessions()
+            try:
+                now = loop.time()
+                for subscriber in list(self._subscribers):
+                    since = subscriber.sending_since
+                    if since is not None and now - since >= self._heartbeat:
+                        subscriber.abandon()
+                        self.unsubscribe(subscriber)
+                    else:
+                        subscriber.keep_alive()
+                await self._check_sessions()
+            except Exception:  # one bad beat must not stop the heartbeats
+                log.exception("event heartbeat failed")
 
     async def _check_sessions(self) -> None:
         hashes = {s.token_hash for s in self._subscribers if not s.ended}

@@ -370,3 +370,44 @@ async def test_a_resume_larger_than_the_queue_is_sent_whole(
         assert resumed == {(z, e) for z in ("active", "needs_you") for e in engagements}
         await make_shape(db, engagements[0])
         assert changed(await stream.next()) == ("needs_you", engagements[0])
+
+
+async def test_a_client_that_stops_reading_is_abandoned_after_a_heartbeat(
+    database_url: str, engine: AsyncEngine, db: AsyncConnection
+) -> None:
+    person = await make_person(db)
+    token = await make_session(db, person)
+    engagements = [await make_engagement(db, f"E{n}", member=person) for n in range(100)]
+    settings = Settings(
+        database_url=database_url,
+        db_pool_size=2,
+        events_queue_size=100_000,  # never full here: only the stall can end it
+        events_heartbeat_seconds=HEARTBEAT,
+    )
+    async with live_server(settings, send_buffer=4096) as live:
+        hub = live.app.state.events
+        stalled = await _unread_stream(live, token)
+        try:
+            await _wait_for(lambda: len(hub.subscribers) == 1)
+            (subscriber,) = hub.subscribers
+            rows = [
+                {
+                    "engagement_id": e,
+                    "shape_type": "s",
+                    "title": "t",
+                    "state": "pending_confirmation",
+                }
+                for e in engagements
+            ]
+            while subscriber.sending_since is None:  # until a write to it blocks
+                await db.execute(insert(shapes), rows)
+                await asyncio.sleep(0.02)
+            await _wait_for(lambda: not hub.subscribers)
+            assert subscriber.ended
+            # The server closed the connection: the client reads what was sent, then EOF.
+            loop = asyncio.get_running_loop()
+            async with asyncio.timeout(5):
+                while await loop.sock_recv(stalled, 65536):
+                    pass
+        finally:
+            stalled.close()

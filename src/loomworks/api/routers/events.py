@@ -88,8 +88,12 @@ class EventStreamResponse(Response):
                         break
             await send({"type": "http.response.body", "body": b"", "more_body": False})
         except TimeoutError:
-            pass  # abandoned: the client took nothing for a heartbeat; the server closes it
+            # Abandoned: the client took nothing for a heartbeat. Completing the response
+            # would wait on it again; returning makes uvicorn close the connection (it logs
+            # that the response was not completed).
+            pass
         finally:
+            subscriber.deadline = None
             gone.cancel()
             self.hub.unsubscribe(subscriber)
 
