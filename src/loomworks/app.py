@@ -20,12 +20,14 @@ from loomworks.api.routers import (
     dashboard,
     decisions,
     engagements,
+    events,
     health,
     jobs,
     me,
     renders,
 )
 from loomworks.db.engine import BadDatabaseURL, DatabaseTimeouts, async_url, create_engine
+from loomworks.events import EventHub
 from loomworks.settings import Settings, first_error
 
 log = logging.getLogger(__name__)
@@ -53,11 +55,20 @@ def create_app(
             url, pool_size=settings.db_pool_size, timeouts=DatabaseTimeouts.for_service(settings)
         )
         app.state.cursor_key = None  # loaded on first use, so the app starts while the DB is down
+        # The process's one LISTEN connection for event streams; it connects (and reconnects)
+        # in the background, so the app starts while the DB is down here too.
+        app.state.events = EventHub(
+            app.state.engine,
+            heartbeat_seconds=settings.events_heartbeat_seconds,
+            queue_size=settings.events_queue_size,
+        )
+        app.state.events.start()
         tasks = [asyncio.ensure_future(work(app.state.engine)) for work in background]
         try:
             yield
         finally:
             await _cancel(tasks)
+            await app.state.events.close()
             await _dispose(app.state.engine, settings)
 
     app = FastAPI(
@@ -68,7 +79,7 @@ def create_app(
     )
     app.state.settings = settings
     install_error_handlers(app)
-    for module in (health, auth, me, dashboard, decisions, engagements, jobs, renders):
+    for module in (health, auth, me, dashboard, events, decisions, engagements, jobs, renders):
         app.include_router(module.router)
     app.include_router(dashboard.engagement_router)
     return app

@@ -42,6 +42,10 @@ class Settings(BaseSettings):
     stall_after_seconds: int = Field(
         default=600, ge=1, description="a running job silent this long is shown as stalled"
     )
+    # Event streams (docs/live.md): a keep-alive comment and a session check this often.
+    events_heartbeat_seconds: float = Field(default=15.0, gt=0, le=15)
+    # Events a stream may have waiting to be sent; a stream that falls further behind is ended.
+    events_queue_size: int = Field(default=256, ge=1)
 
     @property
     def session_lifetime(self) -> timedelta:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Cookie, Depends, Request
@@ -14,6 +15,8 @@ from loomworks.api.errors import Forbidden, NotAuthenticated, NotFound
 from loomworks.db.engine import load_cursor_key
 from loomworks.db.faults import connection
 from loomworks.db.people import Membership, Person, membership_in, person_for_token
+from loomworks.events import EventHub
+from loomworks.security import token_hash
 from loomworks.settings import Settings
 from loomworks.states import DECIDING_DESIGNATIONS
 
@@ -67,6 +70,34 @@ async def current_person(conn: Conn, token: SessionToken = None) -> Person:
 
 
 CurrentPerson = Annotated[Person, Depends(current_person)]
+
+
+@dataclass(frozen=True)
+class StreamSession:
+    """The signed-in person of a long-lived stream, and their session (the stream ends with it)."""
+
+    person: Person
+    token_hash: str
+
+
+async def stream_caller(engine: Engine, token: SessionToken = None) -> StreamSession:
+    """CurrentPerson for a response that outlives the route: the session is checked on a
+    connection given back at once, so an open stream holds none."""
+    async with engine.connect() as conn:
+        person = await current_person(conn, token)
+    assert token is not None  # current_person has refused a missing cookie
+    return StreamSession(person, token_hash(token))
+
+
+StreamCaller = Annotated[StreamSession, Depends(stream_caller)]
+
+
+def get_event_hub(request: Request) -> EventHub:
+    hub: EventHub = request.app.state.events
+    return hub
+
+
+Hub = Annotated[EventHub, Depends(get_event_hub)]
 
 
 async def engagement_member(engagement_id: uuid.UUID, conn: Conn, me: CurrentPerson) -> Membership:
