@@ -168,6 +168,10 @@ def _wrapped(error: Exception) -> DBAPIError:
         ConnectionRefusedError(111, "Connection refused"),
         TimeoutError(),
         sa_exc.TimeoutError("QueuePool limit of size 1 overflow 1 reached"),
+        # Seen once mid-restart: a connection left mid-operation by a cut-off ping.
+        asyncpg.exceptions.InternalClientError(
+            "cannot switch to state 12; another operation (2) is in progress"
+        ),
     ],
     ids=lambda error: type(error).__name__,
 )

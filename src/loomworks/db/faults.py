@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import asyncpg
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -33,6 +34,10 @@ def is_unavailable(exc: BaseException) -> bool:
 
 def _unavailable_here(exc: BaseException) -> bool:
     if isinstance(exc, OSError | TimeoutError | sa_exc.TimeoutError):
+        return True
+    # The driver's own word that a connection's protocol state is broken (e.g. an operation
+    # cut off by a timeout while the server restarted): drop it, as for a lost connection.
+    if isinstance(exc, asyncpg.InterfaceError | asyncpg.exceptions.InternalClientError):
         return True
     if isinstance(exc, sa_exc.InterfaceError | sa_exc.OperationalError):
         return True
