@@ -30,6 +30,26 @@ class Settings(BaseSettings):
     port: int = Field(default=8000, ge=1, le=65535)
     db_pool_size: int = Field(default=10, ge=1)
     demo_tick_seconds: float = Field(default=3.0, gt=0)
+    # Comma-separated origins (scheme://host[:port]) whose pages may call the API with the
+    # session cookie; none by default.
+    cors_origins: str = ""
+    login_failures_per_email: int = Field(default=10, ge=1)
+    login_failures_per_address: int = Field(default=100, ge=1)
+    login_failure_window_seconds: int = Field(default=15 * 60, ge=1)
+    # argon2 runs in threads; this many at once, so a login flood cannot take every core.
+    hash_concurrency: int = Field(default=2, ge=1)
+
+    @property
+    def allowed_origins(self) -> frozenset[str]:
+        return frozenset(
+            origin.strip().rstrip("/").lower()
+            for origin in self.cors_origins.split(",")
+            if origin.strip()
+        )
+
+    @property
+    def login_failure_window(self) -> timedelta:
+        return timedelta(seconds=self.login_failure_window_seconds)
 
     @property
     def session_lifetime(self) -> timedelta:
