@@ -7,6 +7,7 @@ import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import anyio
 from fastapi import FastAPI
 
 from loomworks.api.errors import install_error_handlers
@@ -28,6 +29,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.engine = create_engine(url, pool_size=settings.db_pool_size)
+        app.state.hashing = anyio.CapacityLimiter(settings.hash_concurrency)
         app.state.cursor_key = None  # loaded on first use, so the app starts while the DB is down
         simulator = None
         if demo:

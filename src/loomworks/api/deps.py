@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import Cookie, Depends, Request
+import anyio
+from fastapi import Depends, Request
+from fastapi.security import APIKeyCookie
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from loomworks.api.errors import NotAuthenticated
@@ -48,10 +50,26 @@ async def get_cursor_key(request: Request, conn: Conn) -> bytes:
 
 CursorKey = Annotated[bytes, Depends(get_cursor_key)]
 AppSettings = Annotated[Settings, Depends(get_settings)]
-SessionToken = Annotated[str | None, Cookie(alias=SESSION_COOKIE, include_in_schema=False)]
+# The cookie as an OpenAPI security scheme, so /docs and API tools know how to sign in.
+session_cookie = APIKeyCookie(
+    name=SESSION_COOKIE,
+    scheme_name="session",
+    description="The session cookie that POST /auth/login sets.",
+    auto_error=False,
+)
+SessionToken = Annotated[str | None, Depends(session_cookie)]
 
 
-async def current_person(conn: Conn, token: SessionToken = None) -> Person:
+def get_hashing(request: Request) -> anyio.CapacityLimiter:
+    """The app's bound on password hashes computed at once (see Settings.hash_concurrency)."""
+    limiter: anyio.CapacityLimiter = request.app.state.hashing
+    return limiter
+
+
+Hashing = Annotated[anyio.CapacityLimiter, Depends(get_hashing)]
+
+
+async def current_person(conn: Conn, token: SessionToken) -> Person:
     if not token or len(token) > MAX_TOKEN_LENGTH:
         raise NotAuthenticated()
     person = await person_for_token(conn, token)

@@ -41,6 +41,18 @@ class Conflict(LoomworksError):
     status_code = 409
 
 
+class Forbidden(LoomworksError):
+    status_code = 403
+
+
+class TooManyRequests(LoomworksError):
+    status_code = 429
+
+    def __init__(self, detail: str, *, retry_after: int) -> None:
+        super().__init__(detail)
+        self.headers = {"Retry-After": str(retry_after)}
+
+
 class DatabaseUnavailable(LoomworksError):
     status_code = 503
 
