@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 
 import anyio
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 
 from loomworks.api.errors import install_error_handlers
 from loomworks.api.routers import auth, dashboard, engagements, health, jobs, me, renders
@@ -53,6 +54,15 @@ def create_app(
     )
     app.state.settings = settings
     install_error_handlers(app)
+    if settings.allowed_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=sorted(settings.allowed_origins),
+            allow_credentials=True,
+            allow_methods=["GET", "POST"],
+            allow_headers=["Content-Type", "If-None-Match", "Last-Event-ID"],
+            expose_headers=["ETag", "Retry-After", "X-Poll-Interval"],
+        )
     for module in (health, auth, me, dashboard, engagements, jobs, renders):
         app.include_router(module.router)
     app.include_router(dashboard.engagement_router)
