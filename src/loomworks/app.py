@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from loomworks.api.errors import install_error_handlers
+from loomworks.api.limits import install_input_limits
 from loomworks.api.routers import auth, dashboard, engagements, health, jobs, me, renders
 from loomworks.db.engine import create_engine
 from loomworks.demo.simulator import run_simulator
@@ -54,6 +55,7 @@ def create_app(
     )
     app.state.settings = settings
     install_error_handlers(app)
+    install_input_limits(app)
     if settings.allowed_origins:
         app.add_middleware(
             CORSMiddleware,

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import Any
 
 import orjson
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Response
 
 from loomworks import labels
 from loomworks.api.cursor import decode_cursor, encode_cursor
 from loomworks.api.deps import Conn, CurrentPerson, CursorKey
+from loomworks.api.paging import Cursor, Limit
 from loomworks.api.routers.engagements import require_membership
 from loomworks.api.schemas.dashboard import (
     DashboardActiveResponse,
@@ -24,9 +25,6 @@ router = APIRouter(prefix="/me/dashboard", tags=["dashboard"])
 # The same zones for one engagement: what a per-engagement screen (and the benchmark's
 # "one call per engagement" baseline) uses.
 engagement_router = APIRouter(prefix="/engagements/{engagement_id}/dashboard", tags=["dashboard"])
-
-Limit = Annotated[int, Query(ge=1, le=100, description="page size, 1-100")]
-Cursor = Annotated[str | None, Query(description="next_cursor from the previous page of this zone")]
 
 
 # Items are built as plain dicts from the rows' tuples, in the response models' field order,
