@@ -11,6 +11,7 @@ import anyio
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
+from loomworks.api.docs import install_offline_docs
 from loomworks.api.errors import install_error_handlers
 from loomworks.api.limits import install_input_limits
 from loomworks.api.routers import auth, dashboard, engagements, health, jobs, me, renders
@@ -52,6 +53,8 @@ def create_app(
         summary="One call per dashboard zone across all of an operator's engagements.",
         version="0.1.0",
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     install_error_handlers(app)
@@ -68,6 +71,7 @@ def create_app(
     for module in (health, auth, me, dashboard, engagements, jobs, renders):
         app.include_router(module.router)
     app.include_router(dashboard.engagement_router)
+    install_offline_docs(app)
     return app
 
 

@@ -19,12 +19,17 @@ from loomworks.api.schemas.dashboard import (
     DashboardNeedsYouResponse,
     DashboardRecentResponse,
 )
+from loomworks.api.schemas.errors import errors
 from loomworks.db.dashboard import Zone, zone_page
 
-router = APIRouter(prefix="/me/dashboard", tags=["dashboard"])
+router = APIRouter(prefix="/me/dashboard", tags=["dashboard"], responses=errors(400, 401, 422, 503))
 # The same zones for one engagement: what a per-engagement screen (and the benchmark's
 # "one call per engagement" baseline) uses.
-engagement_router = APIRouter(prefix="/engagements/{engagement_id}/dashboard", tags=["dashboard"])
+engagement_router = APIRouter(
+    prefix="/engagements/{engagement_id}/dashboard",
+    tags=["dashboard"],
+    responses=errors(400, 401, 404, 422, 503),
+)
 
 
 # Items are built as plain dicts from the rows' tuples, in the response models' field order,

@@ -13,10 +13,13 @@ from loomworks.api.schemas.engagements import (
     ActivitySummaryResponse,
     DecisionCounts,
 )
+from loomworks.api.schemas.errors import errors
 from loomworks.db.engagements import activity_summary
 from loomworks.db.people import Membership, membership_in
 
-router = APIRouter(prefix="/engagements", tags=["engagements"])
+router = APIRouter(
+    prefix="/engagements", tags=["engagements"], responses=errors(401, 404, 422, 503)
+)
 
 
 async def require_membership(conn: Conn, me: CurrentPerson, engagement_id: uuid.UUID) -> Membership:

@@ -6,8 +6,9 @@ from fastapi import APIRouter
 from sqlalchemy import text
 
 from loomworks.api.deps import Conn
+from loomworks.api.schemas.errors import errors
 
-router = APIRouter(tags=["health"])
+router = APIRouter(tags=["health"], responses=errors(503))
 
 
 @router.get("/healthz")

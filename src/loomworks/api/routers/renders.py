@@ -16,9 +16,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from loomworks.api.deps import Conn, CurrentPerson, Engine
 from loomworks.api.errors import Conflict, NotFound
+from loomworks.api.schemas.errors import errors
 from loomworks.db.renders import RenderFile, file_chunks, render_for_download
 
-router = APIRouter(prefix="/engagements", tags=["renders"])
+router = APIRouter(
+    prefix="/engagements", tags=["renders"], responses=errors(401, 404, 409, 422, 503)
+)
 
 _MEDIA_TYPE = re.compile(r"^[\w.+-]+/[\w.+-]+$")
 _UNSAFE_NAME = re.compile(r"[^\w.\- ()]+")
