@@ -107,3 +107,16 @@ async def test_docs_pages_load_only_local_assets(client: httpx.AsyncClient, page
         asset = await client.get(url)
         assert asset.status_code == 200, url
         assert len(asset.content) > 500, url
+
+
+async def test_paging_parameters_are_documented_as_validated(document: dict[str, Any]) -> None:
+    parameters = {
+        p["name"]: p for p in document["paths"]["/me/dashboard/recent"]["get"]["parameters"]
+    }
+    limit = parameters["limit"]["schema"]
+    assert (limit["type"], limit["minimum"], limit["maximum"], limit["default"]) == (
+        "integer",
+        1,
+        100,
+        50,
+    )

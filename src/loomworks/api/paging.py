@@ -29,11 +29,11 @@ def _empty_is_none(value: str | None) -> str | None:
 
 Limit = Annotated[
     int,
-    BeforeValidator(_plain_digits),
     Query(ge=1, le=MAX_LIMIT, description=f"page size, 1-{MAX_LIMIT} (default {DEFAULT_LIMIT})"),
+    BeforeValidator(_plain_digits),
 ]
 Cursor = Annotated[
     str | None,
-    AfterValidator(_empty_is_none),
     Query(description="next_cursor from the previous page of this zone; empty means none"),
+    AfterValidator(_empty_is_none),
 ]
