@@ -155,3 +155,31 @@ async def membership_in(
         )
     ).one_or_none()
     return Membership(*row) if row else None
+
+
+async def all_persons(conn: AsyncConnection) -> list[Person]:
+    rows = await conn.execute(select(*_person_columns).order_by(persons.c.email))
+    return [Person(*row) for row in rows]
+
+
+async def set_password(conn: AsyncConnection, *, person_id: uuid.UUID, password: str) -> None:
+    await conn.execute(
+        update(persons)
+        .where(persons.c.id == person_id)
+        .values(password_hash=hash_password(password))
+    )
+
+
+async def revoke_sessions_of(conn: AsyncConnection, *, person_id: uuid.UUID) -> int:
+    """Sign a person out everywhere; how many live sessions that ended."""
+    ended = await conn.execute(
+        update(sessions)
+        .where(
+            sessions.c.person_id == person_id,
+            sessions.c.revoked_at.is_(None),
+            sessions.c.expires_at > func.now(),
+        )
+        .values(revoked_at=func.now())
+        .returning(sessions.c.id)
+    )
+    return len(ended.all())
