@@ -7,7 +7,6 @@ import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-import anyio
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
@@ -17,6 +16,7 @@ from loomworks.api.limits import install_input_limits
 from loomworks.api.routers import auth, dashboard, engagements, health, jobs, me, renders
 from loomworks.db.engine import create_engine
 from loomworks.demo.simulator import run_simulator
+from loomworks.security import hashing_pool
 from loomworks.settings import Settings
 
 
@@ -32,7 +32,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.engine = create_engine(url, pool_size=settings.db_pool_size)
-        app.state.hashing = anyio.CapacityLimiter(settings.hash_concurrency)
+        app.state.hashing = hashing_pool(settings.hash_concurrency)
         app.state.cursor_key = None  # loaded on first use, so the app starts while the DB is down
         simulator = None
         if demo:
@@ -47,6 +47,7 @@ def create_app(
                 with contextlib.suppress(asyncio.CancelledError):
                     await simulator
             await app.state.engine.dispose()
+            app.state.hashing.shutdown(wait=False, cancel_futures=True)
 
     app = FastAPI(
         title="Loomworks",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import timedelta
 from pathlib import Path
 
@@ -12,6 +13,10 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 def _default_data_dir() -> Path:
     return Path(platformdirs.user_data_dir("loomworks", appauthor=False))
+
+
+def _half_the_cores() -> int:
+    return max(1, (os.cpu_count() or 2) // 2)
 
 
 class Settings(BaseSettings):
@@ -36,8 +41,9 @@ class Settings(BaseSettings):
     login_failures_per_email: int = Field(default=10, ge=1)
     login_failures_per_address: int = Field(default=100, ge=1)
     login_failure_window_seconds: int = Field(default=15 * 60, ge=1)
-    # argon2 runs in threads; this many at once, so a login flood cannot take every core.
-    hash_concurrency: int = Field(default=2, ge=1)
+    # Password checks (argon2, ~0.25 s of a core each) run in this many low-priority threads;
+    # sign-ins queue for them. Half the cores leaves the rest to the event loop and PostgreSQL.
+    hash_concurrency: int = Field(default_factory=_half_the_cores, ge=1)
 
     @property
     def allowed_origins(self) -> frozenset[str]:

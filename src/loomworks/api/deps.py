@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from concurrent.futures import Executor
 from typing import Annotated
 
-import anyio
 from fastapi import Depends, Request
 from fastapi.security import APIKeyCookie
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -60,13 +60,13 @@ session_cookie = APIKeyCookie(
 SessionToken = Annotated[str | None, Depends(session_cookie)]
 
 
-def get_hashing(request: Request) -> anyio.CapacityLimiter:
-    """The app's bound on password hashes computed at once (see Settings.hash_concurrency)."""
-    limiter: anyio.CapacityLimiter = request.app.state.hashing
-    return limiter
+def get_hashing(request: Request) -> Executor:
+    """The app's password-check threads (security.hashing_pool)."""
+    pool: Executor = request.app.state.hashing
+    return pool
 
 
-Hashing = Annotated[anyio.CapacityLimiter, Depends(get_hashing)]
+Hashing = Annotated[Executor, Depends(get_hashing)]
 
 
 async def current_person(conn: Conn, token: SessionToken) -> Person:

@@ -10,13 +10,14 @@ is being checked keeps its row, and counts as a failure.
 
 from __future__ import annotations
 
+import asyncio
 import math
 import uuid
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-import anyio
 from sqlalchemy import ColumnElement, Select, delete, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -68,7 +69,7 @@ async def sign_in(
     client_address: str,
     limits: LoginLimits,
     session_lifetime: timedelta,
-    hashing: anyio.CapacityLimiter,
+    hashing: Executor,
 ) -> SignedIn | WrongCredentials | Throttled:
     """Check the throttle, then the password, then issue a session.
 
@@ -83,8 +84,8 @@ async def sign_in(
             return reserved
         credentials = await credentials_for(conn, email)
     # Unknown emails are checked against a dummy hash, at the same cost as a wrong password.
-    matches = await anyio.to_thread.run_sync(
-        verify_password, password, credentials.password_hash, limiter=hashing
+    matches = await asyncio.get_running_loop().run_in_executor(
+        hashing, verify_password, password, credentials.password_hash
     )
     if not matches or credentials.person is None:
         return WrongCredentials()
