@@ -26,12 +26,14 @@ async def get_conn(request: Request) -> AsyncIterator[AsyncConnection]:
         yield conn
 
 
-def get_settings(request: Request) -> Settings:
+# The plain getters are async so FastAPI calls them on the event loop: a sync dependency is
+# run in a worker thread, one thread hop per request for nothing.
+async def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_engine(request: Request) -> AsyncEngine:
+async def get_engine(request: Request) -> AsyncEngine:
     """For responses that outlive the route (streamed downloads) and need their own connection."""
     engine: AsyncEngine = request.app.state.engine
     return engine
@@ -60,7 +62,7 @@ session_cookie = APIKeyCookie(
 SessionToken = Annotated[str | None, Depends(session_cookie)]
 
 
-def get_hashing(request: Request) -> Executor:
+async def get_hashing(request: Request) -> Executor:
     """The app's password-check threads (security.hashing_pool)."""
     pool: Executor = request.app.state.hashing
     return pool
