@@ -150,3 +150,16 @@ async def test_hostile_cursors_are_400(
     client: httpx.AsyncClient, signed_in: None, cursor: str
 ) -> None:
     _assert_json_error(await client.get(f"/me/dashboard/recent?cursor={cursor}"), 400)
+
+
+@pytest.mark.parametrize(
+    "raw", [b'{"email": "\xff\xfe@x.test", "password": "x"}', b"\xed\xa0\x80", b"\x00" * 10]
+)
+async def test_bodies_that_are_not_utf8_json_are_4xx_json(
+    client: httpx.AsyncClient, raw: bytes
+) -> None:
+    response = await client.post(
+        "/auth/login", content=raw, headers={"content-type": "application/json"}
+    )
+    assert 400 <= response.status_code < 500
+    assert response.json()["detail"]
