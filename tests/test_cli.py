@@ -40,7 +40,7 @@ async def test_admin_commands_build_a_working_login(
         "--name",
         "Ada",
         "--password",
-        "pw-123456",
+        "pw-123456-long",
     )
     assert ok.returncode == 0, ok.stderr
     assert loomworks(database_url, "engagement", "add", "Harbour").returncode == 0
@@ -67,7 +67,7 @@ async def test_admin_commands_build_a_working_login(
             ("member", "add", "nobody@example.test", "Harbour", "--designation", "owner"),
             "no person",
         ),
-        (("person", "add", "not-an-email", "--name", "X", "--password", "p"), "not an email"),
+        (("person", "add", "not-an-email", "--name", "X", "--password", "p" * 12), "not an email"),
     ],
 )
 async def test_bad_input_is_one_line_and_nonzero(
@@ -85,12 +85,12 @@ async def test_duplicates_and_bad_designation_are_refused(
 ) -> None:
     assert (
         loomworks(
-            database_url, "person", "add", "b@example.test", "--name", "B", "--password", "p"
+            database_url, "person", "add", "b@example.test", "--name", "B", "--password", "p" * 12
         ).returncode
         == 0
     )
     dup = loomworks(
-        database_url, "person", "add", "B@example.test", "--name", "B", "--password", "p"
+        database_url, "person", "add", "B@example.test", "--name", "B", "--password", "p" * 12
     )
     assert dup.returncode == 1 and "already exists" in dup.stderr
     assert loomworks(database_url, "engagement", "add", "Bay").returncode == 0

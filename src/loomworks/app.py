@@ -10,11 +10,14 @@ from contextlib import asynccontextmanager
 from typing import NoReturn
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from uvicorn.config import STARTUP_FAILURE
 
+from loomworks.api.docs import install_offline_docs
 from loomworks.api.errors import install_error_handlers
+from loomworks.api.limits import install_input_limits
 from loomworks.api.routers import (
     auth,
     dashboard,
@@ -28,6 +31,7 @@ from loomworks.api.routers import (
 )
 from loomworks.db.engine import BadDatabaseURL, DatabaseTimeouts, async_url, create_engine
 from loomworks.events import EventHub
+from loomworks.security import hashing_pool
 from loomworks.settings import Settings, first_error
 
 log = logging.getLogger(__name__)
@@ -54,6 +58,7 @@ def create_app(
         app.state.engine = create_engine(
             url, pool_size=settings.db_pool_size, timeouts=DatabaseTimeouts.for_service(settings)
         )
+        app.state.hashing = hashing_pool(settings.hash_concurrency)
         app.state.cursor_key = None  # loaded on first use, so the app starts while the DB is down
         # The process's one LISTEN connection for event streams; it connects (and reconnects)
         # in the background, so the app starts while the DB is down here too.
@@ -70,18 +75,32 @@ def create_app(
             await _cancel(tasks)
             await app.state.events.close()
             await _dispose(app.state.engine, settings)
+            app.state.hashing.shutdown(wait=False, cancel_futures=True)
 
     app = FastAPI(
         title="Loomworks",
         summary="One call per dashboard zone across all of an operator's engagements.",
         version="0.1.0",
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     install_error_handlers(app)
+    install_input_limits(app)
+    if settings.allowed_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=sorted(settings.allowed_origins),
+            allow_credentials=True,
+            allow_methods=["GET", "POST"],
+            allow_headers=["Content-Type", "If-None-Match", "Last-Event-ID"],
+            expose_headers=["ETag", "Retry-After", "X-Poll-Interval"],
+        )
     for module in (health, auth, me, dashboard, events, decisions, engagements, jobs, renders):
         app.include_router(module.router)
     app.include_router(dashboard.engagement_router)
+    install_offline_docs(app)
     return app
 
 

@@ -15,13 +15,31 @@ from sqlalchemy import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from loomworks.db.embedded import database_url_or_embedded
-from loomworks.db.engagements import add_member, create_engagement, find_engagements
+from loomworks.db.engagements import (
+    add_member,
+    all_engagements,
+    create_engagement_once,
+    find_engagements,
+    members_of,
+    remove_member,
+    set_designation,
+)
 from loomworks.db.engine import TOOL_TIMEOUTS, BadDatabaseURL, create_engine
 from loomworks.db.faults import describe, is_unavailable
 from loomworks.db.migrate import upgrade_to_head
-from loomworks.db.people import Person, create_person, issue_session, person_by_email
+from loomworks.db.people import (
+    Person,
+    all_persons,
+    create_person,
+    issue_session,
+    person_by_email,
+    revoke_sessions_of,
+    set_password,
+)
 from loomworks.settings import Settings, first_error
 from loomworks.states import Designation
+
+MIN_PASSWORD_LENGTH = 12
 
 
 class CommandError(Exception):
@@ -71,8 +89,15 @@ def _parser() -> argparse.ArgumentParser:
     person_add = person.add_parser("add", help="add a person who can sign in")
     person_add.add_argument("email")
     person_add.add_argument("--name", required=True, help="display name")
-    person_add.add_argument("--password", help="password (prompted for when omitted)")
+    _password_options(person_add)
     person_add.set_defaults(run=_person_add)
+    person.add_parser("list", help="list everyone who can sign in").set_defaults(run=_person_list)
+    person_password = person.add_parser(
+        "set-password", help="set a person's password and sign them out everywhere"
+    )
+    person_password.add_argument("email")
+    _password_options(person_password)
+    person_password.set_defaults(run=_person_set_password)
 
     engagement = commands.add_parser("engagement", help="engagements").add_subparsers(
         metavar="ACTION"
@@ -80,6 +105,9 @@ def _parser() -> argparse.ArgumentParser:
     engagement_add = engagement.add_parser("add", help="create an engagement")
     engagement_add.add_argument("name")
     engagement_add.set_defaults(run=_engagement_add)
+    engagement.add_parser("list", help="list engagements and their member counts").set_defaults(
+        run=_engagement_list
+    )
 
     member = commands.add_parser("member", help="memberships").add_subparsers(metavar="ACTION")
     member_add = member.add_parser("add", help="make a person a member of an engagement")
@@ -87,12 +115,35 @@ def _parser() -> argparse.ArgumentParser:
     member_add.add_argument("engagement", help="engagement name or id")
     member_add.add_argument("--designation", required=True, choices=[str(d) for d in Designation])
     member_add.set_defaults(run=_member_add)
+    member_list = member.add_parser("list", help="list an engagement's members")
+    member_list.add_argument("engagement", help="engagement name or id")
+    member_list.set_defaults(run=_member_list)
+    member_remove = member.add_parser("remove", help="remove a person from an engagement")
+    member_remove.add_argument("email")
+    member_remove.add_argument("engagement", help="engagement name or id")
+    member_remove.set_defaults(run=_member_remove)
+    member_designation = member.add_parser("set-designation", help="change a member's designation")
+    member_designation.add_argument("email")
+    member_designation.add_argument("engagement", help="engagement name or id")
+    member_designation.add_argument("designation", choices=[str(d) for d in Designation])
+    member_designation.set_defaults(run=_member_set_designation)
 
     session = commands.add_parser("session", help="sessions").add_subparsers(metavar="ACTION")
     session_issue = session.add_parser("issue", help="issue a session token for a person")
     session_issue.add_argument("email")
     session_issue.set_defaults(run=_session_issue)
+    session_revoke = session.add_parser("revoke", help="sign a person out of every session")
+    session_revoke.add_argument("email")
+    session_revoke.set_defaults(run=_session_revoke)
     return parser
+
+
+def _password_options(command: argparse.ArgumentParser) -> None:
+    given = command.add_mutually_exclusive_group()
+    given.add_argument("--password", help="the password (prompted for when omitted)")
+    given.add_argument(
+        "--password-stdin", action="store_true", help="read the password from standard input"
+    )
 
 
 def _db_upgrade(settings: Settings, args: argparse.Namespace) -> None:
@@ -155,9 +206,7 @@ def _person_add(settings: Settings, args: argparse.Namespace) -> None:
     email = args.email.strip()
     if "@" not in email or len(email) > 320:
         raise CommandError(f"{email!r} is not an email address")
-    password = args.password or getpass.getpass(f"Password for {email}: ")
-    if not password:
-        raise CommandError("the password must not be empty")
+    password = _new_password(args, email)
 
     async def work(conn: AsyncConnection) -> None:
         person = await create_person(conn, email=email, display_name=args.name, password=password)
@@ -168,15 +217,115 @@ def _person_add(settings: Settings, args: argparse.Namespace) -> None:
     _with_database(settings, work)
 
 
+def _new_password(args: argparse.Namespace, email: str) -> str:
+    """From --password, --password-stdin or the terminal (twice); never echoed."""
+    if args.password is not None:
+        password: str = args.password
+    elif args.password_stdin:
+        password = sys.stdin.readline().removesuffix("\n").removesuffix("\r")
+    elif not sys.stdin.isatty():
+        # getpass would fall back to reading stdin with a warning; say what to do instead.
+        raise CommandError("no terminal to read a password from: use --password-stdin")
+    else:
+        password = getpass.getpass(f"Password for {email}: ")
+        if getpass.getpass("Same password again: ") != password:
+            raise CommandError("the passwords do not match")
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise CommandError(f"the password must be at least {MIN_PASSWORD_LENGTH} characters")
+    return password
+
+
+def _person_list(settings: Settings, args: argparse.Namespace) -> None:
+    async def work(conn: AsyncConnection) -> None:
+        _print_rows([(p.email, p.display_name, str(p.id)) for p in await all_persons(conn)])
+
+    _with_database(settings, work)
+
+
+def _person_set_password(settings: Settings, args: argparse.Namespace) -> None:
+    password = _new_password(args, args.email)
+
+    async def work(conn: AsyncConnection) -> None:
+        person = await _person_or_fail(conn, args.email)
+        await set_password(conn, person_id=person.id, password=password)
+        # Whoever knew the old password may hold a session; a new password ends them all.
+        ended = await revoke_sessions_of(conn, person_id=person.id)
+        print(f"password of {person.email} changed; {_sessions(ended)} signed out")
+
+    _with_database(settings, work)
+
+
 def _engagement_add(settings: Settings, args: argparse.Namespace) -> None:
     name = args.name.strip()
     if not name:
         raise CommandError("the engagement name must not be empty")
 
     async def work(conn: AsyncConnection) -> None:
-        print(f"added engagement {name!r} ({await create_engagement(conn, name=name)})")
+        engagement_id = await create_engagement_once(conn, name=name)
+        if engagement_id is None:
+            raise CommandError(f"an engagement named {name!r} already exists")
+        print(f"added engagement {name!r} ({engagement_id})")
 
     _with_database(settings, work)
+
+
+def _engagement_list(settings: Settings, args: argparse.Namespace) -> None:
+    async def work(conn: AsyncConnection) -> None:
+        rows = await all_engagements(conn)
+        _print_rows([(e.name, str(e.id), f"{e.members} members") for e in rows])
+
+    _with_database(settings, work)
+
+
+def _member_list(settings: Settings, args: argparse.Namespace) -> None:
+    async def work(conn: AsyncConnection) -> None:
+        engagement_id = await _engagement_id(conn, args.engagement)
+        members = await members_of(conn, engagement_id=engagement_id)
+        _print_rows([(m.email, m.display_name, m.designation) for m in members])
+
+    _with_database(settings, work)
+
+
+def _member_remove(settings: Settings, args: argparse.Namespace) -> None:
+    async def work(conn: AsyncConnection) -> None:
+        person = await _person_or_fail(conn, args.email)
+        engagement_id = await _engagement_id(conn, args.engagement)
+        if not await remove_member(conn, person_id=person.id, engagement_id=engagement_id):
+            raise CommandError(f"{person.email} is not a member of {args.engagement!r}")
+        print(f"{person.email} is no longer a member of {args.engagement!r}")
+
+    _with_database(settings, work)
+
+
+def _member_set_designation(settings: Settings, args: argparse.Namespace) -> None:
+    async def work(conn: AsyncConnection) -> None:
+        person = await _person_or_fail(conn, args.email)
+        engagement_id = await _engagement_id(conn, args.engagement)
+        changed = await set_designation(
+            conn,
+            person_id=person.id,
+            engagement_id=engagement_id,
+            designation=Designation(args.designation),
+        )
+        if not changed:
+            raise CommandError(f"{person.email} is not a member of {args.engagement!r}")
+        print(f"{person.email} is now {args.designation} of {args.engagement!r}")
+
+    _with_database(settings, work)
+
+
+def _print_rows(rows: list[tuple[str, ...]]) -> None:
+    """Columns separated by two spaces, padded to line up; nothing at all for no rows."""
+    if not rows:
+        return
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
+    for row in rows:
+        cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
+        print("  ".join([*cells, row[-1]]))
+
+
+def _sessions(count: int) -> str:
+    return f"{count} session" if count == 1 else f"{count} sessions"
 
 
 def _member_add(settings: Settings, args: argparse.Namespace) -> None:
@@ -211,6 +360,15 @@ def _session_issue(settings: Settings, args: argparse.Namespace) -> None:
         token = await issue_session(conn, person_id=person.id, lifetime=settings.session_lifetime)
         print(token)
         print(_curl_line(settings, token))
+
+    _with_database(settings, work)
+
+
+def _session_revoke(settings: Settings, args: argparse.Namespace) -> None:
+    async def work(conn: AsyncConnection) -> None:
+        person = await _person_or_fail(conn, args.email)
+        ended = await revoke_sessions_of(conn, person_id=person.id)
+        print(f"{person.email}: {_sessions(ended)} signed out")
 
     _with_database(settings, work)
 

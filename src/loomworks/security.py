@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import os
 import secrets
+import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 from pwdlib import PasswordHash
 from pwdlib.hashers.argon2 import Argon2Hasher
@@ -26,6 +31,23 @@ def verify_password(password: str, password_hash: str | None) -> bool:
     except ValueError:
         # A malformed stored hash must read as "wrong password", never as a server error.
         return False
+
+
+def hashing_pool(workers: int) -> ThreadPoolExecutor:
+    """Threads for password checks: at most `workers` argon2 runs at once (each takes a core
+    for ~0.25 s), and at the lowest CPU priority, so that under a flood of sign-ins the event
+    loop serving everything else still gets the CPU when it needs it; sign-ins queue instead."""
+    return ThreadPoolExecutor(
+        max_workers=workers, thread_name_prefix="password-hash", initializer=_lowest_priority
+    )
+
+
+def _lowest_priority() -> None:
+    # Linux keeps a nice value per thread (setpriority on the thread id); elsewhere that call
+    # would name a process, so the threads keep the normal priority there.
+    if sys.platform == "linux":
+        with contextlib.suppress(OSError):
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
 
 
 def new_session_token() -> str:

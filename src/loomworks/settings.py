@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import timedelta
 from pathlib import Path
 
@@ -12,6 +13,10 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 def _default_data_dir() -> Path:
     return Path(platformdirs.user_data_dir("loomworks", appauthor=False))
+
+
+def _half_the_cores() -> int:
+    return max(1, (os.cpu_count() or 2) // 2)
 
 
 class Settings(BaseSettings):
@@ -46,6 +51,27 @@ class Settings(BaseSettings):
     events_heartbeat_seconds: float = Field(default=15.0, gt=0, le=15)
     # Events a stream may have waiting to be sent; a stream that falls further behind is ended.
     events_queue_size: int = Field(default=256, ge=1)
+    # Comma-separated origins (scheme://host[:port]) whose pages may call the API with the
+    # session cookie; none by default.
+    cors_origins: str = ""
+    login_failures_per_email: int = Field(default=10, ge=1)
+    login_failures_per_address: int = Field(default=100, ge=1)
+    login_failure_window_seconds: int = Field(default=15 * 60, ge=1)
+    # Password checks (argon2, ~0.25 s of a core each) run in this many low-priority threads;
+    # sign-ins queue for them. Half the cores leaves the rest to the event loop and PostgreSQL.
+    hash_concurrency: int = Field(default_factory=_half_the_cores, ge=1)
+
+    @property
+    def allowed_origins(self) -> frozenset[str]:
+        return frozenset(
+            origin.strip().rstrip("/").lower()
+            for origin in self.cors_origins.split(",")
+            if origin.strip()
+        )
+
+    @property
+    def login_failure_window(self) -> timedelta:
+        return timedelta(seconds=self.login_failure_window_seconds)
 
     @property
     def session_lifetime(self) -> timedelta:

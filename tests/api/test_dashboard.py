@@ -424,6 +424,7 @@ async def test_bad_limit_is_422(
 
 @pytest.mark.parametrize(
     "cursor",
+    # An empty cursor= means no cursor (tests/api/test_hostile_input.py).
     ["garbage", "!!!!", "a" * 5000, "é", "AAAA", "%00", "eyJrIjoxfQ", "x" * 51, "="],
 )
 async def test_malformed_cursor_is_400(

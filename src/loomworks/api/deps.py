@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Cookie, Depends, Request
+from fastapi import Depends, Request
+from fastapi.security import APIKeyCookie
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from loomworks.api.errors import Forbidden, NotAuthenticated, NotFound
@@ -31,12 +33,14 @@ async def get_conn(request: Request) -> AsyncIterator[AsyncConnection]:
         yield conn
 
 
-def get_settings(request: Request) -> Settings:
+# The plain getters are async so FastAPI calls them on the event loop: a sync dependency is
+# run in a worker thread, one thread hop per request for nothing.
+async def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_engine(request: Request) -> AsyncEngine:
+async def get_engine(request: Request) -> AsyncEngine:
     """For responses that outlive the route (streamed downloads) and need their own connection."""
     engine: AsyncEngine = request.app.state.engine
     return engine
@@ -57,10 +61,26 @@ async def get_cursor_key(request: Request, conn: Conn) -> bytes:
 
 CursorKey = Annotated[bytes, Depends(get_cursor_key)]
 AppSettings = Annotated[Settings, Depends(get_settings)]
-SessionToken = Annotated[str | None, Cookie(alias=SESSION_COOKIE, include_in_schema=False)]
+# The cookie as an OpenAPI security scheme, so /docs and API tools know how to sign in.
+session_cookie = APIKeyCookie(
+    name=SESSION_COOKIE,
+    scheme_name="session",
+    description="The session cookie that POST /auth/login sets.",
+    auto_error=False,
+)
+SessionToken = Annotated[str | None, Depends(session_cookie)]
 
 
-async def current_person(conn: Conn, token: SessionToken = None) -> Person:
+async def get_hashing(request: Request) -> Executor:
+    """The app's password-check threads (security.hashing_pool)."""
+    pool: Executor = request.app.state.hashing
+    return pool
+
+
+Hashing = Annotated[Executor, Depends(get_hashing)]
+
+
+async def current_person(conn: Conn, token: SessionToken) -> Person:
     if not token or len(token) > MAX_TOKEN_LENGTH:
         raise NotAuthenticated()
     person = await person_for_token(conn, token)

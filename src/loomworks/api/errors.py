@@ -63,6 +63,14 @@ class Conflict(LoomworksError):
 RETRY_AFTER_SECONDS = 5
 
 
+class TooManyRequests(LoomworksError):
+    status_code = 429
+
+    def __init__(self, detail: str, *, retry_after: int) -> None:
+        super().__init__(detail)
+        self.headers = {"Retry-After": str(retry_after)}
+
+
 class DatabaseUnavailable(LoomworksError):
     status_code = 503
 

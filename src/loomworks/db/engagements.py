@@ -5,13 +5,16 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import insert, select
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from loomworks.db.tables import dashboard_counts, engagement_memberships, engagements
+from loomworks.db.tables import dashboard_counts, engagement_memberships, engagements, persons
 from loomworks.kinds import sources_in
 from loomworks.states import Designation, Zone
+
+# Advisory lock key (any constant no other code uses) serialising engagement creation.
+_ENGAGEMENT_NAMES_LOCK = 0x4C57_0003
 
 
 @dataclass(frozen=True)
@@ -19,6 +22,20 @@ class ActivitySummary:
     active_jobs: dict[str, int]
     decisions_waiting: dict[str, int]
     produced_renders: int
+
+
+@dataclass(frozen=True)
+class EngagementListing:
+    id: uuid.UUID
+    name: str
+    members: int
+
+
+@dataclass(frozen=True)
+class Member:
+    email: str
+    display_name: str
+    designation: str
 
 
 async def create_engagement(conn: AsyncConnection, *, name: str) -> uuid.UUID:
@@ -36,6 +53,78 @@ async def find_engagements(conn: AsyncConnection, name_or_id: str) -> list[uuid.
         condition = engagements.c.name == name_or_id
     rows = await conn.execute(select(engagements.c.id).where(condition).order_by(engagements.c.id))
     return [row.id for row in rows]
+
+
+async def create_engagement_once(conn: AsyncConnection, *, name: str) -> uuid.UUID | None:
+    """Create an engagement unless one has this name already (ignoring case); None then.
+    A transaction-scoped advisory lock makes check-and-insert atomic across processes."""
+    await conn.execute(select(func.pg_advisory_xact_lock(_ENGAGEMENT_NAMES_LOCK)))
+    taken = await conn.execute(
+        select(engagements.c.id).where(func.lower(engagements.c.name) == name.lower()).limit(1)
+    )
+    if taken.one_or_none() is not None:
+        return None
+    return await create_engagement(conn, name=name)
+
+
+async def all_engagements(conn: AsyncConnection) -> list[EngagementListing]:
+    members = (
+        select(func.count())
+        .select_from(engagement_memberships)
+        .where(engagement_memberships.c.engagement_id == engagements.c.id)
+        .scalar_subquery()
+    )
+    rows = await conn.execute(
+        select(engagements.c.id, engagements.c.name, members).order_by(
+            engagements.c.name, engagements.c.id
+        )
+    )
+    return [EngagementListing(*row) for row in rows]
+
+
+async def members_of(conn: AsyncConnection, *, engagement_id: uuid.UUID) -> list[Member]:
+    rows = await conn.execute(
+        select(persons.c.email, persons.c.display_name, engagement_memberships.c.designation)
+        .join(persons, persons.c.id == engagement_memberships.c.person_id)
+        .where(engagement_memberships.c.engagement_id == engagement_id)
+        .order_by(persons.c.email)
+    )
+    return [Member(*row) for row in rows]
+
+
+async def remove_member(
+    conn: AsyncConnection, *, person_id: uuid.UUID, engagement_id: uuid.UUID
+) -> bool:
+    """False when the person was not a member."""
+    removed = await conn.execute(
+        delete(engagement_memberships)
+        .where(
+            engagement_memberships.c.person_id == person_id,
+            engagement_memberships.c.engagement_id == engagement_id,
+        )
+        .returning(engagement_memberships.c.id)
+    )
+    return removed.one_or_none() is not None
+
+
+async def set_designation(
+    conn: AsyncConnection,
+    *,
+    person_id: uuid.UUID,
+    engagement_id: uuid.UUID,
+    designation: Designation,
+) -> bool:
+    """False when the person is not a member."""
+    changed = await conn.execute(
+        update(engagement_memberships)
+        .where(
+            engagement_memberships.c.person_id == person_id,
+            engagement_memberships.c.engagement_id == engagement_id,
+        )
+        .values(designation=designation)
+        .returning(engagement_memberships.c.id)
+    )
+    return changed.one_or_none() is not None
 
 
 async def add_member(

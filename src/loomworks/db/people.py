@@ -11,7 +11,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from loomworks.db.tables import engagement_memberships, engagements, persons, sessions
-from loomworks.security import hash_password, new_session_token, token_hash, verify_password
+from loomworks.security import hash_password, new_session_token, token_hash
 from loomworks.states import Designation
 
 
@@ -65,8 +65,15 @@ async def person_by_email(conn: AsyncConnection, email: str) -> Person | None:
     return Person(*row) if row else None
 
 
-async def authenticate(conn: AsyncConnection, *, email: str, password: str) -> Person | None:
-    """The person whose email and password match; None otherwise, at a similar cost."""
+@dataclass(frozen=True)
+class Credentials:
+    """What a sign-in checks: the person (None for an unknown email) and their hash."""
+
+    person: Person | None
+    password_hash: str | None
+
+
+async def credentials_for(conn: AsyncConnection, email: str) -> Credentials:
     row = (
         await conn.execute(
             select(*_person_columns, persons.c.password_hash).where(
@@ -74,10 +81,11 @@ async def authenticate(conn: AsyncConnection, *, email: str, password: str) -> P
             )
         )
     ).one_or_none()
-    stored_hash = row.password_hash if row else None
-    if not verify_password(password, stored_hash) or row is None:
-        return None
-    return Person(row.id, row.email, row.display_name, row.created_at)
+    if row is None:
+        return Credentials(None, None)
+    return Credentials(
+        Person(row.id, row.email, row.display_name, row.created_at), row.password_hash
+    )
 
 
 async def issue_session(conn: AsyncConnection, *, person_id: uuid.UUID, lifetime: timedelta) -> str:
@@ -148,3 +156,31 @@ async def membership_in(
         )
     ).one_or_none()
     return Membership(row.id, row.name, Designation(row.designation)) if row else None
+
+
+async def all_persons(conn: AsyncConnection) -> list[Person]:
+    rows = await conn.execute(select(*_person_columns).order_by(persons.c.email))
+    return [Person(*row) for row in rows]
+
+
+async def set_password(conn: AsyncConnection, *, person_id: uuid.UUID, password: str) -> None:
+    await conn.execute(
+        update(persons)
+        .where(persons.c.id == person_id)
+        .values(password_hash=hash_password(password))
+    )
+
+
+async def revoke_sessions_of(conn: AsyncConnection, *, person_id: uuid.UUID) -> int:
+    """Sign a person out everywhere; how many live sessions that ended."""
+    ended = await conn.execute(
+        update(sessions)
+        .where(
+            sessions.c.person_id == person_id,
+            sessions.c.revoked_at.is_(None),
+            sessions.c.expires_at > func.now(),
+        )
+        .values(revoked_at=func.now())
+        .returning(sessions.c.id)
+    )
+    return len(ended.all())

@@ -349,7 +349,24 @@ dashboard_counts = Table(
     CheckConstraint("n >= 0", name="n_non_negative"),
 )
 
+# Failed sign-ins, kept in the database so the throttle holds across worker processes. A row
+# is written before the password is checked (and deleted again when it was right), so
+# concurrent attempts can never check more passwords than the limit allows; see db/throttle.py.
+login_failures = Table(
+    "login_failures",
+    metadata,
+    _id(),
+    Column("email", Text, nullable=False),
+    Column("client_address", Text, nullable=False),
+    _now("failed_at"),
+    Index("ix_login_failures_email_failed_at", "email", "failed_at"),
+    Index("ix_login_failures_client_address_failed_at", "client_address", "failed_at"),
+    Index("ix_login_failures_failed_at", "failed_at"),
+)
+
+
 DATA_TABLES = (
+    login_failures,
     dashboard_counts,
     decisions,
     render_files,

@@ -14,6 +14,7 @@ from loomworks.api.conditional import entity_tag, matches, not_modified, poll_he
 from loomworks.api.cursor import decode_cursor, encode_cursor
 from loomworks.api.deps import AppSettings, Conn, CurrentPerson, CursorKey, Member
 from loomworks.api.errors import NotFound
+from loomworks.api.paging import Cursor, Limit
 from loomworks.api.responses import JSONBody
 from loomworks.api.schemas.dashboard import (
     DashboardActiveResponse,
@@ -21,6 +22,7 @@ from loomworks.api.schemas.dashboard import (
     DashboardNeedsYouResponse,
     DashboardRecentResponse,
 )
+from loomworks.api.schemas.errors import errors
 from loomworks.db.dashboard import (
     ActiveRow,
     NeedsYouRow,
@@ -34,13 +36,17 @@ from loomworks.db.dashboard import (
 )
 from loomworks.states import ActiveKind, ArtifactKind, NeedsYouKind, Zone
 
-router = APIRouter(prefix="/me/dashboard", tags=["dashboard"])
+router = APIRouter(
+    prefix="/me/dashboard", tags=["dashboard"], responses=errors(400, 401, 404, 422, 503)
+)
 # The same zones for one engagement: what a per-engagement screen (and the benchmark's
 # "one call per engagement" baseline) uses.
-engagement_router = APIRouter(prefix="/engagements/{engagement_id}/dashboard", tags=["dashboard"])
+engagement_router = APIRouter(
+    prefix="/engagements/{engagement_id}/dashboard",
+    tags=["dashboard"],
+    responses=errors(400, 401, 404, 422, 503),
+)
 
-Limit = Annotated[int, Query(ge=1, le=100, description="page size, 1-100")]
-Cursor = Annotated[str | None, Query(description="next_cursor from the previous page of this zone")]
 Engagements = Annotated[
     list[uuid.UUID],
     Query(alias="engagement_id", description="only these of my engagements (repeatable)"),

@@ -7,9 +7,10 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Query
+from fastapi import APIRouter, Body
 
 from loomworks import dashboard, labels
+from loomworks.api.csrf import SameSite
 from loomworks.api.cursor import decode_cursor, encode_cursor
 from loomworks.api.deps import (
     Conn,
@@ -21,6 +22,7 @@ from loomworks.api.deps import (
     engagement_member,
 )
 from loomworks.api.errors import Conflict, LoomworksError, NotFound, Unprocessable
+from loomworks.api.paging import Cursor, Limit
 from loomworks.api.schemas.decisions import (
     BulkDecisionCreate,
     BulkDecisionResponse,
@@ -31,6 +33,7 @@ from loomworks.api.schemas.decisions import (
     ItemDetailResponse,
     PersonRef,
 )
+from loomworks.api.schemas.errors import errors
 from loomworks.db.decisions import (
     ItemNotWaiting,
     ItemUnknown,
@@ -44,9 +47,6 @@ from loomworks.kinds import SOURCE_OF, Decision, Source, sources_in
 from loomworks.states import DECIDING_DESIGNATIONS, NeedsYouKind, Zone
 
 router = APIRouter(tags=["decisions"])
-
-Limit = Annotated[int, Query(ge=1, le=100, description="page size, 1-100")]
-Cursor = Annotated[str | None, Query(description="next_cursor from the previous page")]
 Note = Annotated[DecisionCreate | None, Body(description="optional; {} or no body at all")]
 HISTORY = "decisions"
 
@@ -151,11 +151,6 @@ def _detail_route(source: Source) -> Callable[..., Awaitable[ItemDetailResponse]
     return route
 
 
-_ITEM_ERRORS: dict[int | str, dict[str, str]] = {
-    401: {"description": "not signed in"},
-    404: {"description": "not a member of the engagement, or no such item (the same answer)"},
-}
-
 for _source in sources_in(Zone.NEEDS_YOU):
     _path = f"/engagements/{{engagement_id}}/{_source.collection}/{{item_id}}"
     router.add_api_route(
@@ -164,7 +159,7 @@ for _source in sources_in(Zone.NEEDS_YOU):
         methods=["GET"],
         name=f"read_{_source.kind}",
         summary=f"One {_source.kind.replace('_', ' ')}, with what I may decide on it",
-        responses=_ITEM_ERRORS,
+        responses=errors(401, 404, 422, 503),
     )
     for _decision in _source.decisions:
         router.add_api_route(
@@ -177,15 +172,16 @@ for _source in sources_in(Zone.NEEDS_YOU):
                 f"Marks the item {_decision.done} if it still waits: 200 with the decision. "
                 "The same person repeating the same decision gets the recorded one again."
             ),
-            responses={
-                **_ITEM_ERRORS,
-                403: {"description": "a viewer: read-only in this engagement"},
-                409: {"description": "no longer waiting: says who decided what, and when"},
-            },
+            responses=errors(400, 401, 403, 404, 409, 413, 422, 503),
+            dependencies=[SameSite],
         )
 
 
-@router.post("/me/dashboard/needs_you/decisions")
+@router.post(
+    "/me/dashboard/needs_you/decisions",
+    responses=errors(400, 401, 403, 413, 422, 503),
+    dependencies=[SameSite],
+)
 async def decide_many(
     body: BulkDecisionCreate, conn: Conn, me: CurrentPerson
 ) -> BulkDecisionResponse:
@@ -216,7 +212,7 @@ async def decide_many(
     return BulkDecisionResponse(results=results)
 
 
-@router.get("/engagements/{engagement_id}/decisions")
+@router.get("/engagements/{engagement_id}/decisions", responses=errors(400, 401, 404, 422, 503))
 async def read_decision_history(
     membership: Member, conn: Conn, key: CursorKey, limit: Limit = 50, cursor: Cursor = None
 ) -> DecisionHistoryResponse:

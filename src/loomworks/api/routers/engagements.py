@@ -6,9 +6,12 @@ from fastapi import APIRouter
 
 from loomworks.api.deps import Conn, Member
 from loomworks.api.schemas.engagements import ActivitySummaryResponse
+from loomworks.api.schemas.errors import errors
 from loomworks.db.engagements import activity_summary
 
-router = APIRouter(prefix="/engagements", tags=["engagements"])
+router = APIRouter(
+    prefix="/engagements", tags=["engagements"], responses=errors(401, 404, 422, 503)
+)
 
 
 @router.get("/{engagement_id}/activity-summary")

@@ -10,11 +10,11 @@ from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Header
-from pydantic import BaseModel
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from loomworks.api.deps import Hub, StreamCaller
+from loomworks.api.schemas.errors import errors
 from loomworks.events import Ended, EventHub, KeepAlive, Subscriber, ZoneChanged
 
 router = APIRouter(prefix="/me/dashboard", tags=["dashboard"])
@@ -28,12 +28,6 @@ EXAMPLE = (
     "id: 4711\n\n"
     ": keep-alive\n\n"
 )
-
-
-class ErrorDetail(BaseModel):
-    """An error: a sentence a person can read."""
-
-    detail: str
 
 
 # One change goes to many streams as the same message: written once.
@@ -128,14 +122,18 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
         ),
         "content": {"text/event-stream": {"schema": {"type": "string"}, "example": EXAMPLE}},
     },
-    # Spelled out: a "model" would be documented in the route's own media type.
-    401: {
-        "description": "Not signed in: no valid session cookie",
-        "content": {"application/json": {"schema": ErrorDetail.model_json_schema()}},
-    },
-    503: {
-        "description": "The database is unavailable; retry shortly",
-        "content": {"application/json": {"schema": ErrorDetail.model_json_schema()}},
+    # The errors are JSON: spelled out, since a "model" would be filed under the route's own
+    # media type (text/event-stream).
+    **{
+        status: {
+            "description": error["description"],
+            "content": {
+                "application/json": {
+                    "schema": {"$ref": f"#/components/schemas/{error['model'].__name__}"}
+                }
+            },
+        }
+        for status, error in errors(401, 422, 503).items()
     },
 }
 

@@ -7,9 +7,10 @@ import asyncio
 from fastapi import APIRouter
 
 from loomworks.api.deps import Engine
+from loomworks.api.schemas.errors import errors
 from loomworks.db.faults import connection, ping
 
-router = APIRouter(tags=["health"])
+router = APIRouter(tags=["health"], responses=errors(503))
 
 # A load balancer gives up on a probe after a few seconds; answer 503 before it does, even
 # when the database accepts connections but never replies (hung). The query's own bound is

@@ -9,13 +9,14 @@ from fastapi import APIRouter
 from loomworks import labels
 from loomworks.api.deps import AppSettings, Conn, CurrentPerson, Member
 from loomworks.api.errors import NotFound
+from loomworks.api.schemas.errors import errors
 from loomworks.api.schemas.jobs import JobDetailResponse
 from loomworks.api.schemas.progress import progress_read
 from loomworks.dashboard import Moment, job_progress
 from loomworks.db.jobs import job_detail
 from loomworks.kinds import SOURCE_OF
 
-router = APIRouter(prefix="/engagements", tags=["jobs"])
+router = APIRouter(prefix="/engagements", tags=["jobs"], responses=errors(401, 404, 422, 503))
 
 
 @router.get("/{engagement_id}/jobs/{job_id}")

@@ -5,10 +5,11 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from loomworks.api.deps import Conn, CurrentPerson
+from loomworks.api.schemas.errors import errors
 from loomworks.api.schemas.people import MembershipRead, MembershipsResponse, PersonRead
 from loomworks.db.people import memberships_of
 
-router = APIRouter(prefix="/me", tags=["me"])
+router = APIRouter(prefix="/me", tags=["me"], responses=errors(401, 503))
 
 
 @router.get("")

@@ -20,11 +20,14 @@ from starlette.types import Message, Send
 
 from loomworks.api.deps import AppSettings, Conn, CurrentPerson, Engine
 from loomworks.api.errors import Conflict, NotFound
+from loomworks.api.schemas.errors import errors
 from loomworks.db.renders import RenderFile, file_chunks, render_for_download
 from loomworks.states import ContentKind, RenderState
 
 log = logging.getLogger(__name__)
-router = APIRouter(prefix="/engagements", tags=["renders"])
+router = APIRouter(
+    prefix="/engagements", tags=["renders"], responses=errors(401, 404, 409, 422, 503)
+)
 
 _MEDIA_TYPE = re.compile(r"^[\w.+-]+/[\w.+-]+$")
 _UNSAFE_NAME = re.compile(r"[^\w.\- ()]+")

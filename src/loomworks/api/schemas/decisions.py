@@ -7,6 +7,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from loomworks.api.limits import SafeText
 from loomworks.states import NeedsYouKind
 
 MAX_NOTE_LENGTH = 2000
@@ -15,7 +16,7 @@ MAX_NOTE_LENGTH = 2000
 class DecisionCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    note: str | None = Field(
+    note: SafeText | None = Field(
         default=None,
         max_length=MAX_NOTE_LENGTH,
         description="why, in a few words; kept in the history",
@@ -80,7 +81,7 @@ class BulkDecisionEntry(BaseModel):
     item_kind: str = Field(examples=["pending_shape"])
     item_id: uuid.UUID
     decision: str = Field(examples=["confirm"])
-    note: str | None = Field(default=None, max_length=MAX_NOTE_LENGTH)
+    note: SafeText | None = Field(default=None, max_length=MAX_NOTE_LENGTH)
 
 
 class BulkDecisionCreate(BaseModel):

@@ -7,12 +7,13 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
+from loomworks.api.limits import SafeText
 from loomworks.states import Designation
 
 
 class LoginCreate(BaseModel):
-    email: str = Field(min_length=3, max_length=320)
-    password: str = Field(min_length=1, max_length=1024)
+    email: SafeText = Field(min_length=3, max_length=320)
+    password: SafeText = Field(min_length=1, max_length=1024)
 
 
 class PersonRead(BaseModel):

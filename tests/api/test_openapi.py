@@ -1,0 +1,122 @@
+"""The OpenAPI document lists every operation's error statuses and the cookie scheme; the
+documentation pages work offline."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import httpx
+import pytest
+
+ERROR_REF = "#/components/schemas/ErrorBody"
+VALIDATION_REF = "#/components/schemas/ValidationErrorBody"
+
+
+@pytest.fixture
+async def document(client: httpx.AsyncClient) -> dict[str, Any]:
+    response = await client.get("/openapi.json")
+    assert response.status_code == 200
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def _operations(document: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    return [
+        (method.upper(), path, operation)
+        for path, item in document["paths"].items()
+        for method, operation in item.items()
+    ]
+
+
+def _schema_ref(response: dict[str, Any]) -> str:
+    ref: str = response["content"]["application/json"]["schema"]["$ref"]
+    return ref
+
+
+async def test_every_operation_documents_its_error_statuses(document: dict[str, Any]) -> None:
+    operations = _operations(document)
+    assert len(operations) >= 12
+    for method, path, operation in operations:
+        responses = operation["responses"]
+        errors = {int(status) for status in responses if int(status) >= 400}
+        where = f"{method} {path}"
+        assert 503 in errors, where  # every operation reads the database
+        if operation.get("parameters") or "requestBody" in operation:
+            assert 422 in errors, where
+        if "requestBody" in operation:
+            assert 413 in errors, where
+        if "{engagement_id}" in path:
+            assert 404 in errors, where
+        if "security" in operation:
+            assert 401 in errors, where
+        if method == "POST":
+            assert 403 in errors, where  # state-changing: cross-site refusal
+        for status in errors:
+            expected = VALIDATION_REF if status == 422 else ERROR_REF
+            assert _schema_ref(responses[str(status)]) == expected, (where, status)
+
+
+async def test_specific_error_statuses(document: dict[str, Any]) -> None:
+    paths = document["paths"]
+    assert {"401", "403", "413", "422", "429", "503"} <= set(
+        paths["/auth/login"]["post"]["responses"]
+    )
+    assert (
+        "409"
+        in paths["/engagements/{engagement_id}/renders/{render_id}/content"]["get"]["responses"]
+    )
+    assert "400" in paths["/me/dashboard/active"]["get"]["responses"]
+
+
+async def test_error_schemas_are_detail_bodies(document: dict[str, Any]) -> None:
+    schemas = document["components"]["schemas"]
+    assert schemas["ErrorBody"]["required"] == ["detail"]
+    assert schemas["ErrorBody"]["properties"]["detail"]["type"] == "string"
+    assert schemas["ValidationErrorBody"]["properties"]["detail"]["type"] == "array"
+
+
+async def test_the_session_cookie_is_a_security_scheme(document: dict[str, Any]) -> None:
+    schemes = document["components"]["securitySchemes"]
+    assert schemes["session"] == {
+        "type": "apiKey",
+        "in": "cookie",
+        "name": "loomworks_session",
+        "description": "The session cookie that POST /auth/login sets.",
+    }
+    me = document["paths"]["/me"]["get"]
+    assert me["security"] == [{"session": []}]
+    assert "security" not in document["paths"]["/auth/login"]["post"]
+
+
+def _local_urls(html: str) -> list[str]:
+    urls = re.findall(r"""(?:src|href|url)\s*[=:]\s*['"]([^'"]+)['"]""", html)
+    assert urls
+    for url in urls:
+        assert url.startswith("/"), f"{url} is not served by this service"
+    assert "http://" not in html and "https://" not in html
+    return urls
+
+
+@pytest.mark.parametrize("page", ["/docs", "/redoc"])
+async def test_docs_pages_load_only_local_assets(client: httpx.AsyncClient, page: str) -> None:
+    response = await client.get(page)
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/html")
+    for url in _local_urls(response.text):
+        asset = await client.get(url)
+        assert asset.status_code == 200, url
+        assert len(asset.content) > 500, url
+
+
+async def test_paging_parameters_are_documented_as_validated(document: dict[str, Any]) -> None:
+    parameters = {
+        p["name"]: p for p in document["paths"]["/me/dashboard/recent"]["get"]["parameters"]
+    }
+    limit = parameters["limit"]["schema"]
+    assert (limit["type"], limit["minimum"], limit["maximum"], limit["default"]) == (
+        "integer",
+        1,
+        100,
+        50,
+    )
