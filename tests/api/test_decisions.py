@@ -428,3 +428,24 @@ async def test_history_pages_newest_first_for_members_and_viewers(
     assert (await client.get(f"/engagements/{eid}/decisions", headers=outsider)).status_code == 404
     bad = await client.get(f"/engagements/{eid}/decisions", params={"cursor": "AAAA"})
     assert bad.status_code == 400
+
+
+async def test_cross_site_decisions_are_refused_and_change_nothing(
+    client: httpx.AsyncClient, db: AsyncConnection
+) -> None:
+    me = await sign_in(client, db)
+    eid = await make_engagement(db, member=me)
+    shape = await make_shape(db, eid)
+    url = f"/engagements/{eid}/shapes/{shape}/confirm"
+    entry = {"engagement_id": str(eid), "item_kind": "pending_shape", "item_id": str(shape)}
+    bulk = {"decisions": [{**entry, "decision": "confirm"}]}
+    for headers in ({"sec-fetch-site": "cross-site"}, {"origin": "https://evil.example"}):
+        refused = await client.post(url, headers=headers)
+        assert refused.status_code == 403 and "Cross-site" in refused.json()["detail"]
+        refused_bulk = await client.post(
+            "/me/dashboard/needs_you/decisions", json=bulk, headers=headers
+        )
+        assert refused_bulk.status_code == 403
+    assert (await _needs_you(client))["total_count"] == 1
+    same_site = await client.post(url, headers={"origin": "http://testserver"})
+    assert same_site.status_code == 200
