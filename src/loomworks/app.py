@@ -25,6 +25,7 @@ from loomworks.api.routers import (
     me,
     renders,
 )
+from loomworks.api.routers.page import install_page
 from loomworks.db.engine import BadDatabaseURL, DatabaseTimeouts, async_url, create_engine
 from loomworks.settings import Settings, first_error
 
@@ -71,6 +72,7 @@ def create_app(
     for module in (health, auth, me, dashboard, decisions, engagements, jobs, renders):
         app.include_router(module.router)
     app.include_router(dashboard.engagement_router)
+    install_page(app)
     return app
 
 
