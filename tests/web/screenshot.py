@@ -20,7 +20,7 @@ import httpx
 from playwright.async_api import async_playwright
 
 from loomworks.demo.seed import DEMO_EMAIL, DEMO_PASSWORD
-from tests.web.conftest import CHROMIUM_ARGS, find_browser
+from tests.fixtures.browser import CHROMIUM_ARGS, find_browser
 
 PROJECT = Path(__file__).resolve().parents[2]
 
