@@ -28,6 +28,7 @@ from tests.fixtures.data import (
 from tests.web.conftest import Site, signed_in
 
 NOW = datetime.now(UTC)
+ZONES = ("active", "needs_you", "recent")
 
 
 def zone(page: Page, name: str) -> Locator:
@@ -322,3 +323,27 @@ async def test_outage_banner_comes_and_goes(
     await expect(banner).to_be_visible(timeout=3000)
     await page.unroute("**/me/dashboard/**")
     await expect(banner).to_be_hidden(timeout=3000)
+
+
+async def test_zones_side_by_side_and_stacked_when_narrow(
+    page: Page, context: BrowserContext, site: Site, db: AsyncConnection
+) -> None:
+    person = await make_person(db)
+    await make_engagement(db, "Harbour", member=person)
+    await signed_in(db, context, site, person)
+    await page.set_viewport_size({"width": 1400, "height": 900})
+    await page.goto("/")
+    await expect(zone(page, "recent").locator(".empty")).to_be_visible()
+
+    async def boxes() -> list[dict[str, float]]:
+        found = [await zone(page, name).bounding_box() for name in ZONES]
+        assert all(found)
+        return [box for box in found if box]
+
+    wide = await boxes()
+    assert wide[0]["y"] == wide[1]["y"] == wide[2]["y"]
+    assert wide[0]["x"] < wide[1]["x"] < wide[2]["x"]
+    await page.set_viewport_size({"width": 600, "height": 900})
+    narrow = await boxes()
+    assert narrow[0]["x"] == narrow[1]["x"] == narrow[2]["x"]
+    assert narrow[0]["y"] < narrow[1]["y"] < narrow[2]["y"]
