@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import re
 import uuid
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
-from playwright.async_api import BrowserContext, Locator, Page, expect
+from fastapi.responses import StreamingResponse
+from playwright.async_api import Browser, BrowserContext, Locator, Page, expect
 from sqlalchemy import select, text, update
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from loomworks.app import create_app
 from loomworks.db.tables import shapes, shaping_jobs
+from loomworks.settings import Settings
+from tests.fixtures.browser import served
 from tests.fixtures.data import (
     PASSWORD,
     join,
@@ -347,3 +354,45 @@ async def test_zones_side_by_side_and_stacked_when_narrow(
     narrow = await boxes()
     assert narrow[0]["x"] == narrow[1]["x"] == narrow[2]["x"]
     assert narrow[0]["y"] < narrow[1]["y"] < narrow[2]["y"]
+
+
+async def test_a_zone_changed_event_refetches_that_zone(
+    browser: Browser, database_url: str, engine: AsyncEngine, db: AsyncConnection
+) -> None:
+    """With the event stream up the page does not poll (every 60 s here): the event alone
+    brings the new item. Until the service's own stream exists, the test app serves one fed
+    from a queue; once it does, the service's route comes first and this still holds."""
+    person = await make_person(db)
+    eid = await make_engagement(db, "Harbour", member=person)
+    await make_shape(db, eid, title="North wing footprint")
+    token = await make_session(db, person)
+    events: asyncio.Queue[str] = asyncio.Queue()
+    app = create_app(Settings(database_url=database_url, db_pool_size=4, poll_interval_seconds=60))
+
+    @app.get("/me/dashboard/events")
+    async def stand_in_events() -> StreamingResponse:
+        async def stream() -> AsyncIterator[str]:
+            yield ": connected\n\n"
+            while True:
+                yield await events.get()
+
+        return StreamingResponse(stream(), media_type="text/event-stream")
+
+    async with served(app) as url:
+        context = await browser.new_context(base_url=url)
+        await context.add_cookies([{"name": "loomworks_session", "value": token, "url": url}])
+        page = await context.new_page()
+        try:
+            async with page.expect_request("**/me/dashboard/events"):
+                await page.goto("/")
+            await expect(item(page, "needs_you", "North wing footprint")).to_be_visible()
+            await page.wait_for_timeout(300)  # the stream's open, and the catch-up read after it
+            await make_shape(db, eid, title="South wing footprint")
+            data = json.dumps({"zone": "needs_you", "engagement_id": str(eid)})
+            await events.put(f"event: zone_changed\nid: 1\ndata: {data}\n\n")
+            await expect(item(page, "needs_you", "South wing footprint")).to_be_visible(
+                timeout=2000
+            )
+            await expect(zone(page, "needs_you").locator(".total")).to_have_text("2")
+        finally:
+            await context.close()
