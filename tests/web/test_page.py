@@ -34,7 +34,7 @@ from tests.fixtures.data import (
 )
 from tests.web.conftest import Site, signed_in
 
-NOW = datetime.now(UTC)
+NOW = datetime.now(UTC)  # a fixed moment for ordering; "x min ago" tests read the clock
 ZONES = ("active", "needs_you", "recent")
 
 
@@ -99,7 +99,7 @@ async def test_zones_show_seeded_items_and_a_download_downloads(
     person = await make_person(db)
     eid = await make_engagement(db, "Harbour", member=person)
     await make_shaping_job(
-        db, eid, started_at=NOW - timedelta(minutes=3), shape_type="deck_sections"
+        db, eid, started_at=datetime.now(UTC) - timedelta(minutes=3), shape_type="deck_sections"
     )
     await make_shape(db, eid, title="North wing footprint")
     payload = b"%PDF-1.4 elevation drawing"
