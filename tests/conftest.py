@@ -18,6 +18,9 @@ from loomworks.db.migrate import upgrade_to_head
 from loomworks.db.tables import DATA_TABLES
 from loomworks.settings import Settings
 
+# The `browser` fixture, for the page's tests in tests/web and tests/faults.
+pytest_plugins = ["tests.fixtures.browser"]
+
 
 @pytest.fixture(scope="session")
 def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:

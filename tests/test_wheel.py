@@ -74,6 +74,9 @@ async def test_installed_wheel_migrates_an_empty_database(
     heads = _run(python, "-c", _HEADS, cwd=tmp_path, env=env).split()
     assert heads == [version]
     assert counts.scalar_one() == 0
+    # The dashboard page's files ship inside the package too.
+    shipped = _run(python, "-c", _PAGE_FILES, cwd=tmp_path, env=env).split()
+    assert {"index.html", "app.js", "api.js", "items.js", "app.css"} <= set(shipped)
 
 
 # The installed package's own idea of its newest migration.
@@ -81,4 +84,8 @@ _HEADS = (
     "from alembic.script import ScriptDirectory\n"
     "from loomworks.db.migrate import alembic_config\n"
     "print(*ScriptDirectory.from_config(alembic_config()).get_heads())\n"
+)
+_PAGE_FILES = (
+    "from loomworks.api.routers.page import STATIC_DIR\n"
+    "print(*sorted(path.name for path in STATIC_DIR.iterdir()))\n"
 )

@@ -29,6 +29,7 @@ from loomworks.api.routers import (
     me,
     renders,
 )
+from loomworks.api.routers.page import install_page
 from loomworks.db.engine import BadDatabaseURL, DatabaseTimeouts, async_url, create_engine
 from loomworks.events import EventHub
 from loomworks.security import hashing_pool
@@ -101,6 +102,7 @@ def create_app(
         app.include_router(module.router)
     app.include_router(dashboard.engagement_router)
     install_offline_docs(app)
+    install_page(app)
     return app
 
 

@@ -389,7 +389,8 @@ def _serve(settings: Settings, args: argparse.Namespace) -> None:
             conn, person_id=portfolio.operator.id, lifetime=settings.session_lifetime
         )
         state = "seeded" if portfolio.created else "already present"
-        print(f"Demo data {state}. Sign in as {DEMO_EMAIL} / {DEMO_PASSWORD}, or:")
+        print(f"Demo data {state}. Open http://{host}:{port}/ in a browser and sign in as")
+        print(f"{DEMO_EMAIL} / {DEMO_PASSWORD}, or:")
         print(_curl_line(settings, token, host, port), flush=True)
 
     def simulate(engine: AsyncEngine) -> Awaitable[None]:

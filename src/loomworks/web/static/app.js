@@ -1,0 +1,673 @@
+// The operator dashboard: sign-in, the three zones, filters in the URL, decisions, and live
+// updates (the event stream when the service offers it, else polling with If-None-Match).
+
+import { SignedOut, Unavailable, api, onHealth, seconds } from "./api.js";
+import { activeItem, h, needsYouItem, recentItem, refreshTimes } from "./items.js";
+
+const PAGE_SIZE = 10;
+const ZONES = ["active", "needs_you", "recent"];
+const ZONE_TITLES = { active: "Active", needs_you: "Needs you", recent: "Recent" };
+// The kinds each zone's `kind` filter accepts (the API's schema).
+const ZONE_KINDS = {
+  active: ["shape_production", "render_production", "composition", "external_polling"],
+  needs_you: [
+    "pending_shape",
+    "held_assertion",
+    "produced_render_for_review",
+    "review_report",
+    "external_failure",
+    "downstream_specification",
+  ],
+  recent: ["render", "review_report", "transformed_artifact"],
+};
+const KIND_LABELS = {
+  shape_production: "Shape production",
+  render_production: "Render production",
+  composition: "Composition",
+  external_polling: "External production",
+  pending_shape: "Shapes to confirm",
+  held_assertion: "Held assertions",
+  produced_render_for_review: "Renders to review",
+  review_report: "Review reports",
+  external_failure: "External failures",
+  downstream_specification: "Downstream specifications",
+  render: "Renders",
+  transformed_artifact: "Transformed artifacts",
+};
+const BUILDERS = { active: activeItem, needs_you: needsYouItem, recent: recentItem };
+
+const $ = (selector) => document.querySelector(selector);
+
+const state = {
+  signedIn: false,
+  pollSeconds: 10,
+  pollTimer: null,
+  clockTimer: null,
+  stream: null,
+  streamOpen: false,
+  streamRetry: null,
+  ticks: 0,
+  counts: null,
+  countsEtag: null,
+  filters: readFilters(),
+  zones: {},
+};
+
+function freshZone() {
+  return { items: [], total: 0, next: null, pages: 1, etag: null, loaded: false, busy: null, again: false };
+}
+
+// ---------------------------------------------------------------- filters in the URL
+
+function readFilters() {
+  const params = new URLSearchParams(location.search);
+  const kinds = {};
+  for (const zone of ZONES) {
+    kinds[zone] = params.getAll(`${zone}_kind`).filter((kind) => ZONE_KINDS[zone].includes(kind));
+  }
+  return { engagements: params.getAll("engagement_id"), kinds };
+}
+
+function writeFilters() {
+  const params = new URLSearchParams();
+  for (const id of state.filters.engagements) params.append("engagement_id", id);
+  for (const zone of ZONES) {
+    for (const kind of state.filters.kinds[zone]) params.append(`${zone}_kind`, kind);
+  }
+  const query = params.toString();
+  history.pushState(null, "", `/${query ? `?${query}` : ""}`);
+}
+
+function zoneQuery(zone, extra) {
+  const params = new URLSearchParams(extra);
+  for (const id of state.filters.engagements) params.append("engagement_id", id);
+  for (const kind of state.filters.kinds[zone]) params.append("kind", kind);
+  return params.toString();
+}
+
+// ---------------------------------------------------------------- banner and announcements
+
+function showBanner(error) {
+  const banner = $("#banner");
+  if (error.reason === "service") {
+    const wait = error.retryAfter ? ` Trying again in about ${error.retryAfter} s.` : "";
+    banner.textContent = `The service is unavailable right now; the dashboard will catch up when it is back.${wait}`;
+  } else {
+    banner.textContent = "The connection to the service was lost; retrying.";
+  }
+  banner.hidden = false;
+}
+
+onHealth(() => {
+  $("#banner").hidden = true;
+}, showBanner);
+
+function announce(text) {
+  const announcer = $("#announcer");
+  announcer.textContent = "";
+  // A fresh text node, so screen readers announce a repeated message too.
+  setTimeout(() => {
+    announcer.textContent = text;
+  }, 50);
+}
+
+// ---------------------------------------------------------------- sign in and out
+
+function showSignIn() {
+  stopLive();
+  state.signedIn = false;
+  state.zones = {};
+  state.counts = null;
+  state.countsEtag = null;
+  $("#dashboard").hidden = true;
+  $("#who").hidden = true;
+  $("#sign-in").hidden = false;
+  for (const list of document.querySelectorAll(".items")) list.replaceChildren();
+  if (location.pathname !== "/login") history.replaceState(null, "", `/login${location.search}`);
+  document.title = "Sign in · Loomworks";
+  $("#email").focus();
+}
+
+function retryText(wait) {
+  if (wait === null) return "a while";
+  if (wait < 90) return `${wait} s`;
+  return `${Math.ceil(wait / 60)} min`;
+}
+
+async function signIn(event) {
+  event.preventDefault();
+  const error = $("#sign-in-error");
+  const button = $("#sign-in-form button");
+  error.textContent = "";
+  button.disabled = true;
+  try {
+    const answer = await api("/auth/login", {
+      method: "POST",
+      body: { email: $("#email").value.trim(), password: $("#password").value },
+    });
+    if (answer.status === 204) {
+      $("#password").value = "";
+      await start();
+    } else if (answer.status === 401) {
+      error.textContent = (answer.data && answer.data.detail) || "Email or password is wrong.";
+    } else if (answer.status === 429) {
+      const wait = seconds(answer.headers.get("Retry-After"));
+      error.textContent = `Too many attempts. Try again in ${retryText(wait)}.`;
+    } else if (answer.status === 422) {
+      error.textContent = "Enter your email address and your password.";
+    } else {
+      error.textContent = (answer.data && answer.data.detail) || `Sign-in failed (${answer.status}).`;
+    }
+  } catch (failure) {
+    if (failure instanceof Unavailable) error.textContent = "The service is unavailable; try again shortly.";
+    else throw failure;
+  } finally {
+    button.disabled = false;
+  }
+}
+
+async function signOut() {
+  try {
+    await api("/auth/logout", { method: "POST" });
+  } catch (failure) {
+    if (!(failure instanceof SignedOut)) throw failure;
+  }
+  showSignIn();
+}
+
+// ---------------------------------------------------------------- loading and refreshing
+
+/** Run `work`, turning a lost session into the sign-in page and an outage into the banner. */
+async function guarded(work) {
+  try {
+    return await work();
+  } catch (failure) {
+    if (failure instanceof SignedOut) {
+      if (state.signedIn) showSignIn();
+    } else if (!(failure instanceof Unavailable)) {
+      throw failure;
+    }
+    return undefined;
+  }
+}
+
+function notePollInterval(answer) {
+  const value = Number(answer.headers.get("X-Poll-Interval"));
+  if (Number.isFinite(value) && value >= 1) state.pollSeconds = value;
+}
+
+async function refreshCounts() {
+  const answer = await api("/me/dashboard/counts", { etag: state.countsEtag });
+  notePollInterval(answer);
+  if (answer.status !== 200) return;
+  state.countsEtag = answer.headers.get("ETag");
+  state.counts = answer.data;
+  renderFilters();
+}
+
+/** Re-read a zone's shown pages in one call; 304 (nothing changed) leaves the page alone. */
+async function refreshZone(zone) {
+  const view = state.zones[zone];
+  if (!view) return;
+  if (view.busy) {
+    view.again = true;
+    return view.busy;
+  }
+  view.busy = (async () => {
+    try {
+      do {
+        view.again = false;
+        const limit = Math.min(100, PAGE_SIZE * view.pages);
+        const answer = await api(`/me/dashboard/${zone}?${zoneQuery(zone, { limit })}`, {
+          etag: view.etag,
+        });
+        if (state.zones[zone] !== view) return;
+        notePollInterval(answer);
+        if (answer.status === 200) {
+          view.etag = answer.headers.get("ETag");
+          view.items = answer.data.items;
+          view.total = answer.data.total_count;
+          view.next = answer.data.next_cursor;
+          renderZone(zone);
+        } else if (answer.status === 404 || answer.status === 422) {
+          // A bookmarked filter that no longer applies (an engagement left): drop it.
+          resetFilters();
+          return;
+        }
+      } while (view.again);
+    } finally {
+      view.busy = null;
+    }
+  })();
+  return view.busy;
+}
+
+async function loadMore(zone) {
+  const view = state.zones[zone];
+  if (!view || !view.next) return;
+  const button = document.querySelector(`[data-zone="${zone}"] .more`);
+  button.disabled = true;
+  await guarded(async () => {
+    const answer = await api(
+      `/me/dashboard/${zone}?${zoneQuery(zone, { limit: PAGE_SIZE, cursor: view.next })}`,
+    );
+    if (answer.status === 200 && state.zones[zone] === view) {
+      const seen = new Set(view.items.map((item) => keyOf(zone, item)));
+      view.items = view.items.concat(answer.data.items.filter((i) => !seen.has(keyOf(zone, i))));
+      view.total = answer.data.total_count;
+      view.next = answer.data.next_cursor;
+      view.pages += 1;
+      view.etag = null; // the next refresh reads all the pages shown
+      renderZone(zone, { quiet: true });
+    } else if (answer.status === 400) {
+      await refreshZone(zone);
+    }
+  });
+  button.disabled = false;
+}
+
+function refreshAll() {
+  return guarded(() => Promise.all([refreshCounts(), ...ZONES.map(refreshZone)]));
+}
+
+function resetZones() {
+  for (const zone of ZONES) state.zones[zone] = freshZone();
+}
+
+function resetFilters() {
+  state.filters = { engagements: [], kinds: { active: [], needs_you: [], recent: [] } };
+  writeFilters();
+  resetZones();
+  renderFilters();
+  refreshAll();
+}
+
+// ---------------------------------------------------------------- live: events, else polling
+
+function stopLive() {
+  clearTimeout(state.pollTimer);
+  clearInterval(state.clockTimer);
+  clearTimeout(state.streamRetry);
+  if (state.stream) state.stream.close();
+  state.stream = null;
+  state.streamOpen = false;
+}
+
+function openStream() {
+  if (!("EventSource" in window) || !state.signedIn) return;
+  const stream = new EventSource("/me/dashboard/events");
+  state.stream = stream;
+  stream.addEventListener("open", () => {
+    const missed = !state.streamOpen;
+    state.streamOpen = true;
+    if (missed) refreshAll(); // whatever changed while the stream was away
+  });
+  stream.addEventListener("zone_changed", (event) => {
+    let change = null;
+    try {
+      change = JSON.parse(event.data);
+    } catch {
+      change = null;
+    }
+    const zones = change && ZONES.includes(change.zone) ? [change.zone] : ZONES;
+    guarded(() => Promise.all([refreshCounts(), ...zones.map(refreshZone)]));
+  });
+  stream.addEventListener("error", () => {
+    state.streamOpen = false;
+    if (stream.readyState === EventSource.CLOSED) {
+      // Refused (no stream on this service, or signed out): poll, and ask again later.
+      if (state.stream === stream) state.stream = null;
+      clearTimeout(state.streamRetry);
+      state.streamRetry = setTimeout(openStream, 60_000);
+    }
+  });
+}
+
+function schedulePoll() {
+  clearTimeout(state.pollTimer);
+  state.pollTimer = setTimeout(async () => {
+    state.ticks += 1;
+    if (!state.streamOpen) {
+      await refreshAll();
+    } else if (state.ticks * state.pollSeconds >= 60) {
+      // Even with the stream, a stalled job's "no update for N min" moves with the clock.
+      state.ticks = 0;
+      await guarded(() => refreshZone("active"));
+    }
+    if (state.signedIn) schedulePoll();
+  }, state.pollSeconds * 1000);
+}
+
+// ---------------------------------------------------------------- rendering
+
+function keyOf(zone, item) {
+  return zone === "recent" ? `${item.artifact_kind}:${item.artifact_id}` : `${item.item_kind}:${item.item_id}`;
+}
+
+const itemOf = new WeakMap();
+
+function build(zone, item) {
+  const node =
+    zone === "needs_you"
+      ? needsYouItem(item, (action) => decide(node, item, action))
+      : BUILDERS[zone](item);
+  itemOf.set(node, item);
+  if (zone === "needs_you") {
+    const box = node.querySelector(".select");
+    if (box) box.addEventListener("change", renderBulk);
+  }
+  return node;
+}
+
+/** Keep what the person typed, ticked and focused when an item is redrawn. */
+function carryOver(from, to) {
+  for (const field of from.querySelectorAll("[data-keep]")) {
+    const twin = to.querySelector(`[data-keep="${field.dataset.keep}"]`);
+    if (!twin) continue;
+    if (field.type === "checkbox") twin.checked = field.checked;
+    else twin.value = field.value;
+  }
+  const focused = document.activeElement;
+  if (focused && from.contains(focused) && focused.dataset.focus) {
+    const twin = to.querySelector(`[data-focus="${focused.dataset.focus}"]`);
+    if (twin) queueMicrotask(() => twin.focus());
+  }
+}
+
+function renderZone(zone, { quiet = false } = {}) {
+  const view = state.zones[zone];
+  const section = document.querySelector(`[data-zone="${zone}"]`);
+  const list = section.querySelector(".items");
+  const old = new Map();
+  // Items settled with a message (someone was quicker) stay where they were until dismissed.
+  const settledAfter = new Map();
+  let anchor = null;
+  const wantedKeys = new Set(view.items.map((item) => keyOf(zone, item)));
+  for (const node of list.children) {
+    old.set(node.dataset.key, node);
+    if (wantedKeys.has(node.dataset.key)) anchor = node.dataset.key;
+    else if (node.classList.contains("settled")) {
+      if (!settledAfter.has(anchor)) settledAfter.set(anchor, []);
+      settledAfter.get(anchor).push(node);
+    }
+  }
+  const wanted = [...(settledAfter.get(null) || [])];
+  let arrivals = 0;
+  for (const item of view.items) {
+    const key = keyOf(zone, item);
+    const signature = JSON.stringify(item);
+    let node = old.get(key);
+    if (node && node.classList.contains("settled")) {
+      // keep the message
+    } else if (!node || node.dataset.signature !== signature) {
+      const fresh = build(zone, item);
+      fresh.dataset.key = key;
+      fresh.dataset.signature = signature;
+      if (node) carryOver(node, fresh);
+      else if (view.loaded && !quiet) {
+        arrivals += 1;
+        fresh.classList.add("new");
+        setTimeout(() => fresh.classList.remove("new"), 4000);
+      }
+      node = fresh;
+    }
+    wanted.push(node, ...(settledAfter.get(key) || []));
+  }
+  const focused = document.activeElement;
+  const lostFocus = focused && list.contains(focused) && !wanted.some((n) => n.contains(focused));
+  wanted.forEach((node, index) => {
+    if (list.children[index] !== node) list.insertBefore(node, list.children[index] || null);
+  });
+  while (list.children.length > wanted.length) list.lastElementChild.remove();
+  if (lostFocus) section.querySelector("h2").focus();
+
+  section.querySelector(".total").textContent = String(view.total);
+  section.querySelector(".empty").hidden = view.items.length > 0 || list.children.length > 0;
+  section.querySelector(".more").hidden = !view.next;
+  if (arrivals > 0) {
+    announce(`${arrivals} new in ${ZONE_TITLES[zone]}.`);
+  }
+  view.loaded = true;
+  if (zone === "needs_you") renderBulk();
+}
+
+function renderFilters() {
+  const counts = state.counts;
+  if (!counts) return;
+  const chips = $("#chips");
+  const selected = new Set(state.filters.engagements);
+  const chip = (label, pressed, onclick, extra = []) =>
+    h("button", { type: "button", class: "chip", "aria-pressed": String(pressed), onclick }, label, ...extra.flatMap((part) => (part ? [" ", part] : [])));
+  const all = chip("All engagements", selected.size === 0, () => {
+    state.filters.engagements = [];
+    filtersChanged();
+  });
+  const rest = counts.engagements.map((engagement) => {
+    const z = engagement.zones;
+    const n = (zone) => (z[zone] ? z[zone].total : 0);
+    const spoken = `: ${n("active")} active, ${n("needs_you")} need you, ${n("recent")} recent`;
+    return chip(
+      engagement.engagement_name,
+      selected.has(engagement.engagement_id),
+      () => {
+        const ids = new Set(state.filters.engagements);
+        if (ids.has(engagement.engagement_id)) ids.delete(engagement.engagement_id);
+        else ids.add(engagement.engagement_id);
+        state.filters.engagements = [...ids];
+        filtersChanged();
+      },
+      [
+        engagement.designation === "viewer" ? h("span", { class: "role" }, "(view only)") : null,
+        h(
+          "span",
+          { class: "counts", title: spoken.slice(2) },
+          h("span", { "aria-hidden": "true" }, `${n("active")} · ${n("needs_you")} · ${n("recent")}`),
+          h("span", { class: "visually-hidden" }, spoken),
+        ),
+      ],
+    );
+  });
+  const focusedIndex = [...chips.children].indexOf(document.activeElement);
+  chips.replaceChildren(all, ...rest);
+  if (focusedIndex >= 0 && chips.children[focusedIndex]) chips.children[focusedIndex].focus();
+
+  for (const zone of ZONES) {
+    const select = document.querySelector(`[data-kind-filter="${zone}"]`);
+    const known = counts.zones[zone] ? counts.zones[zone].kinds : {};
+    const kinds = new Set([...Object.keys(known), ...state.filters.kinds[zone]]);
+    const current = state.filters.kinds[zone][0] || "";
+    const options = [h("option", { value: "" }, "All kinds")];
+    for (const kind of ZONE_KINDS[zone].filter((k) => kinds.has(k))) {
+      options.push(h("option", { value: kind }, `${KIND_LABELS[kind] || kind} (${known[kind] || 0})`));
+    }
+    const signature = options.map((o) => `${o.value}=${o.textContent}`).join("|");
+    if (select.dataset.signature !== signature) {
+      select.replaceChildren(...options);
+      select.dataset.signature = signature;
+    }
+    select.value = current;
+  }
+}
+
+function filtersChanged() {
+  writeFilters();
+  resetZones();
+  renderFilters();
+  refreshAll();
+}
+
+// ---------------------------------------------------------------- decisions
+
+function decidedItem(node, zone = "needs_you") {
+  const view = state.zones[zone];
+  const item = itemOf.get(node);
+  if (view && item) {
+    const key = keyOf(zone, item);
+    view.items = view.items.filter((other) => keyOf(zone, other) !== key);
+    view.total = Math.max(0, view.total - 1);
+  }
+  const next = node.nextElementSibling || node.previousElementSibling;
+  const hadFocus = node.contains(document.activeElement);
+  node.remove();
+  if (hadFocus) {
+    const target = next && next.querySelector("button, input, a");
+    (target || document.querySelector('[data-zone="needs_you"] h2')).focus();
+  }
+  const section = document.querySelector('[data-zone="needs_you"]');
+  if (view) section.querySelector(".total").textContent = String(view.total);
+  section.querySelector(".empty").hidden = section.querySelector(".items").children.length > 0;
+  renderBulk();
+}
+
+/** Someone else was quicker (or the item is gone): say so on the item and keep it in place. */
+function settle(node, message) {
+  node.classList.add("settled");
+  const hadFocus = node.contains(document.activeElement);
+  for (const part of node.querySelectorAll(".actions, .note, .select")) part.remove();
+  const outcome = node.querySelector(".outcome");
+  outcome.classList.add("conflict");
+  outcome.textContent = message;
+  const dismiss = h("button", { type: "button", class: "quiet", onclick: () => decidedItem(node, null) }, "Dismiss");
+  node.append(dismiss);
+  if (hadFocus) dismiss.focus();
+  renderBulk();
+}
+
+async function decide(node, item, action) {
+  const buttons = node.querySelectorAll(".actions button");
+  for (const button of buttons) button.disabled = true;
+  const note = (node.querySelector('[data-keep="note"]') || { value: "" }).value.trim();
+  const answer = await guarded(() =>
+    api(action.url, { method: action.method || "POST", body: note ? { note } : {} }),
+  );
+  if (!answer) {
+    for (const button of buttons) button.disabled = false;
+    return;
+  }
+  if (answer.status === 200) {
+    announce(`${action.label}: ${item.item_label}. Done.`);
+    decidedItem(node);
+    refreshAll();
+  } else if (answer.status === 422) {
+    node.querySelector(".outcome").textContent = (answer.data && answer.data.detail) || "Not accepted.";
+    for (const button of buttons) button.disabled = false;
+  } else {
+    settle(node, (answer.data && answer.data.detail) || `Not decided (${answer.status}).`);
+    refreshAll();
+  }
+}
+
+function selectedNodes() {
+  return [...document.querySelectorAll('[data-zone="needs_you"] .items > li')].filter((node) => {
+    const box = node.querySelector(".select");
+    return box && box.checked;
+  });
+}
+
+function renderBulk() {
+  const nodes = selectedNodes();
+  const bar = $("#bulk");
+  bar.hidden = nodes.length === 0;
+  if (nodes.length === 0) return;
+  $("#bulk-count").textContent = `${nodes.length} selected:`;
+  const byDecision = new Map();
+  for (const node of nodes) {
+    for (const action of itemOf.get(node).actions) {
+      if (!byDecision.has(action.decision)) byDecision.set(action.decision, { label: action.label, nodes: [] });
+      byDecision.get(action.decision).nodes.push(node);
+    }
+  }
+  const buttons = [...byDecision.entries()].map(([decision, group]) =>
+    h(
+      "button",
+      { type: "button", class: "secondary", onclick: () => decideMany(decision, group.nodes) },
+      `${group.label} ${group.nodes.length}`,
+    ),
+  );
+  $("#bulk-actions").replaceChildren(...buttons);
+}
+
+async function decideMany(decision, nodes) {
+  const entries = nodes.map((node) => {
+    const item = itemOf.get(node);
+    const note = (node.querySelector('[data-keep="note"]') || { value: "" }).value.trim();
+    const entry = { engagement_id: item.engagement_id, item_kind: item.item_kind, item_id: item.item_id, decision };
+    if (note) entry.note = note;
+    return entry;
+  });
+  const answer = await guarded(() =>
+    api("/me/dashboard/needs_you/decisions", { method: "POST", body: { decisions: entries } }),
+  );
+  if (!answer || answer.status !== 200) return;
+  let done = 0;
+  answer.data.results.forEach((result, index) => {
+    const node = nodes[index];
+    if (result.status === 200) {
+      done += 1;
+      decidedItem(node);
+    } else {
+      settle(node, result.detail || `Not decided (${result.status}).`);
+    }
+  });
+  announce(`${done} of ${nodes.length} decided.`);
+  refreshAll();
+}
+
+// ---------------------------------------------------------------- start
+
+async function start() {
+  let answer;
+  try {
+    answer = await api("/me");
+  } catch (failure) {
+    if (failure instanceof SignedOut) {
+      showSignIn();
+      return;
+    }
+    if (failure instanceof Unavailable) {
+      setTimeout(start, 3000);
+      return;
+    }
+    throw failure;
+  }
+  state.signedIn = true;
+  $("#sign-in").hidden = true;
+  $("#who").hidden = false;
+  $("#who-name").textContent = answer.data.display_name;
+  $("#dashboard").hidden = false;
+  document.title = "Dashboard · Loomworks";
+  if (location.pathname !== "/") history.replaceState(null, "", `/${location.search}`);
+  state.filters = readFilters();
+  resetZones();
+  await refreshAll();
+  schedulePoll();
+  state.clockTimer = setInterval(() => refreshTimes(document), 30_000);
+  openStream();
+}
+
+function wire() {
+  $("#sign-in-form").addEventListener("submit", signIn);
+  $("#sign-out").addEventListener("click", signOut);
+  $("#bulk-clear").addEventListener("click", () => {
+    for (const node of selectedNodes()) node.querySelector(".select").checked = false;
+    renderBulk();
+  });
+  for (const zone of ZONES) {
+    document.querySelector(`[data-zone="${zone}"] .more`).addEventListener("click", () => loadMore(zone));
+    document.querySelector(`[data-zone="${zone}"] h2`).tabIndex = -1;
+    document.querySelector(`[data-kind-filter="${zone}"]`).addEventListener("change", (event) => {
+      state.filters.kinds[zone] = event.target.value ? [event.target.value] : [];
+      filtersChanged();
+    });
+  }
+  window.addEventListener("popstate", () => {
+    if (!state.signedIn) return;
+    state.filters = readFilters();
+    resetZones();
+    renderFilters();
+    refreshAll();
+  });
+}
+
+wire();
+start();

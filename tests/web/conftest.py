@@ -1,0 +1,59 @@
+"""The dashboard page in a real browser against the real app (the `browser` fixture and the
+server helper are in tests/fixtures/browser.py)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from loomworks.app import create_app
+from loomworks.db.people import Person
+from loomworks.settings import Settings
+from tests.fixtures.browser import served
+from tests.fixtures.data import make_session
+
+if TYPE_CHECKING:
+    from playwright.async_api import Browser, BrowserContext, Page
+
+
+@dataclass
+class Site:
+    url: str
+    settings: Settings
+
+
+@pytest.fixture
+async def site(
+    request: pytest.FixtureRequest, database_url: str, engine: AsyncEngine
+) -> AsyncIterator[Site]:
+    """The app on a free loopback port; it polls every second unless a test asks otherwise."""
+    poll = getattr(request, "param", 1)
+    settings = Settings(database_url=database_url, db_pool_size=4, poll_interval_seconds=poll)
+    async with served(create_app(settings)) as url:
+        yield Site(url=url, settings=settings)
+
+
+@pytest.fixture
+async def context(browser: Browser, site: Site) -> AsyncIterator[BrowserContext]:
+    context = await browser.new_context(base_url=site.url, accept_downloads=True)
+    context.set_default_timeout(5000)
+    yield context
+    await context.close()
+
+
+@pytest.fixture
+async def page(context: BrowserContext) -> Page:
+    return await context.new_page()
+
+
+async def signed_in(
+    conn: AsyncConnection, context: BrowserContext, site: Site, person: Person
+) -> None:
+    """Give the browser a session cookie for `person` (signing in through the form is tested
+    once; the other tests start signed in)."""
+    token = await make_session(conn, person)
+    await context.add_cookies([{"name": "loomworks_session", "value": token, "url": site.url}])
