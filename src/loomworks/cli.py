@@ -60,6 +60,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default=None, help="bind address (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=None, help="port (default 8000)")
     serve.add_argument("--demo", action="store_true", help="seed demo data and print a curl line")
+    serve.add_argument("--workers", type=_positive, default=1, help="worker processes (default 1)")
     serve.set_defaults(run=_serve)
 
     db = commands.add_parser("db", help="database maintenance").add_subparsers(metavar="ACTION")
@@ -93,6 +94,13 @@ def _parser() -> argparse.ArgumentParser:
     session_issue.add_argument("email")
     session_issue.set_defaults(run=_session_issue)
     return parser
+
+
+def _positive(value: str) -> int:
+    number = int(value)
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not a positive number")
+    return number
 
 
 def _db_upgrade(settings: Settings, args: argparse.Namespace) -> None:
@@ -221,6 +229,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> None:
     from loomworks.app import BackgroundWork, create_app
     from loomworks.demo.seed import DEMO_EMAIL, DEMO_PASSWORD, seed_demo
     from loomworks.demo.simulator import run_simulator
+    from loomworks.workers import run_workers
 
     host = args.host or settings.host
     port = args.port or settings.port
@@ -243,6 +252,16 @@ def _serve(settings: Settings, args: argparse.Namespace) -> None:
         _migrate_and_run(
             url, seed if args.demo else None, connect_timeout=settings.db_connect_timeout_seconds
         )
+        if args.workers > 1:
+            run_workers(
+                settings,
+                url=url,
+                host=host,
+                port=port,
+                workers=args.workers,
+                background=background,
+            )
+            return
         app = create_app(settings, database_url=url, background=background)
         config = uvicorn.Config(
             app,
