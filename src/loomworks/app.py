@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from uvicorn.config import STARTUP_FAILURE
 
+from loomworks.api.access import AccessMiddleware
 from loomworks.api.errors import install_error_handlers
 from loomworks.api.routers import (
     auth,
@@ -71,6 +72,7 @@ def create_app(
     for module in (health, auth, me, dashboard, decisions, engagements, jobs, renders):
         app.include_router(module.router)
     app.include_router(dashboard.engagement_router)
+    app.add_middleware(AccessMiddleware)
     return app
 
 

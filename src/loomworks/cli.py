@@ -229,7 +229,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> None:
     from loomworks.app import BackgroundWork, create_app
     from loomworks.demo.seed import DEMO_EMAIL, DEMO_PASSWORD, seed_demo
     from loomworks.demo.simulator import run_simulator
-    from loomworks.workers import run_workers
+    from loomworks.workers import log_config, run_workers
 
     host = args.host or settings.host
     port = args.port or settings.port
@@ -268,6 +268,8 @@ def _serve(settings: Settings, args: argparse.Namespace) -> None:
             host=host,
             port=port,
             log_level="info",
+            log_config=log_config(),
+            access_log=False,  # loomworks.access logs each request, with its id and route
             # A client that stopped reading keeps its connection open; stop waiting for it.
             timeout_graceful_shutdown=settings.shutdown_timeout_seconds,
         )

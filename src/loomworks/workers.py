@@ -10,11 +10,13 @@ never move the demo N times as fast.
 from __future__ import annotations
 
 import asyncio
+import copy
 import os
 import tempfile
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from typing import Any
 
 from loomworks.app import BackgroundWork
 from loomworks.db.engine import DatabaseTimeouts, create_engine
@@ -49,6 +51,8 @@ def run_workers(
             port=port,
             workers=workers,
             log_level="info",
+            log_config=log_config(),
+            access_log=False,  # loomworks.access logs each request, with its id and route
             timeout_graceful_shutdown=settings.shutdown_timeout_seconds,
             # A new worker answers its first health ping only once Python has imported the
             # app, which takes several seconds on a busy small machine; uvicorn's 5 s default
@@ -58,6 +62,16 @@ def run_workers(
         # uvicorn.run() would do the same, but swallows KeyboardInterrupt and calls sys.exit
         # on its own; the supervisor alone returns to us so the database stops after it.
         Multiprocess(config, sockets=[config.bind_socket()]).run()
+
+
+def log_config() -> dict[str, Any]:
+    """uvicorn's logging set-up plus the service's own loggers (`loomworks.access` and the
+    rest), at INFO, through uvicorn's handler: configured in every worker as it starts."""
+    from uvicorn.config import LOGGING_CONFIG
+
+    config: dict[str, Any] = copy.deepcopy(LOGGING_CONFIG)
+    config["loggers"]["loomworks"] = {"handlers": ["default"], "level": "INFO", "propagate": False}
+    return config
 
 
 @contextmanager
