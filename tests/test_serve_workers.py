@@ -16,6 +16,7 @@ from pathlib import Path
 import httpx
 import psutil
 
+from tests.api.test_metrics import sample
 from tests.test_cli import _free_port, _postgres_for
 
 # uvicorn's graceful bound (2 s here), then the embedded PostgreSQL's own stop, on a busy
@@ -60,14 +61,16 @@ def _answering_pid(server: psutil.Process, port: int) -> int:
     raise AssertionError("no server process holds the connection")
 
 
-def _workers_answering(server: subprocess.Popen[str], port: int) -> set[int]:
+def _workers_answering(server: subprocess.Popen[str], port: int) -> tuple[set[int], int]:
+    """The worker processes that answered /healthz, and how many requests it took to see
+    both."""
     parent = psutil.Process(server.pid)
     seen: set[int] = set()
-    for _ in range(200):
+    for sent in range(1, 201):
         seen.add(_answering_pid(parent, port))
         if len(seen) == 2:
-            break
-    return seen
+            return seen, sent
+    return seen, sent
 
 
 def _stop(server: subprocess.Popen[str]) -> float:
@@ -91,7 +94,7 @@ def test_two_workers_on_the_embedded_database_answer_and_stop_with_it(tmp_path: 
         _wait_healthy(port)
         token = re.search(r"curl -b 'loomworks_session=([^']+)'", output.read_text())
         assert token, "serve --demo printed no curl line"
-        assert len(_workers_answering(server, port)) == 2
+        assert len(_workers_answering(server, port)[0]) == 2
         # The demo simulator runs once, in the parent: the workers see its jobs move.
         url = f"http://127.0.0.1:{port}/me/dashboard/active"
         cookies = {"loomworks_session": token.group(1)}
@@ -111,13 +114,24 @@ def test_two_workers_on_the_embedded_database_answer_and_stop_with_it(tmp_path: 
     assert _postgres_for(tmp_path) == []
 
 
-def test_two_workers_on_an_external_database(database_url: str, tmp_path: Path) -> None:
+def _healthz_count(port: int) -> float:
+    text = httpx.get(f"http://127.0.0.1:{port}/metrics").text
+    return sample(text, "loomworks_http_requests_total", route="/healthz")
+
+
+def test_two_workers_on_an_external_database_sum_their_metrics(
+    database_url: str, tmp_path: Path
+) -> None:
     port = _free_port()
-    env = _env(LOOMWORKS_DATABASE_URL=database_url)
+    env = _env(LOOMWORKS_DATABASE_URL=database_url, LOOMWORKS_METRICS="true")
     server = _serve(env, port, tmp_path / "serve.log", "--workers", "2")
     try:
         _wait_healthy(port)
-        assert len(_workers_answering(server, port)) == 2
+        before = _healthz_count(port)
+        workers, sent = _workers_answering(server, port)
+        assert len(workers) == 2
+        # Whichever worker answers the scrape counts both workers' requests.
+        assert _healthz_count(port) - before == sent
         assert _stop(server) < STOP_BOUND_SECONDS
     finally:
         if server.poll() is None:

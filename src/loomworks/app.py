@@ -6,7 +6,7 @@ import asyncio
 import logging
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from typing import NoReturn
 
 from fastapi import FastAPI
@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from uvicorn.config import STARTUP_FAILURE
 
+from loomworks import metrics
 from loomworks.api.access import AccessMiddleware
 from loomworks.api.errors import install_error_handlers
 from loomworks.api.routers import (
@@ -56,10 +57,16 @@ def create_app(
         app.state.cursor_key = None  # loaded on first use, so the app starts while the DB is down
         tasks = [asyncio.ensure_future(work(app.state.engine)) for work in background]
         try:
-            yield
+            async with AsyncExitStack() as stack:
+                if settings.metrics:
+                    metrics.watch_pool(app.state.engine, database="primary")
+                if settings.metrics and settings.metrics_port is not None:
+                    stack.enter_context(metrics.metrics_server(settings))
+                yield
         finally:
             await _cancel(tasks)
             await _dispose(app.state.engine, settings)
+            metrics.process_exited()
 
     app = FastAPI(
         title="Loomworks",
@@ -72,7 +79,10 @@ def create_app(
     for module in (health, auth, me, dashboard, decisions, engagements, jobs, renders):
         app.include_router(module.router)
     app.include_router(dashboard.engagement_router)
-    app.add_middleware(AccessMiddleware)
+    observers = (metrics.observe_request,) if settings.metrics else ()
+    app.add_middleware(AccessMiddleware, observers=observers)
+    if settings.metrics and settings.metrics_port is None:
+        metrics.install_metrics_route(app)
     return app
 
 

@@ -20,10 +20,10 @@ from typing import Any
 
 from loomworks.app import BackgroundWork
 from loomworks.db.engine import DatabaseTimeouts, create_engine
+from loomworks.metrics import MULTIPROC_ENV
 from loomworks.settings import Settings
 
 FACTORY = "loomworks.app:app_from_env"
-MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 WORKER_HEALTHCHECK_SECONDS = 30
 # How long the parent waits for its background thread after cancelling it.
 BACKGROUND_STOP_SECONDS = 5.0
