@@ -15,7 +15,9 @@ from pathlib import Path
 
 import httpx
 import psutil
+import pytest
 
+from loomworks.cli import _parser
 from tests.api.test_metrics import sample
 from tests.test_cli import _free_port, _postgres_for
 
@@ -137,3 +139,12 @@ def test_two_workers_on_an_external_database_sum_their_metrics(
         if server.poll() is None:
             server.kill()
             server.wait()
+
+
+def test_workers_must_be_a_positive_number(capsys: pytest.CaptureFixture[str]) -> None:
+    for bad in ("0", "-2", "many"):
+        with pytest.raises(SystemExit) as exited:
+            _parser().parse_args(["serve", "--workers", bad])
+        assert exited.value.code == 2
+        assert "--workers" in capsys.readouterr().err
+    assert _parser().parse_args(["serve", "--workers", "3"]).workers == 3
