@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
 
 from bench.data import SCALES, load
 from bench.measure import Budget, http_load, summarize
@@ -114,7 +115,48 @@ async def _decisions(clients: list[httpx.AsyncClient], seconds: float) -> dict[s
     return {**summarize(latencies, time.perf_counter() - started), "statuses": statuses}
 
 
-async def measure(url: str, token: str, workers: int, args: argparse.Namespace) -> dict[str, Any]:
+def cpu_seconds(processes: list[psutil.Process]) -> float:
+    total = 0.0
+    for process in processes:
+        try:
+            times = process.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += times.user + times.system
+    return total
+
+
+def server_processes(server: subprocess.Popen[bytes]) -> list[psutil.Process]:
+    parent = psutil.Process(server.pid)
+    return [parent, *parent.children(recursive=True)]
+
+
+def postgres_processes(pgdata: Path) -> list[psutil.Process]:
+    postmaster = psutil.Process(int((pgdata / "postmaster.pid").read_text().split()[0]))
+    return [postmaster, *postmaster.children(recursive=True)]
+
+
+async def measured(
+    name: str,
+    results: dict[str, Any],
+    run: Any,
+    server: subprocess.Popen[bytes],
+    pgdata: Path,
+) -> None:
+    """Run one measurement and add the CPU it cost the service and PostgreSQL per request:
+    capacity per core, whatever else (the load generator) ran on the machine meanwhile."""
+    app_before = cpu_seconds(server_processes(server))
+    db_before = cpu_seconds(postgres_processes(pgdata))
+    result = await run
+    requests = sum(result["statuses"].values()) or 1
+    result["app_cpu_ms"] = (cpu_seconds(server_processes(server)) - app_before) * 1000 / requests
+    result["db_cpu_ms"] = (cpu_seconds(postgres_processes(pgdata)) - db_before) * 1000 / requests
+    results[name] = result
+
+
+async def measure(
+    url: str, token: str, workers: int, args: argparse.Namespace, pgdata: Path
+) -> dict[str, Any]:
     port = free_port()
     server = start(url, port, workers)
     results: dict[str, Any] = {}
@@ -127,9 +169,11 @@ async def measure(url: str, token: str, workers: int, args: argparse.Namespace) 
             for client in clients:  # warm every worker's pool and statement cache
                 await client.get(ZONE_PATHS[0])
             for path in ZONE_PATHS:
-                results[path.rsplit("/", 1)[1]] = await _reads(clients, path, args.seconds)
-            results["304 poll"] = await _poll(clients, args.seconds)
-            results["decision"] = await _decisions(clients, args.seconds)
+                name = path.rsplit("/", 1)[1]
+                reads = _reads(clients, path, args.seconds)
+                await measured(name, results, reads, server, pgdata)
+            await measured("304 poll", results, _poll(clients, args.seconds), server, pgdata)
+            await measured("decision", results, _decisions(clients, args.seconds), server, pgdata)
         finally:
             for client in clients:
                 await client.aclose()
@@ -141,8 +185,9 @@ async def measure(url: str, token: str, workers: int, args: argparse.Namespace) 
 
 def render(table: dict[int, dict[str, Any]]) -> str:
     lines = [
-        "| measurement | workers | requests/s | p50 ms | p95 ms | statuses |",
-        "|---|---|---|---|---|---|",
+        "| measurement | workers | requests/s | p50 ms | p95 ms | app CPU ms/req "
+        "| PostgreSQL CPU ms/req | statuses |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     names = next(iter(table.values())).keys()
     for name in names:
@@ -150,18 +195,19 @@ def render(table: dict[int, dict[str, Any]]) -> str:
             r = results[name]
             lines.append(
                 f"| {name} | {workers} | {r['per_s']:.0f} | {r['p50_ms']:.1f} | "
-                f"{r['p95_ms']:.1f} | {r['statuses']} |"
+                f"{r['p95_ms']:.1f} | {r['app_cpu_ms']:.2f} | {r['db_cpu_ms']:.2f} "
+                f"| {r['statuses']} |"
             )
     return "\n".join(lines)
 
 
-async def run(url: str, args: argparse.Namespace) -> None:
+async def run(url: str, args: argparse.Namespace, pgdata: Path) -> None:
     engine = create_engine(url, pool_size=2)
     try:
         dataset = await load(engine, SCALES[args.scale], from_base=True)
     finally:
         await engine.dispose()
-    table = {w: await measure(url, dataset.token, w, args) for w in args.workers}
+    table = {w: await measure(url, dataset.token, w, args, pgdata) for w in args.workers}
     print(
         f"scale {args.scale}, {args.clients} clients, {args.seconds:.0f} s each, "
         f"{os.cpu_count()} CPUs shared with the load generator"
@@ -175,7 +221,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         tempfile.TemporaryDirectory(prefix="loomworks-capacity-") as tmp,
         embedded_server(Path(tmp) / "pgdata", delete_on_exit=True) as url,
     ):
-        asyncio.run(run(url, args))
+        asyncio.run(run(url, args, Path(tmp) / "pgdata"))
 
 
 if __name__ == "__main__":
