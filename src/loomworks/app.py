@@ -6,7 +6,7 @@ import asyncio
 import logging
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from typing import NoReturn
 
 from fastapi import FastAPI
@@ -15,6 +15,8 @@ from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from uvicorn.config import STARTUP_FAILURE
 
+from loomworks import metrics
+from loomworks.api.access import AccessMiddleware
 from loomworks.api.docs import install_offline_docs
 from loomworks.api.errors import install_error_handlers
 from loomworks.api.limits import install_input_limits
@@ -71,12 +73,18 @@ def create_app(
         app.state.events.start()
         tasks = [asyncio.ensure_future(work(app.state.engine)) for work in background]
         try:
-            yield
+            async with AsyncExitStack() as stack:
+                if settings.metrics:
+                    metrics.watch_pool(app.state.engine, database="primary")
+                if settings.metrics and settings.metrics_port is not None:
+                    stack.enter_context(metrics.metrics_server(settings))
+                yield
         finally:
             await _cancel(tasks)
             await app.state.events.close()
             await _dispose(app.state.engine, settings)
             app.state.hashing.shutdown(wait=False, cancel_futures=True)
+            metrics.process_exited()
 
     app = FastAPI(
         title="Loomworks",
@@ -103,6 +111,10 @@ def create_app(
     app.include_router(dashboard.engagement_router)
     install_offline_docs(app)
     install_page(app)
+    observers = (metrics.observe_request,) if settings.metrics else ()
+    app.add_middleware(AccessMiddleware, observers=observers)
+    if settings.metrics and settings.metrics_port is None:
+        metrics.install_metrics_route(app)
     return app
 
 

@@ -78,6 +78,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default=None, help="bind address (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=None, help="port (default 8000)")
     serve.add_argument("--demo", action="store_true", help="seed demo data and print a curl line")
+    serve.add_argument("--workers", type=_positive, default=1, help="worker processes (default 1)")
     serve.set_defaults(run=_serve)
 
     db = commands.add_parser("db", help="database maintenance").add_subparsers(metavar="ACTION")
@@ -144,6 +145,13 @@ def _password_options(command: argparse.ArgumentParser) -> None:
     given.add_argument(
         "--password-stdin", action="store_true", help="read the password from standard input"
     )
+
+
+def _positive(value: str) -> int:
+    number = int(value)
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not a positive number")
+    return number
 
 
 def _db_upgrade(settings: Settings, args: argparse.Namespace) -> None:
@@ -379,6 +387,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> None:
     from loomworks.app import BackgroundWork, create_app
     from loomworks.demo.seed import DEMO_EMAIL, DEMO_PASSWORD, seed_demo
     from loomworks.demo.simulator import run_simulator
+    from loomworks.workers import log_config, run_workers
 
     host = args.host or settings.host
     port = args.port or settings.port
@@ -402,12 +411,24 @@ def _serve(settings: Settings, args: argparse.Namespace) -> None:
         _migrate_and_run(
             url, seed if args.demo else None, connect_timeout=settings.db_connect_timeout_seconds
         )
+        if args.workers > 1:
+            run_workers(
+                settings,
+                url=url,
+                host=host,
+                port=port,
+                workers=args.workers,
+                background=background,
+            )
+            return
         app = create_app(settings, database_url=url, background=background)
         config = uvicorn.Config(
             app,
             host=host,
             port=port,
             log_level="info",
+            log_config=log_config(),
+            access_log=False,  # loomworks.access logs each request, with its id and route
             # A client that stopped reading keeps its connection open; stop waiting for it.
             timeout_graceful_shutdown=settings.shutdown_timeout_seconds,
         )

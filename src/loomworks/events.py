@@ -22,6 +22,7 @@ from typing import Any
 import asyncpg
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from loomworks import metrics
 from loomworks.db.counters import MEMBERSHIP_CHANNEL, NOTIFY_CHANNEL
 from loomworks.db.events import NO_CHANGES, VisibleChange, valid_session_hashes, visible_changes
 from loomworks.kinds import SOURCE_OF
@@ -233,6 +234,7 @@ class EventHub:
             queue_size=self._queue_size,
         )
         self._subscribers.add(subscriber)
+        metrics.EVENT_STREAMS.inc()
         self._by_person[person_id].add(subscriber)
         self._loading.add(subscriber)
         try:
@@ -258,6 +260,8 @@ class EventHub:
 
     def unsubscribe(self, subscriber: Subscriber) -> None:
         subscriber.ended = True
+        if subscriber in self._subscribers:
+            metrics.EVENT_STREAMS.dec()
         self._subscribers.discard(subscriber)
         self._loading.discard(subscriber)
         self._forget(self._by_person, subscriber.person_id, subscriber)

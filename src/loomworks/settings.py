@@ -44,6 +44,10 @@ class Settings(BaseSettings):
     poll_interval_seconds: int = Field(
         default=10, ge=1, description="X-Poll-Interval: how often a client should poll a zone"
     )
+    # Metrics (docs/scaling.md): GET /metrics on the app, or on a port of its own when set.
+    metrics: bool = False
+    metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    metrics_host: str = "127.0.0.1"
     stall_after_seconds: int = Field(
         default=600, ge=1, description="a running job silent this long is shown as stalled"
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response, status
 
+from loomworks import metrics
 from loomworks.api.csrf import SameSite
 from loomworks.api.deps import (
     SESSION_COOKIE,
@@ -58,6 +59,7 @@ async def login(
         hashing=hashing,
     )
     if isinstance(outcome, Throttled):
+        metrics.LOGIN_THROTTLED.inc()
         raise TooManyRequests(
             f"Too many failed sign-ins; try again in {outcome.retry_after} seconds.",
             retry_after=outcome.retry_after,

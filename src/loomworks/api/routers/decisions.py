@@ -44,6 +44,7 @@ from loomworks.db.decisions import (
 )
 from loomworks.db.people import Membership, Person
 from loomworks.kinds import SOURCE_OF, Decision, Source, sources_in
+from loomworks.metrics import DECISIONS
 from loomworks.states import DECIDING_DESIGNATIONS, NeedsYouKind, Zone
 
 router = APIRouter(tags=["decisions"])
@@ -100,6 +101,8 @@ async def take(
             labels.already_decided(taken.done, last.person_name, last.decided_at)
         ) from None
     await conn.commit()
+    if decided.won:  # counted once committed; a repeat of one's own decision is no new one
+        DECISIONS.labels(source.kind, decision.name).inc()
     return decision_read(decided.recorded)
 
 
