@@ -84,7 +84,7 @@ async def session_token(db: AsyncConnection) -> str:
 schema = schemathesis.openapi.from_dict(
     create_app(Settings(database_url="postgresql://unused@localhost/unused")).openapi()
 )
-schema.config.generation.update(max_examples=15)
+schema.config.generation.update(max_examples=10)
 # A cursor is opaque and signed: any string fits its schema, and one this service did not
 # issue is a documented 400. So a schema-valid request may also be refused with a 400.
 _accepts = schema.config.checks.positive_data_acceptance

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import AfterValidator
+from pydantic import AfterValidator, Field
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -95,7 +95,12 @@ def _storable(text: str) -> str:
 
 
 # Every free-text field of a request body is SafeText, so NUL and lone surrogates are a 422.
-SafeText = Annotated[str, AfterValidator(_storable)]
+# The schema says so for NUL (lone surrogates cannot be written in a JSON Schema pattern).
+SafeText = Annotated[
+    str,
+    AfterValidator(_storable),
+    Field(json_schema_extra={"pattern": "^[^\\u0000]*$"}),
+]
 
 
 def _printable(value: str | int) -> str | int:

@@ -120,7 +120,24 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
             "15 seconds. It ends when the session is signed out or expires, when the server "
             "shuts down, or when the client falls too far behind."
         ),
-        "content": {"text/event-stream": {"schema": {"type": "string"}, "example": EXAMPLE}},
+        "content": {
+            "text/event-stream": {
+                # One server-sent event, as a client's parser hands it over.
+                "schema": {
+                    "type": "object",
+                    "properties": {
+                        "event": {"type": "string", "enum": ["zone_changed"]},
+                        "data": {
+                            "type": "string",
+                            "description": 'JSON: {"zone": ..., "engagement_id": ...}',
+                        },
+                        "id": {"type": "string", "description": "a version: resume from it"},
+                        "retry": {"type": "integer"},
+                    },
+                },
+                "example": EXAMPLE,
+            }
+        },
     },
     # The errors are JSON: spelled out, since a "model" would be filed under the route's own
     # media type (text/event-stream).

@@ -42,6 +42,7 @@ const state = {
   signedIn: false,
   pollSeconds: 10,
   pollTimer: null,
+  unhealthy: false,
   clockTimer: null,
   stream: null,
   streamOpen: false,
@@ -96,10 +97,12 @@ function showBanner(error) {
     banner.textContent = "The connection to the service was lost; retrying.";
   }
   banner.hidden = false;
+  state.unhealthy = true;
 }
 
 onHealth(() => {
   $("#banner").hidden = true;
+  state.unhealthy = false;
 }, showBanner);
 
 function announce(text) {
@@ -327,7 +330,9 @@ function schedulePoll() {
   clearTimeout(state.pollTimer);
   state.pollTimer = setTimeout(async () => {
     state.ticks += 1;
-    if (!state.streamOpen) {
+    // Poll while there is no stream, and while the service is away (an open stream may say
+    // nothing about its recovery): the first good answer takes the banner down.
+    if (!state.streamOpen || state.unhealthy) {
       await refreshAll();
     } else if (state.ticks * state.pollSeconds >= 60) {
       // Even with the stream, a stalled job's "no update for N min" moves with the clock.
