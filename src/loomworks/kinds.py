@@ -255,11 +255,6 @@ def sources_of_table(table: str) -> tuple[Source, ...]:
     return tuple(source for source in SOURCES if source.table == table)
 
 
-# The needs_you sources by the collection their items live in (/engagements/{eid}/{collection}).
-SOURCE_OF_COLLECTION: dict[str, Source] = {
-    source.collection: source for source in SOURCES if source.collection
-}
-
 # Every status an active source counts as running: the only ones with progress.
 RUNNING_STATUSES: frozenset[str] = frozenset(
     state for source in sources_in(Zone.ACTIVE) for state in source.states

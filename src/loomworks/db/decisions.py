@@ -18,11 +18,9 @@ from sqlalchemy import (
     Integer,
     Table,
     Text,
-    cast,
     func,
     insert,
     literal_column,
-    null,
     select,
     tuple_,
     update,
@@ -30,6 +28,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from loomworks.db.dashboard import Position
+from loomworks.db.jobs import payload_columns
 from loomworks.db.renders import has_download
 from loomworks.db.tables import decisions, engagements, metadata, persons
 from loomworks.kinds import Decision, Source, sources_in
@@ -89,13 +88,9 @@ def _waiting(source: Source) -> ColumnElement[bool]:
 
 def _label_parts(source: Source, table: Table) -> list[ColumnElement[Any]]:
     """The columns of LabelParts (text, extra, number), as the source's payload maps them."""
-    names = {"label_text": Text, "label_extra": Text, "display_number": Integer}
-    return [
-        (table.c[source.payload[name]] if name in source.payload else cast(null(), sql_type)).label(
-            name
-        )
-        for name, sql_type in names.items()
-    ]
+    return payload_columns(
+        source, table, {"label_text": Text, "label_extra": Text, "display_number": Integer}
+    )
 
 
 _RECORDED = (

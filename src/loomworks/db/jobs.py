@@ -7,7 +7,7 @@ The writes merge a validated fragment (loomworks.progress patch helpers) into `c
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
@@ -60,6 +60,19 @@ def progress_fields(table: Table) -> dict[str, ColumnElement[Any]]:
     return fields
 
 
+def payload_columns(
+    source: Source, table: Table, types: Mapping[str, Any]
+) -> list[ColumnElement[Any]]:
+    """The columns `types` names, labelled, as the source's payload maps them onto `table`
+    (a NULL of the given SQL type where the source has no such column)."""
+    return [
+        (table.c[source.payload[name]] if name in source.payload else cast(null(), sql_type)).label(
+            name
+        )
+        for name, sql_type in types.items()
+    ]
+
+
 class JobRow(NamedTuple):
     """One job of any kind, with what its label and progress are written from."""
 
@@ -91,10 +104,6 @@ class JobPatchRefused(Exception):
 def _job_select(kind: str) -> Select[Any]:
     """A job table's rows as JobRow's columns, up to (not including) engagement_name."""
     source, table = JOB_SOURCES[kind], JOB_TABLES[kind]
-    text_columns = {
-        name: table.c[source.payload[name]] if name in source.payload else cast(null(), Text)
-        for name in ("label_text", "label_extra")
-    }
     return select(
         literal(kind, Text).label("job_kind"),
         table.c.id,
@@ -102,7 +111,7 @@ def _job_select(kind: str) -> Select[Any]:
         table.c.status,
         table.c.started_at,
         table.c.completed_at,
-        *(column.label(name) for name, column in text_columns.items()),
+        *payload_columns(source, table, {"label_text": Text, "label_extra": Text}),
         *(value.label(key) for key, value in progress_fields(table).items()),
         table.c.progress_updated_at,
     )
