@@ -18,8 +18,9 @@ from loomworks.db.migrate import upgrade_to_head
 from loomworks.db.tables import DATA_TABLES
 from loomworks.settings import Settings
 
-# The `browser` fixture, for the page's tests in tests/web and tests/faults.
-pytest_plugins = ["tests.fixtures.browser"]
+# The `browser` fixture, for the page's tests in tests/web and tests/faults; `standby`, a
+# streaming replica of the session's database.
+pytest_plugins = ["tests.fixtures.browser", "tests.fixtures.replica"]
 
 
 @pytest.fixture(scope="session")
