@@ -44,9 +44,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def start(url: str, port: int, workers: int) -> subprocess.Popen[bytes]:
+def start(
+    url: str, port: int, workers: int, read_urls: str | None = None
+) -> subprocess.Popen[bytes]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("LOOMWORKS_")}
     env["LOOMWORKS_DATABASE_URL"] = url
+    if read_urls:
+        env["LOOMWORKS_READ_DATABASE_URLS"] = read_urls
     command = [sys.executable, "-m", "loomworks.cli", "serve", "--port", str(port)]
     command += ["--workers", str(workers)]
     quiet = subprocess.DEVNULL

@@ -20,6 +20,7 @@ from loomworks.api.access import AccessMiddleware
 from loomworks.api.docs import install_offline_docs
 from loomworks.api.errors import install_error_handlers
 from loomworks.api.limits import install_input_limits
+from loomworks.api.reads import ReplicaFallback
 from loomworks.api.routers import (
     auth,
     dashboard,
@@ -33,6 +34,7 @@ from loomworks.api.routers import (
 )
 from loomworks.api.routers.page import install_page
 from loomworks.db.engine import BadDatabaseURL, DatabaseTimeouts, async_url, create_engine
+from loomworks.db.replicas import ReadRouter, Replica
 from loomworks.events import EventHub
 from loomworks.security import hashing_pool
 from loomworks.settings import Settings, first_error
@@ -41,6 +43,8 @@ log = logging.getLogger(__name__)
 
 # Work that runs beside the API for as long as it is up, on the app's engine (the CLI passes
 # the demo simulator this way, so the app itself knows nothing of the demo).
+API_NAME = "loomworks-api"  # the application_name of the service's database connections
+
 BackgroundWork = Callable[[AsyncEngine], Awaitable[None]]
 
 
@@ -58,9 +62,11 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        timeouts = DatabaseTimeouts.for_service(settings)
         app.state.engine = create_engine(
-            url, pool_size=settings.db_pool_size, timeouts=DatabaseTimeouts.for_service(settings)
+            url, pool_size=settings.db_pool_size, timeouts=timeouts, application_name=API_NAME
         )
+        app.state.reads = read_router(app.state.engine, settings, timeouts)
         app.state.hashing = hashing_pool(settings.hash_concurrency)
         app.state.cursor_key = None  # loaded on first use, so the app starts while the DB is down
         # The process's one LISTEN connection for event streams; it connects (and reconnects)
@@ -69,20 +75,26 @@ def create_app(
             app.state.engine,
             heartbeat_seconds=settings.events_heartbeat_seconds,
             queue_size=settings.events_queue_size,
+            settle=app.state.reads.settle if app.state.reads.replicas else None,
         )
         app.state.events.start()
         tasks = [asyncio.ensure_future(work(app.state.engine)) for work in background]
+        if app.state.reads.replicas:
+            tasks.append(asyncio.ensure_future(app.state.reads.watch()))
         try:
             async with AsyncExitStack() as stack:
                 if settings.metrics:
                     metrics.watch_pool(app.state.engine, database="primary")
+                    for replica in app.state.reads.replicas:
+                        metrics.watch_pool(replica.engine, database=replica.name)
                 if settings.metrics and settings.metrics_port is not None:
                     stack.enter_context(metrics.metrics_server(settings))
                 yield
         finally:
             await _cancel(tasks)
             await app.state.events.close()
-            await _dispose(app.state.engine, settings)
+            for engine in (app.state.engine, *(r.engine for r in app.state.reads.replicas)):
+                await _dispose(engine, settings)
             app.state.hashing.shutdown(wait=False, cancel_futures=True)
             metrics.process_exited()
 
@@ -96,6 +108,7 @@ def create_app(
     )
     app.state.settings = settings
     install_error_handlers(app)
+    app.add_middleware(ReplicaFallback)  # first, so innermost: it re-runs only the route
     install_input_limits(app)
     if settings.allowed_origins:
         app.add_middleware(
@@ -116,6 +129,29 @@ def create_app(
     if settings.metrics and settings.metrics_port is None:
         metrics.install_metrics_route(app)
     return app
+
+
+def read_router(primary: AsyncEngine, settings: Settings, timeouts: DatabaseTimeouts) -> ReadRouter:
+    """The replicas of LOOMWORKS_READ_DATABASE_URLS, numbered as listed ("replica 1", ...)."""
+    replicas = [
+        Replica(
+            f"replica {number}",
+            create_engine(
+                replica_url,
+                pool_size=settings.db_pool_size,
+                timeouts=timeouts,
+                application_name=API_NAME,
+            ),
+        )
+        for number, replica_url in enumerate(settings.read_urls, start=1)
+    ]
+    return ReadRouter(
+        primary,
+        replicas,
+        max_lag=settings.max_replica_lag_seconds,
+        probe_every=settings.replica_probe_seconds,
+        probe_timeout=settings.db_connect_timeout_seconds,
+    )
 
 
 async def _cancel(tasks: Sequence[asyncio.Future[None]]) -> None:
@@ -154,6 +190,7 @@ def app_from_env() -> FastAPI:
         async_url(settings.database_url)
     except BadDatabaseURL as exc:
         _refuse_to_start(f"LOOMWORKS_DATABASE_URL: {exc}")
+
     return create_app(settings)
 
 

@@ -15,7 +15,7 @@ import logging
 import signal
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -177,8 +177,14 @@ class EventHub:
         *,
         heartbeat_seconds: float,
         queue_size: int,
+        settle: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self._engine = engine
+        # With read replicas: returns once the replicas in use show what the primary has
+        # committed, so a client that re-reads on an event reads the change (docs/live.md).
+        self._settle = settle
+        self._held: list[dict[tuple[uuid.UUID, Zone], int]] = []
+        self._releasing = False
         self._heartbeat = heartbeat_seconds
         self._queue_size = queue_size
         self._subscribers: set[Subscriber] = set()
@@ -325,7 +331,29 @@ class EventHub:
             key = (engagement_id, zone)
             newest[key] = max(version, newest.get(key, 0))
         self._pending = []
-        self.dispatch(newest)
+        if self._settle is None:
+            self.dispatch(newest)
+            return
+        self._held.append(newest)
+        if not self._releasing:
+            self._releasing = True
+            self._spawn(self._release())
+
+    async def _release(self) -> None:
+        """Dispatch the held changes once the replicas have replayed them; what arrives
+        meanwhile waits for the next round, so a burst costs one settle, not one each."""
+        assert self._settle is not None
+        try:
+            while self._held:
+                batches, self._held = self._held, []
+                try:
+                    await self._settle()
+                except Exception:  # late is better than never: the primary has them
+                    log.warning("could not wait for the replicas; sending events", exc_info=True)
+                for newest in batches:
+                    self.dispatch(newest)
+        finally:
+            self._releasing = False
 
     def dispatch(self, newest: Mapping[tuple[uuid.UUID, Zone], int]) -> None:
         """Offer each (engagement, zone)'s newest version to the streams that see it."""

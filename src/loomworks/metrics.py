@@ -76,8 +76,16 @@ EVENT_STREAMS = Gauge(
 )
 READ_ROUTES = Counter(
     "loomworks_read_routes",
-    "Read-only requests by where they were sent: a replica, or the primary and why.",
+    "Reads of zones, counts, details, history and downloads by the database that answered "
+    "them (replica, primary), when read replicas are configured.",
     ["target"],
+)
+REPLICA_STALENESS = Gauge(
+    "loomworks_replica_staleness_seconds",
+    "How far behind the primary each read replica was at its last probe, at most "
+    "(+Inf: down, promoted or not known); over LOOMWORKS_MAX_REPLICA_LAG_SECONDS it is skipped.",
+    ["replica"],
+    multiprocess_mode="livemax",
 )
 
 

@@ -7,7 +7,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import platformdirs
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -28,6 +28,13 @@ class Settings(BaseSettings):
         default=None,
         description="libpq-style PostgreSQL URL; unset means the embedded server in data_dir.",
     )
+    # Read replicas (docs/scaling.md): comma-separated libpq URLs of hot standbys of the
+    # primary. Zones, counts, details, history and downloads read from them.
+    read_database_urls: str = ""
+    max_replica_lag_seconds: float = Field(
+        default=5.0, gt=0, description="a replica further behind the primary is not read from"
+    )
+    replica_probe_seconds: float = Field(default=1.0, gt=0)
     data_dir: Path = Field(default_factory=_default_data_dir)
     session_lifetime_seconds: int = Field(default=14 * 24 * 3600, gt=0)
     cookie_secure: bool = False
@@ -72,6 +79,20 @@ class Settings(BaseSettings):
             for origin in self.cors_origins.split(",")
             if origin.strip()
         )
+
+    @field_validator("read_database_urls")
+    @classmethod
+    def _postgresql_urls(cls, value: str) -> str:
+        from loomworks.db.engine import async_url  # that module reads Settings itself
+
+        for url in value.split(","):
+            if url.strip():
+                async_url(url.strip())  # BadDatabaseURL is a ValueError: a settings error
+        return value
+
+    @property
+    def read_urls(self) -> list[str]:
+        return [url.strip() for url in self.read_database_urls.split(",") if url.strip()]
 
     @property
     def login_failure_window(self) -> timedelta:

@@ -15,9 +15,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from loomworks.api.errors import Forbidden, NotAuthenticated, NotFound
 from loomworks.db.engine import load_cursor_key
-from loomworks.db.faults import connection
+from loomworks.db.faults import connection, is_unavailable
 from loomworks.db.people import Membership, Person, membership_in, person_for_token
+from loomworks.db.replicas import ReadRouter, Replica, fence_write
 from loomworks.events import EventHub
+from loomworks.metrics import READ_ROUTES
 from loomworks.security import token_hash
 from loomworks.settings import Settings
 from loomworks.states import DECIDING_DESIGNATIONS
@@ -120,16 +122,90 @@ def get_event_hub(request: Request) -> EventHub:
 Hub = Annotated[EventHub, Depends(get_event_hub)]
 
 
-async def engagement_member(engagement_id: uuid.UUID, conn: Conn, me: CurrentPerson) -> Membership:
-    """The caller's membership of the path's engagement; 404 (not 403) for anyone else, so an
-    outsider cannot tell an engagement that exists from one that does not."""
+class ReplicaFailed(Exception):
+    """A read on a replica found it unavailable; loomworks.api.reads answers the request
+    again from the primary, so the caller never sees it."""
+
+
+# Set in request.state by loomworks.api.reads when a read is answered again from the primary.
+READ_ON_PRIMARY = "read_on_primary"
+
+
+def _read_router(request: Request) -> ReadRouter:
+    reads: ReadRouter = request.app.state.reads
+    return reads
+
+
+async def get_read_conn(
+    request: Request, conn: Conn, me: CurrentPerson
+) -> AsyncIterator[AsyncConnection]:
+    """The connection a read-only route runs on: a replica that may serve the caller
+    (loomworks.db.replicas), else the request's primary connection, already open for the
+    session check (which stays on the primary: a session newer than a replica is found)."""
+    reads = _read_router(request)
+    replica = None
+    if reads.replicas and not getattr(request.state, READ_ON_PRIMARY, False):
+        replica = reads.choose(me.id, me.written_lsn)
+        READ_ROUTES.labels("replica" if replica else "primary").inc()
+    request.state.read_replica = replica
+    if replica is None:
+        yield conn
+        return
+    try:
+        async with connection(replica.engine) as replica_conn:
+            yield replica_conn
+    except Exception as exc:
+        if not is_unavailable(exc):
+            raise
+        reads.failed(replica, exc)
+        raise ReplicaFailed(replica.name) from exc
+
+
+ReadConn = Annotated[AsyncConnection, Depends(get_read_conn, scope="function")]
+
+
+async def get_read_engines(request: Request, conn: ReadConn) -> tuple[AsyncEngine, ...]:
+    """For reads that outlive the route (streamed downloads): the replica ReadConn chose, then
+    the primary to fall back on."""
+    replica: Replica | None = request.state.read_replica
+    primary: AsyncEngine = request.app.state.engine
+    return (replica.engine, primary) if replica else (primary,)
+
+
+ReadEngines = Annotated[tuple[AsyncEngine, ...], Depends(get_read_engines)]
+
+
+async def write_fence(request: Request, conn: Conn, me: CurrentPerson) -> AsyncIterator[None]:
+    """On a route that writes for the caller: once it has committed, and before it answers,
+    note where the WAL ends, so the caller's next reads skip replicas not yet past it."""
+    yield
+    if _read_router(request).replicas:
+        await fence_write(conn, me.id)
+
+
+WriteFence = Depends(write_fence, scope="function")
+
+
+async def _member(engagement_id: uuid.UUID, conn: AsyncConnection, me: Person) -> Membership:
     membership = await membership_in(conn, person_id=me.id, engagement_id=engagement_id)
     if membership is None:
         raise NotFound()
     return membership
 
 
+async def engagement_member(engagement_id: uuid.UUID, conn: Conn, me: CurrentPerson) -> Membership:
+    """The caller's membership of the path's engagement; 404 (not 403) for anyone else, so an
+    outsider cannot tell an engagement that exists from one that does not."""
+    return await _member(engagement_id, conn, me)
+
+
+async def reading_member(engagement_id: uuid.UUID, conn: ReadConn, me: CurrentPerson) -> Membership:
+    """engagement_member, checked where the route reads (a replica, perhaps)."""
+    return await _member(engagement_id, conn, me)
+
+
 Member = Annotated[Membership, Depends(engagement_member)]
+ReadMember = Annotated[Membership, Depends(reading_member)]
 
 
 async def deciding_member(membership: Member) -> Membership:

@@ -84,9 +84,15 @@ CLIENT_STATEMENT_MARGIN_SECONDS = 0.5
 
 
 def create_engine(
-    url: str, *, pool_size: int = 10, timeouts: DatabaseTimeouts = TOOL_TIMEOUTS
+    url: str,
+    *,
+    pool_size: int = 10,
+    timeouts: DatabaseTimeouts = TOOL_TIMEOUTS,
+    application_name: str = "loomworks",
 ) -> AsyncEngine:
-    server_settings = {"jit": "off"}
+    # application_name: what pg_stat_activity shows, so an operator can tell the API's
+    # connections ("loomworks-api") from tools' and scripts'.
+    server_settings = {"jit": "off", "application_name": application_name}
     # Every query is ours and parameterised; caching prepared statements per connection
     # keeps the dashboard statements from being re-planned on every poll.
     connect_args: dict[str, Any] = {

@@ -21,6 +21,9 @@ class Person:
     email: str
     display_name: str
     created_at: datetime
+    # Where their last decision ended in the primary's WAL (None: never decided); a replica
+    # serves their reads only once it has replayed this far (loomworks.db.replicas).
+    written_lsn: int | None = None
 
 
 @dataclass(frozen=True)
@@ -30,7 +33,13 @@ class Membership:
     designation: Designation
 
 
-_person_columns = (persons.c.id, persons.c.email, persons.c.display_name, persons.c.created_at)
+_person_columns = (
+    persons.c.id,
+    persons.c.email,
+    persons.c.display_name,
+    persons.c.created_at,
+    persons.c.written_lsn,
+)
 
 
 def normalise_email(email: str) -> str:
@@ -83,9 +92,7 @@ async def credentials_for(conn: AsyncConnection, email: str) -> Credentials:
     ).one_or_none()
     if row is None:
         return Credentials(None, None)
-    return Credentials(
-        Person(row.id, row.email, row.display_name, row.created_at), row.password_hash
-    )
+    return Credentials(Person(*row[:-1]), row.password_hash)
 
 
 async def issue_session(conn: AsyncConnection, *, person_id: uuid.UUID, lifetime: timedelta) -> str:

@@ -20,7 +20,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from loomworks.db.faults import connection
+from loomworks.db.faults import connection, is_unavailable
 from loomworks.db.tables import engagement_memberships, render_files, renders
 from loomworks.states import FILE_CONTENT_KINDS, ContentKind, RenderState
 
@@ -104,19 +104,28 @@ async def render_for_download(
     return RenderForDownload(**render._mapping, files=[RenderFile(*row) for row in files])
 
 
-async def file_chunks(engine: AsyncEngine, file: RenderFile) -> AsyncGenerator[bytes, None]:
-    """The file's bytes, CHUNK_BYTES at a time. Each chunk is read on a connection checked
-    out for that read alone, so a client that reads slowly (or stops) holds none."""
+async def file_chunks(
+    engines: Sequence[AsyncEngine], file: RenderFile
+) -> AsyncGenerator[bytes, None]:
+    """The file's bytes, CHUNK_BYTES at a time, from the first of `engines` (a replica, then
+    the primary) that answers: a replica that goes away mid-download hands over to the next.
+    Each chunk is read on a connection checked out for that read alone, so a client that
+    reads slowly (or stops) holds none."""
+    remaining = list(engines)
     for offset in range(0, file.byte_size, CHUNK_BYTES):
-        async with connection(engine) as conn:
-            chunk: bytes = (
-                await conn.execute(
-                    select(func.substring(render_files.c.content, offset + 1, CHUNK_BYTES)).where(
-                        render_files.c.id == file.id
-                    )
-                )
-            ).scalar_one()
-        yield chunk
+        chunk = select(func.substring(render_files.c.content, offset + 1, CHUNK_BYTES)).where(
+            render_files.c.id == file.id
+        )
+        while True:
+            try:
+                async with connection(remaining[0]) as conn:
+                    content: bytes = (await conn.execute(chunk)).scalar_one()
+                break
+            except Exception as exc:
+                if len(remaining) == 1 or not is_unavailable(exc):
+                    raise
+                remaining.pop(0)
+        yield content
 
 
 async def create_render(

@@ -107,6 +107,9 @@ persons = Table(
     Column("display_name", Text, nullable=False),
     Column("password_hash", Text, nullable=True),
     _now("created_at"),
+    # The WAL position (bytes) just after this person's last decision: their reads skip any
+    # replica that has not replayed it (read-your-writes, loomworks.db.replicas).
+    Column("written_lsn", BigInteger, nullable=True),
     CheckConstraint("email = lower(email)", name="email_lower_case"),
 )
 

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Query, Request, Response
 from loomworks import dashboard
 from loomworks.api.conditional import entity_tag, matches, not_modified, poll_headers
 from loomworks.api.cursor import decode_cursor, encode_cursor
-from loomworks.api.deps import AppSettings, Conn, CurrentPerson, CursorKey, Member
+from loomworks.api.deps import AppSettings, CurrentPerson, CursorKey, ReadConn, ReadMember
 from loomworks.api.errors import NotFound
 from loomworks.api.paging import Cursor, Limit
 from loomworks.api.responses import JSONBody
@@ -76,7 +76,7 @@ class ZoneView(Generic[RowT]):
     async def respond(
         self,
         request: Request,
-        conn: Conn,
+        conn: ReadConn,
         me: CurrentPerson,
         key: bytes,
         settings: AppSettings,
@@ -119,7 +119,7 @@ class ZoneView(Generic[RowT]):
 
 @router.get("/counts", response_model=DashboardCountsResponse, responses=POLLED)
 async def dashboard_counts(
-    request: Request, conn: Conn, me: CurrentPerson, settings: AppSettings
+    request: Request, conn: ReadConn, me: CurrentPerson, settings: AppSettings
 ) -> Response:
     """How many items each zone holds for me, in total and per engagement and kind."""
     rows = await counts_of(conn, person_id=me.id)
@@ -137,7 +137,7 @@ RECENT = ZoneView(Zone.RECENT, RecentRow, dashboard.recent_item)
 @router.get("/active", response_model=DashboardActiveResponse, responses=POLLED)
 async def dashboard_active(
     request: Request,
-    conn: Conn,
+    conn: ReadConn,
     me: CurrentPerson,
     key: CursorKey,
     settings: AppSettings,
@@ -154,7 +154,7 @@ async def dashboard_active(
 @router.get("/needs_you", response_model=DashboardNeedsYouResponse, responses=POLLED)
 async def dashboard_needs_you(
     request: Request,
-    conn: Conn,
+    conn: ReadConn,
     me: CurrentPerson,
     key: CursorKey,
     settings: AppSettings,
@@ -171,7 +171,7 @@ async def dashboard_needs_you(
 @router.get("/recent", response_model=DashboardRecentResponse, responses=POLLED)
 async def dashboard_recent(
     request: Request,
-    conn: Conn,
+    conn: ReadConn,
     me: CurrentPerson,
     key: CursorKey,
     settings: AppSettings,
@@ -188,8 +188,8 @@ async def dashboard_recent(
 @engagement_router.get("/active", response_model=DashboardActiveResponse, responses=POLLED)
 async def engagement_active(
     request: Request,
-    membership: Member,
-    conn: Conn,
+    membership: ReadMember,
+    conn: ReadConn,
     me: CurrentPerson,
     key: CursorKey,
     settings: AppSettings,
@@ -205,8 +205,8 @@ async def engagement_active(
 @engagement_router.get("/needs_you", response_model=DashboardNeedsYouResponse, responses=POLLED)
 async def engagement_needs_you(
     request: Request,
-    membership: Member,
-    conn: Conn,
+    membership: ReadMember,
+    conn: ReadConn,
     me: CurrentPerson,
     key: CursorKey,
     settings: AppSettings,
@@ -222,8 +222,8 @@ async def engagement_needs_you(
 @engagement_router.get("/recent", response_model=DashboardRecentResponse, responses=POLLED)
 async def engagement_recent(
     request: Request,
-    membership: Member,
-    conn: Conn,
+    membership: ReadMember,
+    conn: ReadConn,
     me: CurrentPerson,
     key: CursorKey,
     settings: AppSettings,

@@ -17,7 +17,9 @@ from loomworks.api.deps import (
     CurrentPerson,
     CursorKey,
     DecidingMember,
-    Member,
+    ReadConn,
+    ReadMember,
+    WriteFence,
     deciding_member,
     engagement_member,
 )
@@ -122,7 +124,9 @@ def _decision_route(source: Source, decision: Decision) -> Callable[..., Awaitab
 
 
 def _detail_route(source: Source) -> Callable[..., Awaitable[ItemDetailResponse]]:
-    async def route(item_id: uuid.UUID, membership: Member, conn: Conn) -> ItemDetailResponse:
+    async def route(
+        item_id: uuid.UUID, membership: ReadMember, conn: ReadConn
+    ) -> ItemDetailResponse:
         item = await item_detail(
             conn, source, engagement_id=membership.engagement_id, item_id=item_id
         )
@@ -176,14 +180,14 @@ for _source in sources_in(Zone.NEEDS_YOU):
                 "The same person repeating the same decision gets the recorded one again."
             ),
             responses=errors(400, 401, 403, 404, 409, 413, 422, 503),
-            dependencies=[SameSite],
+            dependencies=[SameSite, WriteFence],
         )
 
 
 @router.post(
     "/me/dashboard/needs_you/decisions",
     responses=errors(400, 401, 403, 413, 422, 503),
-    dependencies=[SameSite],
+    dependencies=[SameSite, WriteFence],
 )
 async def decide_many(
     body: BulkDecisionCreate, conn: Conn, me: CurrentPerson
@@ -217,7 +221,7 @@ async def decide_many(
 
 @router.get("/engagements/{engagement_id}/decisions", responses=errors(400, 401, 404, 422, 503))
 async def read_decision_history(
-    membership: Member, conn: Conn, key: CursorKey, limit: Limit = 50, cursor: Cursor = None
+    membership: ReadMember, conn: ReadConn, key: CursorKey, limit: Limit = 50, cursor: Cursor = None
 ) -> DecisionHistoryResponse:
     """Every decision taken in one engagement, newest first (viewers too)."""
     after = decode_cursor(key, HISTORY, cursor) if cursor is not None else None

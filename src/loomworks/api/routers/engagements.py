@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from loomworks.api.deps import Conn, Member
+from loomworks.api.deps import ReadConn, ReadMember
 from loomworks.api.schemas.engagements import ActivitySummaryResponse
 from loomworks.api.schemas.errors import errors
 from loomworks.db.engagements import activity_summary
@@ -15,7 +15,7 @@ router = APIRouter(
 
 
 @router.get("/{engagement_id}/activity-summary")
-async def read_activity_summary(membership: Member, conn: Conn) -> ActivitySummaryResponse:
+async def read_activity_summary(membership: ReadMember, conn: ReadConn) -> ActivitySummaryResponse:
     """Counts of running jobs, waiting decisions and produced renders in one engagement."""
     summary = await activity_summary(conn, engagement_id=membership.engagement_id)
     return ActivitySummaryResponse(

@@ -7,7 +7,7 @@ import uuid
 from fastapi import APIRouter
 
 from loomworks import labels
-from loomworks.api.deps import AppSettings, Conn, CurrentPerson, Member
+from loomworks.api.deps import AppSettings, CurrentPerson, ReadConn, ReadMember
 from loomworks.api.errors import NotFound
 from loomworks.api.schemas.errors import errors
 from loomworks.api.schemas.jobs import JobDetailResponse
@@ -21,7 +21,11 @@ router = APIRouter(prefix="/engagements", tags=["jobs"], responses=errors(401, 4
 
 @router.get("/{engagement_id}/jobs/{job_id}")
 async def read_job(
-    job_id: uuid.UUID, membership: Member, conn: Conn, me: CurrentPerson, settings: AppSettings
+    job_id: uuid.UUID,
+    membership: ReadMember,
+    conn: ReadConn,
+    me: CurrentPerson,
+    settings: AppSettings,
 ) -> JobDetailResponse:
     """A shaping job, render job or external production: status, times and honest progress."""
     row = await job_detail(

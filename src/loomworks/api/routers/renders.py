@@ -9,7 +9,7 @@ import re
 import time
 import uuid
 import zipfile
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Sequence
 from typing import Any
 from urllib.parse import quote
 
@@ -18,7 +18,7 @@ from fastapi.responses import StreamingResponse
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.types import Message, Send
 
-from loomworks.api.deps import AppSettings, Conn, CurrentPerson, Engine
+from loomworks.api.deps import AppSettings, CurrentPerson, ReadConn, ReadEngines
 from loomworks.api.errors import Conflict, NotFound
 from loomworks.api.schemas.errors import errors
 from loomworks.db.renders import RenderFile, file_chunks, render_for_download
@@ -41,9 +41,9 @@ _UNSAFE_NAME = re.compile(r"[^\w.\- ()]+")
 async def render_content(
     engagement_id: uuid.UUID,
     render_id: uuid.UUID,
-    conn: Conn,
+    conn: ReadConn,
     me: CurrentPerson,
-    engine: Engine,
+    engines: ReadEngines,
     settings: AppSettings,
 ) -> StreamingResponse:
     """Download a produced render: its file, or a zip of its files."""
@@ -63,14 +63,14 @@ async def render_content(
         file = render.files[0]
         media_type = file.media_type if _MEDIA_TYPE.match(file.media_type) else None
         return _download(
-            file_chunks(engine, file),
+            file_chunks(engines, file),
             media_type=media_type or "application/octet-stream",
             filename=_safe_name(file.filename) or base_name,
             size=file.byte_size,
             idle_timeout=settings.download_idle_timeout_seconds,
         )
     return _download(
-        _zip_stream(engine, render.files),
+        _zip_stream(engines, render.files),
         media_type="application/zip",
         filename=f"{base_name}.zip",
         size=None,
@@ -140,7 +140,9 @@ def _safe_name(name: str) -> str:
     return _UNSAFE_NAME.sub("_", leaf).strip(" ._")[:150]
 
 
-async def _zip_stream(engine: AsyncEngine, files: list[RenderFile]) -> AsyncGenerator[bytes, None]:
+async def _zip_stream(
+    engines: Sequence[AsyncEngine], files: list[RenderFile]
+) -> AsyncGenerator[bytes, None]:
     """A zip written as it streams: one file in memory at most one chunk at a time."""
     sink = _Sink()
     moment = time.gmtime()[:6]
@@ -150,7 +152,7 @@ async def _zip_stream(engine: AsyncEngine, files: list[RenderFile]) -> AsyncGene
             name = _unique(_safe_name(file.filename) or "file", used)
             entry = zipfile.ZipInfo(name, date_time=moment)
             with archive.open(entry, "w", force_zip64=True) as out:
-                async for chunk in file_chunks(engine, file):
+                async for chunk in file_chunks(engines, file):
                     out.write(chunk)
                     yield sink.take()
             yield sink.take()

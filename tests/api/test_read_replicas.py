@@ -1,0 +1,488 @@
+"""Read replicas against a real streaming standby of the test primary (tests/fixtures/replica.py):
+reads go to the replica, a person's own decision is never read back stale, and a replica that
+is down, stopped mid-traffic or lagging is skipped without a single error."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections import Counter
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from contextlib import asynccontextmanager
+from typing import NamedTuple
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute
+from prometheus_client import REGISTRY
+from pydantic import ValidationError
+from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from starlette.routing import BaseRoute
+
+from loomworks.api.deps import get_conn, get_read_conn
+from loomworks.app import API_NAME, create_app
+from loomworks.db.engine import create_engine
+from loomworks.db.replicas import CURRENT_LSN, REPLAYED_LSN, ReadRouter
+from loomworks.db.standby import Standby
+from loomworks.db.tables import persons
+from loomworks.events import EventHub, Subscriber, ZoneChanged
+from loomworks.settings import Settings
+from tests.fixtures.data import (
+    T0,
+    as_,
+    join,
+    make_engagement,
+    make_person,
+    make_render,
+    make_session,
+    make_shape,
+    make_shaping_job,
+)
+
+PROBE_SECONDS = 0.1
+
+
+async def eventually(check: Callable[[], bool], *, within: float = 10.0) -> None:
+    deadline = time.monotonic() + within
+    while not check():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        await asyncio.sleep(0.05)
+
+
+@pytest.fixture
+async def standby_engine(standby: Standby) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(standby.url, pool_size=2)
+    yield engine
+    await engine.dispose()
+
+
+async def on(engine: AsyncEngine, statement: str) -> object:
+    async with engine.connect() as conn:
+        value = (await conn.execute(text(statement))).scalar()
+        await conn.commit()
+    return value
+
+
+async def caught_up(db: AsyncConnection, standby_engine: AsyncEngine) -> None:
+    """Wait until the standby has replayed everything the primary has written so far."""
+    target = (await db.execute(select(CURRENT_LSN))).scalar_one()
+    deadline = time.monotonic() + 10
+    while True:
+        async with standby_engine.connect() as conn:
+            replayed = (await conn.execute(select(REPLAYED_LSN))).scalar()
+        if replayed is not None and replayed >= target:
+            return
+        assert time.monotonic() < deadline, "standby did not catch up"
+        await asyncio.sleep(0.05)
+
+
+def replica_settings(database_url: str, read_urls: str, **overrides: float) -> Settings:
+    return Settings(
+        database_url=database_url,
+        read_database_urls=read_urls,
+        replica_probe_seconds=PROBE_SECONDS,
+        db_pool_size=4,
+        **overrides,  # type: ignore[arg-type]
+    )
+
+
+class Replicated:
+    """The app with the standby as its read replica, and a client for it."""
+
+    def __init__(self, app: FastAPI, client: httpx.AsyncClient) -> None:
+        self.app = app
+        self.client = client
+
+    @property
+    def reads(self) -> ReadRouter:
+        reads: ReadRouter = self.app.state.reads
+        return reads
+
+    async def in_use(self) -> None:
+        """Wait until a probe has found the replica current (and healthy)."""
+        await eventually(lambda: self.reads.replicas[0].healthy)
+
+
+@asynccontextmanager
+async def started(settings: Settings) -> AsyncIterator[Replicated]:
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            yield Replicated(app, client)
+
+
+@pytest.fixture
+async def replicated(database_url: str, standby: Standby) -> AsyncIterator[Replicated]:
+    async with started(replica_settings(database_url, standby.url)) as service:
+        await service.in_use()
+        yield service
+
+
+async def test_a_replica_that_never_answers_costs_nothing(
+    database_url: str, engine: AsyncEngine, db: AsyncConnection
+) -> None:
+    """A read URL that leads nowhere: every read is answered from the primary, 200."""
+    nowhere = "postgresql://postgres@/postgres?host=/nonexistent-loomworks-socket&port=5999"
+    person = await make_person(db)
+    token = await make_session(db, person)
+    engagement_id = await make_engagement(db, member=person)
+    await make_shape(db, engagement_id)
+    async with started(replica_settings(database_url, nowhere)) as service:
+        for _ in range(3):
+            response = await service.client.get("/me/dashboard/needs_you", headers=as_(token))
+            assert response.status_code == 200
+            assert response.json()["total_count"] == 1
+        assert not service.reads.replicas[0].healthy
+
+
+# needs_you's statement, as pg_stat_activity shows it (its first 1 kB: the opening CTE).
+ACTIVE_ZONE_STATEMENTS = text(
+    "SELECT count(*) FROM pg_stat_activity WHERE application_name = :api"
+    " AND state = 'active' AND query LIKE 'WITH pending_shape_hits AS%'"
+).bindparams(api=API_NAME)
+
+
+async def zone_statements_seen(
+    client: httpx.AsyncClient, token: str, *engines: AsyncEngine
+) -> list[int]:
+    """Read zones from three clients at once while sampling each database's
+    pg_stat_activity for the service's zone statements running there; how often each was
+    seen (until the first database has been seen running 5, or 5 s)."""
+    seen = [0] * len(engines)
+    deadline = time.monotonic() + 5
+
+    def running() -> bool:
+        return seen[0] < 5 and time.monotonic() < deadline
+
+    async def traffic() -> None:
+        while running():
+            response = await client.get("/me/dashboard/needs_you", headers=as_(token))
+            assert response.status_code == 200
+
+    async def sample(n: int) -> None:
+        async with engines[n].connect() as conn:
+            while running():
+                seen[n] += (await conn.execute(ACTIVE_ZONE_STATEMENTS)).scalar_one()
+                await conn.commit()  # the next sample reads pg_stat_activity afresh
+
+    await asyncio.gather(*(traffic() for _ in range(3)), *map(sample, range(len(engines))))
+    return seen
+
+
+def routed(target: str) -> float:
+    """Reads sent to `target` so far, by the metrics' count."""
+    return REGISTRY.get_sample_value("loomworks_read_routes_total", {"target": target}) or 0.0
+
+
+class Portfolio(NamedTuple):
+    engagement: uuid.UUID
+    first: uuid.UUID
+    second: uuid.UUID
+    job: uuid.UUID
+    render: uuid.UUID
+    operator_id: uuid.UUID
+    operator: str  # session tokens
+    colleague: str
+
+
+@pytest.fixture
+async def portfolio(db: AsyncConnection) -> Portfolio:
+    """An operator and a colleague in one engagement: two shapes waiting, a running job and a
+    produced render with a file of two download chunks."""
+    operator = await make_person(db, name="Olive Operator")
+    colleague = await make_person(db, name="Casey Colleague")
+    engagement_id = await make_engagement(db, member=operator)
+    await join(db, colleague, engagement_id, "operator")
+    return Portfolio(
+        engagement=engagement_id,
+        first=await make_shape(db, engagement_id, title="First"),
+        second=await make_shape(db, engagement_id, title="Second"),
+        job=await make_shaping_job(db, engagement_id),
+        render=await make_render(
+            db,
+            engagement_id,
+            content_kind="binary_blob",
+            files=[("site.bin", "application/octet-stream", FILE)],
+            reviewed_at=T0,  # in recent, not waiting in needs_you
+        ),
+        operator_id=operator.id,
+        operator=await make_session(db, operator),
+        colleague=await make_session(db, colleague),
+    )
+
+
+FILE = bytes(range(256)) * 400  # 100 KiB: two chunks
+
+
+def read_paths(p: Portfolio) -> list[str]:
+    e = f"/engagements/{p.engagement}"
+    return [
+        "/me/dashboard/active",
+        "/me/dashboard/needs_you",
+        "/me/dashboard/recent",
+        "/me/dashboard/counts",
+        f"{e}/dashboard/needs_you",
+        f"{e}/shapes/{p.first}",
+        f"{e}/decisions",
+        f"{e}/jobs/{p.job}",
+        f"{e}/activity-summary",
+        f"{e}/renders/{p.render}/content",
+    ]
+
+
+async def test_reads_are_answered_by_the_replica(
+    replicated: Replicated,
+    portfolio: Portfolio,
+    db: AsyncConnection,
+    engine: AsyncEngine,
+    standby_engine: AsyncEngine,
+) -> None:
+    await caught_up(db, standby_engine)
+    before = routed("replica")
+    for path in read_paths(portfolio):
+        response = await replicated.client.get(path, headers=as_(portfolio.operator))
+        assert response.status_code == 200, (path, response.text)
+    assert routed("replica") - before == len(read_paths(portfolio))
+    staleness = REGISTRY.get_sample_value(
+        "loomworks_replica_staleness_seconds", {"replica": "replica 1"}
+    )
+    assert staleness is not None and 0 <= staleness < 1
+    download = await replicated.client.get(
+        read_paths(portfolio)[-1], headers=as_(portfolio.operator)
+    )
+    assert download.content == FILE
+    needs_you = await replicated.client.get(
+        "/me/dashboard/needs_you", headers=as_(portfolio.operator)
+    )
+    assert needs_you.json()["total_count"] == 2
+    # pg_stat_activity: the zone statements run on the standby, never on the primary.
+    on_standby, on_primary = await zone_statements_seen(
+        replicated.client, portfolio.operator, standby_engine, engine
+    )
+    assert on_standby >= 5
+    assert on_primary == 0
+
+
+async def test_my_decision_never_comes_back_while_the_replica_is_behind(
+    replicated: Replicated,
+    portfolio: Portfolio,
+    db: AsyncConnection,
+    standby_engine: AsyncEngine,
+) -> None:
+    await caught_up(db, standby_engine)
+    await replicated.in_use()
+    await on(standby_engine, "SELECT pg_wal_replay_pause()")
+    path = f"/engagements/{portfolio.engagement}/shapes/{portfolio.first}/confirm"
+    decided = await replicated.client.post(path, headers=as_(portfolio.operator))
+    assert decided.status_code == 200
+
+    # Over several probes of the paused (still healthy: under 5 s behind) replica, the
+    # decider never sees the item again, in the zone, the counts or its detail...
+    for _ in range(8):
+        mine = await replicated.client.get(
+            "/me/dashboard/needs_you", headers=as_(portfolio.operator)
+        )
+        assert [item["item_id"] for item in mine.json()["items"]] == [str(portfolio.second)]
+        counts = await replicated.client.get(
+            "/me/dashboard/counts", headers=as_(portfolio.operator)
+        )
+        assert counts.json()["zones"]["needs_you"]["total"] == 1
+        detail = await replicated.client.get(
+            f"/engagements/{portfolio.engagement}/shapes/{portfolio.first}",
+            headers=as_(portfolio.operator),
+        )
+        assert detail.json()["waiting"] is False
+        await asyncio.sleep(PROBE_SECONDS)
+    # ...while the colleague, who wrote nothing, is still served by the replica, which has
+    # not replayed the decision: that is the bounded staleness others' writes may have.
+    assert replicated.reads.replicas[0].healthy
+    theirs = await replicated.client.get(
+        "/me/dashboard/needs_you", headers=as_(portfolio.colleague)
+    )
+    assert theirs.json()["total_count"] == 2
+
+    # A session made after the pause is found (sessions are checked on the primary).
+    newcomer = await make_person(db)
+    await join(db, newcomer, portfolio.engagement, "viewer")
+    fresh = await make_session(db, newcomer)
+    assert (
+        await replicated.client.get("/me/dashboard/recent", headers=as_(fresh))
+    ).status_code == 200
+
+    # Once the replica replays the decision, the decider's reads go back to it.
+    await on(standby_engine, "SELECT pg_wal_replay_resume()")
+    written = (
+        await db.execute(select(persons.c.written_lsn).where(persons.c.id == portfolio.operator_id))
+    ).scalar_one()
+    await eventually(lambda: replicated.reads.replicas[0].replayed >= written)
+    assert replicated.reads.choose(portfolio.operator_id, written) is not None
+    theirs = await replicated.client.get(
+        "/me/dashboard/needs_you", headers=as_(portfolio.colleague)
+    )
+    assert theirs.json()["total_count"] == 1
+
+
+async def test_a_replica_stopped_mid_traffic_costs_no_error(
+    replicated: Replicated,
+    portfolio: Portfolio,
+    db: AsyncConnection,
+    engine: AsyncEngine,
+    standby: Standby,
+    standby_engine: AsyncEngine,
+) -> None:
+    await caught_up(db, standby_engine)
+    statuses: Counter[int] = Counter()
+    stop_at = time.monotonic() + 3.0
+
+    async def reader(offset: int) -> None:
+        paths = read_paths(portfolio)
+        n = offset
+        while time.monotonic() < stop_at:
+            response = await replicated.client.get(
+                paths[n % len(paths)], headers=as_(portfolio.operator)
+            )
+            statuses[response.status_code] += 1
+            n += 1
+
+    readers = [asyncio.ensure_future(reader(n)) for n in range(6)]
+    await asyncio.sleep(0.8)
+    await asyncio.to_thread(standby.stop)
+    await asyncio.gather(*readers)
+    assert set(statuses) == {200}, statuses
+    assert statuses[200] > 50
+    assert not replicated.reads.replicas[0].healthy
+
+    # Back by itself once the standby is.
+    await asyncio.to_thread(standby.start)
+    await replicated.in_use()
+    await standby_engine.dispose()  # the test's own connections died with the standby
+    on_standby, on_primary = await zone_statements_seen(
+        replicated.client, portfolio.operator, standby_engine, engine
+    )
+    assert on_standby >= 5
+    assert on_primary == 0
+
+
+async def test_a_lagging_replica_is_skipped_until_it_catches_up(
+    database_url: str,
+    standby: Standby,
+    portfolio: Portfolio,
+    db: AsyncConnection,
+    standby_engine: AsyncEngine,
+) -> None:
+    settings = replica_settings(database_url, standby.url, max_replica_lag_seconds=0.5)
+    async with started(settings) as service:
+        await caught_up(db, standby_engine)
+        await service.in_use()
+        await on(standby_engine, "SELECT pg_wal_replay_pause()")
+        # The primary moves on: the paused replica falls more than 0.5 s behind.
+        added = 0
+        while service.reads.replicas[0].healthy:
+            await make_shape(db, portfolio.engagement, title=f"Late {added}")
+            added += 1
+            await asyncio.sleep(0.1)
+        # Skipped: the colleague (no write of their own) now reads the primary's state.
+        theirs = await service.client.get(
+            "/me/dashboard/needs_you", headers=as_(portfolio.colleague)
+        )
+        assert theirs.status_code == 200
+        assert theirs.json()["total_count"] == 2 + added
+        await on(standby_engine, "SELECT pg_wal_replay_resume()")
+        await service.in_use()
+
+
+async def next_change(subscriber: Subscriber) -> ZoneChanged:
+    while True:
+        message = await subscriber.queue.get()
+        if isinstance(message, ZoneChanged):
+            return message
+
+
+async def test_an_event_is_sent_once_a_reread_would_show_the_change(
+    database_url: str,
+    standby: Standby,
+    portfolio: Portfolio,
+    db: AsyncConnection,
+    standby_engine: AsyncEngine,
+) -> None:
+    """A client re-reads a zone when told it changed: by then, whichever database the read
+    goes to must show the change."""
+    settings = replica_settings(database_url, standby.url, max_replica_lag_seconds=1.0)
+    async with started(settings) as service:
+        await caught_up(db, standby_engine)
+        await service.in_use()
+        hub: EventHub = service.app.state.events
+        await eventually(hub.listening.is_set)
+        subscriber = await hub.subscribe(
+            person_id=portfolio.operator_id, token_hash="test", after=None
+        )
+
+        async def reread() -> int:
+            response = await service.client.get(
+                "/me/dashboard/needs_you", headers=as_(portfolio.operator)
+            )
+            total: int = response.json()["total_count"]
+            return total
+
+        # Replaying: the event comes at once, and the replica already shows the change.
+        await make_shape(db, portfolio.engagement, title="Third")
+        await asyncio.wait_for(next_change(subscriber), 5)
+        assert service.reads.replicas[0].healthy
+        assert await reread() == 3
+
+        # Paused: the event waits until the replica is skipped; the re-read is the primary's.
+        await on(standby_engine, "SELECT pg_wal_replay_pause()")
+        written_at = time.monotonic()
+        await make_shape(db, portfolio.engagement, title="Fourth")
+        await asyncio.wait_for(next_change(subscriber), 10)
+        assert time.monotonic() - written_at > 0.8
+        assert not service.reads.replicas[0].healthy
+        assert await reread() == 4
+        hub.unsubscribe(subscriber)
+
+
+def test_a_read_url_that_is_not_postgresql_is_a_settings_error() -> None:
+    with pytest.raises(ValidationError, match="not a PostgreSQL URL"):
+        Settings(read_database_urls="postgresql://db/app, mysql://replica/app")
+
+
+# GET routes that read only the primary, and why; every other GET reads through ReadConn.
+PRIMARY_ONLY_READS = {
+    "/me": "the session check, which is on the primary",
+    "/me/memberships": "what the caller may see: memberships are read where sessions are",
+}
+
+
+def dependency_calls(dependant: Dependant) -> set[object]:
+    calls = {dependant.call}
+    for sub in dependant.dependencies:
+        calls |= dependency_calls(sub)
+    return calls
+
+
+def api_routes(routes: Sequence[BaseRoute]) -> Iterator[APIRoute]:
+    """Every APIRoute, also those of included routers (FastAPI keeps them apart)."""
+    for route in routes:
+        if isinstance(route, APIRoute):
+            yield route
+        included = getattr(route, "original_router", None)
+        if included is not None:
+            yield from api_routes(included.routes)
+
+
+def test_every_read_route_reads_where_a_replica_may_serve_it(settings: Settings) -> None:
+    app = create_app(settings)
+    checked = 0
+    for route in api_routes(app.routes):
+        calls = dependency_calls(route.dependant)
+        if "GET" not in route.methods or get_conn not in calls:
+            continue
+        checked += 1
+        if route.path not in PRIMARY_ONLY_READS:
+            assert get_read_conn in calls, f"{route.path} reads the primary only; use ReadConn"
+    assert checked >= 12  # the zones, counts, details, history, downloads, /me...
