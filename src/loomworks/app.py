@@ -41,10 +41,10 @@ from loomworks.settings import Settings, first_error
 
 log = logging.getLogger(__name__)
 
-# Work that runs beside the API for as long as it is up, on the app's engine (the CLI passes
-# the demo simulator this way, so the app itself knows nothing of the demo).
 API_NAME = "loomworks-api"  # the application_name of the service's database connections
 
+# Work that runs beside the API for as long as it is up, on the app's engine (the CLI passes
+# the demo simulator this way, so the app itself knows nothing of the demo).
 BackgroundWork = Callable[[AsyncEngine], Awaitable[None]]
 
 
@@ -190,7 +190,6 @@ def app_from_env() -> FastAPI:
         async_url(settings.database_url)
     except BadDatabaseURL as exc:
         _refuse_to_start(f"LOOMWORKS_DATABASE_URL: {exc}")
-
     return create_app(settings)
 
 

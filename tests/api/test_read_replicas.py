@@ -26,7 +26,7 @@ from starlette.routing import BaseRoute
 from loomworks.api.deps import get_conn, get_read_conn
 from loomworks.app import API_NAME, create_app
 from loomworks.db.engine import create_engine
-from loomworks.db.replicas import CURRENT_LSN, REPLAYED_LSN, ReadRouter
+from loomworks.db.replicas import CURRENT_LSN, REPLAYED_LSN, ReadRouter, Replica
 from loomworks.db.standby import Standby
 from loomworks.db.tables import persons
 from loomworks.events import EventHub, Subscriber, ZoneChanged
@@ -486,3 +486,31 @@ def test_every_read_route_reads_where_a_replica_may_serve_it(settings: Settings)
         if route.path not in PRIMARY_ONLY_READS:
             assert get_read_conn in calls, f"{route.path} reads the primary only; use ReadConn"
     assert checked >= 12  # the zones, counts, details, history, downloads, /me...
+
+
+async def test_each_person_keeps_to_one_replica_and_a_leaving_one_moves_only_its_readers() -> None:
+    engines = [create_engine(f"postgresql://x@/db{n}?host=/nowhere") for n in range(4)]
+    replicas = [
+        Replica(f"replica {n}", engine, replayed=100, healthy=True)
+        for n, engine in enumerate(engines[1:], 1)
+    ]
+    router = ReadRouter(engines[0], replicas, max_lag=5, probe_every=1, probe_timeout=1)
+    people = [uuid.uuid4() for _ in range(300)]
+    first = {person: router.choose(person, None) for person in people}
+    assert {replica.name for replica in first.values() if replica} == {
+        "replica 1",
+        "replica 2",
+        "replica 3",
+    }
+    assert all(router.choose(person, 100) is first[person] for person in people)
+
+    replicas[1].healthy = False  # replica 2 leaves: only its readers move
+    for person in people:
+        now = router.choose(person, None)
+        assert now is not replicas[1]
+        if first[person] is not replicas[1]:
+            assert now is first[person]
+    # A person whose last write no replica has replayed reads the primary.
+    assert router.choose(people[0], 101) is None
+    for engine in engines:
+        await engine.dispose()

@@ -9,6 +9,7 @@ import logging
 import math
 import time
 import uuid
+import zlib
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -75,8 +76,10 @@ class ReadRouter:
 
     def choose(self, person_id: uuid.UUID, written_lsn: int | None) -> Replica | None:
         """A healthy replica that has replayed the person's last write, or None (the primary).
-        The same person keeps to the same replica while it stays eligible, so their reads do
-        not step back and forth between replicas that are at different points."""
+        Each person ranks the replicas by a hash of (person, replica), the same in every
+        worker, and keeps to their first while it is eligible: their reads do not step back
+        and forth between replicas at different points, and a replica leaving moves only
+        its own readers."""
         eligible = [
             replica
             for replica in self.replicas
@@ -84,7 +87,9 @@ class ReadRouter:
         ]
         if not eligible:
             return None
-        return eligible[person_id.int % len(eligible)]
+        return max(
+            eligible, key=lambda replica: zlib.crc32(person_id.bytes + replica.name.encode())
+        )
 
     def failed(self, replica: Replica, exc: BaseException) -> None:
         """A read on `replica` found it unavailable: skip it until a probe finds it back."""
