@@ -28,7 +28,7 @@ from loomworks.app import API_NAME, create_app
 from loomworks.db.engine import create_engine
 from loomworks.db.replicas import CURRENT_LSN, REPLAYED_LSN, ReadRouter, Replica
 from loomworks.db.standby import Standby
-from loomworks.db.tables import persons
+from loomworks.db.tables import engagement_memberships, persons
 from loomworks.events import EventHub, Subscriber, ZoneChanged
 from loomworks.settings import Settings
 from tests.fixtures.data import (
@@ -77,6 +77,22 @@ async def caught_up(db: AsyncConnection, standby_engine: AsyncEngine) -> None:
         if replayed is not None and replayed >= target:
             return
         assert time.monotonic() < deadline, "standby did not catch up"
+        await asyncio.sleep(0.05)
+
+
+async def on_replicas(service: Replicated, db: AsyncConnection, *person_ids: uuid.UUID) -> None:
+    """Wait until these people may read from the replica: their fences (a membership change
+    sets one) are resolved and replayed, which takes about two probes."""
+
+    async def fences() -> list[int | None]:
+        query = select(persons.c.written_lsn).where(persons.c.id.in_(person_ids))
+        return list((await db.execute(query)).scalars())
+
+    deadline = time.monotonic() + 10
+    while any(
+        fence is not None and fence > service.reads.replicas[0].replayed for fence in await fences()
+    ):
+        assert time.monotonic() < deadline, "fences not resolved in time"
         await asyncio.sleep(0.05)
 
 
@@ -186,6 +202,7 @@ class Portfolio(NamedTuple):
     job: uuid.UUID
     render: uuid.UUID
     operator_id: uuid.UUID
+    colleague_id: uuid.UUID
     operator: str  # session tokens
     colleague: str
 
@@ -211,6 +228,7 @@ async def portfolio(db: AsyncConnection) -> Portfolio:
             reviewed_at=T0,  # in recent, not waiting in needs_you
         ),
         operator_id=operator.id,
+        colleague_id=colleague.id,
         operator=await make_session(db, operator),
         colleague=await make_session(db, colleague),
     )
@@ -242,6 +260,7 @@ async def test_reads_are_answered_by_the_replica(
     engine: AsyncEngine,
     standby_engine: AsyncEngine,
 ) -> None:
+    await on_replicas(replicated, db, portfolio.operator_id, portfolio.colleague_id)
     await caught_up(db, standby_engine)
     before = routed("replica")
     for path in read_paths(portfolio):
@@ -274,6 +293,7 @@ async def test_my_decision_never_comes_back_while_the_replica_is_behind(
     db: AsyncConnection,
     standby_engine: AsyncEngine,
 ) -> None:
+    await on_replicas(replicated, db, portfolio.operator_id, portfolio.colleague_id)
     await caught_up(db, standby_engine)
     await replicated.in_use()
     await on(standby_engine, "SELECT pg_wal_replay_pause()")
@@ -335,6 +355,7 @@ async def test_a_replica_stopped_mid_traffic_costs_no_error(
     standby: Standby,
     standby_engine: AsyncEngine,
 ) -> None:
+    await on_replicas(replicated, db, portfolio.operator_id, portfolio.colleague_id)
     await caught_up(db, standby_engine)
     statuses: Counter[int] = Counter()
     stop_at = time.monotonic() + 3.0
@@ -377,6 +398,7 @@ async def test_a_lagging_replica_is_skipped_until_it_catches_up(
 ) -> None:
     settings = replica_settings(database_url, standby.url, max_replica_lag_seconds=0.5)
     async with started(settings) as service:
+        await on_replicas(service, db, portfolio.operator_id, portfolio.colleague_id)
         await caught_up(db, standby_engine)
         await service.in_use()
         await on(standby_engine, "SELECT pg_wal_replay_pause()")
@@ -414,6 +436,7 @@ async def test_an_event_is_sent_once_a_reread_would_show_the_change(
     goes to must show the change."""
     settings = replica_settings(database_url, standby.url, max_replica_lag_seconds=1.0)
     async with started(settings) as service:
+        await on_replicas(service, db, portfolio.operator_id, portfolio.colleague_id)
         await caught_up(db, standby_engine)
         await service.in_use()
         hub: EventHub = service.app.state.events
@@ -514,3 +537,38 @@ async def test_each_person_keeps_to_one_replica_and_a_leaving_one_moves_only_its
     assert router.choose(people[0], 101) is None
     for engine in engines:
         await engine.dispose()
+
+
+async def test_a_removed_member_never_reads_a_replica_that_still_lists_them(
+    replicated: Replicated,
+    portfolio: Portfolio,
+    db: AsyncConnection,
+    standby_engine: AsyncEngine,
+) -> None:
+    await on_replicas(replicated, db, portfolio.operator_id, portfolio.colleague_id)
+    await caught_up(db, standby_engine)
+    colleague = as_(portfolio.colleague)
+    before = await replicated.client.get("/me/dashboard/needs_you", headers=colleague)
+    assert before.json()["total_count"] == 2
+    await on(standby_engine, "SELECT pg_wal_replay_pause()")
+    await db.execute(
+        engagement_memberships.delete().where(
+            engagement_memberships.c.engagement_id == portfolio.engagement,
+            engagement_memberships.c.person_id != portfolio.operator_id,
+        )
+    )
+    # The replica still lists the membership and stays in use (under 5 s behind), yet over
+    # several probes the removed member sees nothing of the engagement.
+    for _ in range(8):
+        assert replicated.reads.replicas[0].healthy
+        zone = await replicated.client.get("/me/dashboard/needs_you", headers=colleague)
+        assert zone.json()["total_count"] == 0
+        detail = await replicated.client.get(
+            f"/engagements/{portfolio.engagement}/shapes/{portfolio.first}", headers=colleague
+        )
+        assert detail.status_code == 404
+        await asyncio.sleep(PROBE_SECONDS)
+    # The operator, whose memberships did not change, still reads the (stale) replica.
+    mine = await replicated.client.get("/me/dashboard/needs_you", headers=as_(portfolio.operator))
+    assert mine.json()["total_count"] == 2
+    assert routed("replica") > 0

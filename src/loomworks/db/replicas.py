@@ -18,7 +18,7 @@ from sqlalchemy import BigInteger, Boolean, ColumnClause, func, literal_column, 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from loomworks.db.faults import connection, describe, is_unavailable
-from loomworks.db.tables import persons
+from loomworks.db.tables import UNRESOLVED_FENCE, persons
 from loomworks.metrics import REPLICA_STALENESS
 
 log = logging.getLogger(__name__)
@@ -31,6 +31,16 @@ REPLAYED_LSN: ColumnClause[int] = literal_column(
     "(pg_last_wal_replay_lsn() - '0/0'::pg_lsn)::bigint", BigInteger
 )
 IN_RECOVERY: ColumnClause[bool] = literal_column("pg_is_in_recovery()", Boolean)
+# Who may see what changes with memberships, in the same transaction: the person's reads
+# stay on the primary until the replicas show the change (a removed member never reads a
+# replica that still lists them). Each probe then resolves the fence (ReadRouter.probe).
+MEMBERSHIP_FENCE_SQL = (
+    "CREATE FUNCTION membership_fence() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "  # noqa: S608
+    f"UPDATE persons SET written_lsn = {UNRESOLVED_FENCE} "
+    "WHERE id IN (NEW.person_id, OLD.person_id); RETURN NULL; END $$",
+    "CREATE TRIGGER membership_fence AFTER INSERT OR UPDATE OR DELETE ON engagement_memberships "
+    "FOR EACH ROW EXECUTE FUNCTION membership_fence()",
+)
 # How often settle() re-reads a replica that has not yet replayed what it waits for.
 SETTLE_POLL_SECONDS = 0.01
 
@@ -113,6 +123,14 @@ class ReadRouter:
     async def probe(self) -> None:
         try:
             async with asyncio.timeout(self.probe_timeout), connection(self.primary) as conn:
+                # Membership changes committed since the last probe: their people read from
+                # replicas again once one has replayed past where the WAL ends now.
+                await conn.execute(
+                    update(persons)
+                    .where(persons.c.written_lsn == UNRESOLVED_FENCE)
+                    .values(written_lsn=CURRENT_LSN)
+                )
+                await conn.commit()
                 position = (await conn.execute(select(CURRENT_LSN))).scalar_one()
         except Exception as exc:
             if not is_unavailable(exc):

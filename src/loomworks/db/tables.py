@@ -99,6 +99,11 @@ def _json_object(name: str) -> CheckConstraint:
     return CheckConstraint(f"jsonb_typeof({name}) = 'object'", name=f"{name}_object")
 
 
+# A person's written_lsn while a change to their memberships has committed but no replica probe
+# has yet read the WAL position after it: no replica qualifies, so they read from the primary
+# (loomworks.db.replicas).
+UNRESOLVED_FENCE = 2**63 - 1
+
 persons = Table(
     "persons",
     metadata,
@@ -111,6 +116,12 @@ persons = Table(
     # replica that has not replayed it (read-your-writes, loomworks.db.replicas).
     Column("written_lsn", BigInteger, nullable=True),
     CheckConstraint("email = lower(email)", name="email_lower_case"),
+    # What each replica probe looks for.
+    Index(
+        "ix_persons_unresolved_fence",
+        "written_lsn",
+        postgresql_where=text(f"written_lsn = {UNRESOLVED_FENCE}"),
+    ),
 )
 
 sessions = Table(
