@@ -11,13 +11,13 @@ from dataclasses import dataclass
 
 import httpx
 import pytest
-import uvicorn
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from loomworks.app import create_app
 from loomworks.settings import Settings
 from tests.fixtures.data import make_engagement, make_person, make_render, make_session
+from tests.fixtures.live import serving
 
 FILE_BYTES = 8 * 1024 * 1024
 
@@ -44,26 +44,6 @@ class Served:
         return client
 
 
-async def _serve(app: FastAPI) -> AsyncIterator[int]:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = int(probe.getsockname()[1])
-    config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, log_level="warning", timeout_graceful_shutdown=1
-    )
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    for _ in range(200):
-        if server.started:
-            break
-        await asyncio.sleep(0.05)
-    try:
-        yield port
-    finally:
-        server.should_exit = True
-        await task
-
-
 @pytest.fixture
 async def served(
     request: pytest.FixtureRequest, database_url: str, engine: AsyncEngine, db: AsyncConnection
@@ -83,8 +63,8 @@ async def served(
         database_url=database_url, db_pool_size=2, download_idle_timeout_seconds=idle_timeout
     )
     app = create_app(settings)
-    async for port in _serve(app):
-        yield Served(app, port, token, f"/engagements/{eid}/renders/{rid}/content")
+    async with serving(app, shutdown_within=1) as live:
+        yield Served(app, live.port, token, f"/engagements/{eid}/renders/{rid}/content")
 
 
 async def test_stalled_downloads_hold_no_connection(served: Served) -> None:
