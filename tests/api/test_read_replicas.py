@@ -19,7 +19,7 @@ from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 from prometheus_client import REGISTRY
 from pydantic import ValidationError
-from sqlalchemy import select, text
+from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from starlette.routing import BaseRoute
 
@@ -44,6 +44,8 @@ from tests.fixtures.data import (
 )
 
 PROBE_SECONDS = 0.1
+# A read replica that never answers.
+NOWHERE = "postgresql://postgres@/postgres?host=/nonexistent-loomworks-socket&port=5999"
 
 
 async def eventually(check: Callable[[], bool], *, within: float = 10.0) -> None:
@@ -80,20 +82,22 @@ async def caught_up(db: AsyncConnection, standby_engine: AsyncEngine) -> None:
         await asyncio.sleep(0.05)
 
 
-async def on_replicas(service: Replicated, db: AsyncConnection, *person_ids: uuid.UUID) -> None:
-    """Wait until these people may read from the replica: their fences (a membership change
-    sets one) are resolved and replayed, which takes about two probes."""
-
-    async def fences() -> list[int | None]:
-        query = select(persons.c.written_lsn).where(persons.c.id.in_(person_ids))
-        return list((await db.execute(query)).scalars())
-
+async def on_replica(
+    service: Replicated, db: AsyncConnection, standby_engine: AsyncEngine, portfolio: Portfolio
+) -> None:
+    """Wait until the portfolio's people may read from the replica (their fences, which a
+    membership change sets, are resolved and replayed: about two probes), then until the
+    standby has replayed everything the primary has written so far."""
+    people = (portfolio.operator_id, portfolio.colleague_id)
+    fences = select(persons.c.written_lsn).where(persons.c.id.in_(people))
     deadline = time.monotonic() + 10
     while any(
-        fence is not None and fence > service.reads.replicas[0].replayed for fence in await fences()
+        fence is not None and fence > service.reads.replicas[0].replayed
+        for fence in (await db.execute(fences)).scalars()
     ):
         assert time.monotonic() < deadline, "fences not resolved in time"
         await asyncio.sleep(0.05)
+    await caught_up(db, standby_engine)
 
 
 def replica_settings(database_url: str, read_urls: str, **overrides: float) -> Settings:
@@ -143,12 +147,11 @@ async def test_a_replica_that_never_answers_costs_nothing(
     database_url: str, engine: AsyncEngine, db: AsyncConnection
 ) -> None:
     """A read URL that leads nowhere: every read is answered from the primary, 200."""
-    nowhere = "postgresql://postgres@/postgres?host=/nonexistent-loomworks-socket&port=5999"
     person = await make_person(db)
     token = await make_session(db, person)
     engagement_id = await make_engagement(db, member=person)
     await make_shape(db, engagement_id)
-    async with started(replica_settings(database_url, nowhere)) as service:
+    async with started(replica_settings(database_url, NOWHERE)) as service:
         for _ in range(3):
             response = await service.client.get("/me/dashboard/needs_you", headers=as_(token))
             assert response.status_code == 200
@@ -262,8 +265,7 @@ async def test_reads_are_answered_by_the_replica(
     engine: AsyncEngine,
     standby_engine: AsyncEngine,
 ) -> None:
-    await on_replicas(replicated, db, portfolio.operator_id, portfolio.colleague_id)
-    await caught_up(db, standby_engine)
+    await on_replica(replicated, db, standby_engine, portfolio)
     before = routed("replica")
     for path in read_paths(portfolio):
         response = await replicated.client.get(path, headers=as_(portfolio.operator))
@@ -290,8 +292,7 @@ async def test_my_decision_never_comes_back_while_the_replica_is_behind(
     db: AsyncConnection,
     standby_engine: AsyncEngine,
 ) -> None:
-    await on_replicas(replicated, db, portfolio.operator_id, portfolio.colleague_id)
-    await caught_up(db, standby_engine)
+    await on_replica(replicated, db, standby_engine, portfolio)
     await replicated.in_use()
     await on(standby_engine, "SELECT pg_wal_replay_pause()")
     path = f"/engagements/{portfolio.engagement}/shapes/{portfolio.first}/confirm"
@@ -352,8 +353,7 @@ async def test_a_replica_stopped_mid_traffic_costs_no_error(
     standby: Standby,
     standby_engine: AsyncEngine,
 ) -> None:
-    await on_replicas(replicated, db, portfolio.operator_id, portfolio.colleague_id)
-    await caught_up(db, standby_engine)
+    await on_replica(replicated, db, standby_engine, portfolio)
     statuses: Counter[int] = Counter()
     stop_at = time.monotonic() + 3.0
 
@@ -391,8 +391,7 @@ async def test_a_lagging_replica_is_skipped_until_it_catches_up(
 ) -> None:
     settings = replica_settings(database_url, standby.url, max_replica_lag_seconds=0.5)
     async with started(settings) as service:
-        await on_replicas(service, db, portfolio.operator_id, portfolio.colleague_id)
-        await caught_up(db, standby_engine)
+        await on_replica(service, db, standby_engine, portfolio)
         await service.in_use()
         await on(standby_engine, "SELECT pg_wal_replay_pause()")
         # The primary moves on: the paused replica falls more than 0.5 s behind.
@@ -429,8 +428,7 @@ async def test_an_event_is_sent_once_a_reread_would_show_the_change(
     goes to must show the change."""
     settings = replica_settings(database_url, standby.url, max_replica_lag_seconds=1.0)
     async with started(settings) as service:
-        await on_replicas(service, db, portfolio.operator_id, portfolio.colleague_id)
-        await caught_up(db, standby_engine)
+        await on_replica(service, db, standby_engine, portfolio)
         await service.in_use()
         hub: EventHub = service.app.state.events
         await eventually(hub.listening.is_set)
@@ -540,8 +538,7 @@ async def test_a_removed_member_never_reads_a_replica_that_still_lists_them(
     db: AsyncConnection,
     standby_engine: AsyncEngine,
 ) -> None:
-    await on_replicas(replicated, db, portfolio.operator_id, portfolio.colleague_id)
-    await caught_up(db, standby_engine)
+    await on_replica(replicated, db, standby_engine, portfolio)
     colleague = as_(portfolio.colleague)
     before = await replicated.client.get("/me/dashboard/needs_you", headers=colleague)
     assert before.json()["total_count"] == 2
@@ -567,3 +564,31 @@ async def test_a_removed_member_never_reads_a_replica_that_still_lists_them(
     mine = await replicated.client.get("/me/dashboard/needs_you", headers=as_(portfolio.operator))
     assert mine.json()["total_count"] == 2
     assert routed("replica") > 0
+
+
+async def test_only_the_winning_decision_fences_its_decider(
+    database_url: str, engine: AsyncEngine, db: AsyncConnection
+) -> None:
+    """Eight operators decide one shape at once with a replica configured: one 200 and seven
+    409s, and only the winner's reads are fenced, past where the WAL was before the race."""
+    engagement_id = await make_engagement(db)
+    operators = [await make_person(db, name=f"Operator {n}") for n in range(8)]
+    for operator in operators:
+        await join(db, operator, engagement_id, "operator")
+    tokens = [await make_session(db, operator) for operator in operators]
+    shape = await make_shape(db, engagement_id)
+    await db.execute(update(persons).values(written_lsn=None))  # the joins' own fences
+    before = (await db.execute(select(CURRENT_LSN))).scalar_one()
+    path = f"/engagements/{engagement_id}/shapes/{shape}/confirm"
+    settings = replica_settings(database_url, NOWHERE).model_copy(update={"db_pool_size": 8})
+    async with started(settings) as service:
+        answers = await asyncio.gather(
+            *(service.client.post(path, headers=as_(token)) for token in tokens)
+        )
+    statuses = Counter(answer.status_code for answer in answers)
+    assert statuses == {200: 1, 409: 7}
+    winner = operators[[answer.status_code for answer in answers].index(200)]
+    rows = await db.execute(select(persons.c.id, persons.c.written_lsn))
+    fences = {row.id: row.written_lsn for row in rows}
+    assert fences.pop(winner.id) >= before
+    assert set(fences.values()) == {None}
