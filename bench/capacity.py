@@ -28,8 +28,8 @@ import psutil
 from bench.data import SCALES, load
 from bench.measure import Budget, http_load, summarize
 from bench.slow_clients import free_port
-from loomworks.db.embedded import embedded_server
-from loomworks.db.engine import create_engine
+from loomworks.platform.embedded import embedded_server
+from loomworks.platform.engine import create_engine
 
 ZONE_PATHS = ("/me/dashboard/active", "/me/dashboard/needs_you", "/me/dashboard/recent")
 POLL_PATH = "/me/dashboard/counts"

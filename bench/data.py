@@ -23,9 +23,9 @@ from sqlalchemy import bindparam, func, select, text
 from sqlalchemy.dialects.postgresql import ARRAY, UUID
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from loomworks.db.migrate import alembic_config, upgrade_to_head
 from loomworks.db.people import issue_session
 from loomworks.db.tables import DATA_TABLES
+from loomworks.platform.migrate import alembic_config, upgrade_to_head
 
 SOURCE_TABLES = (
     "shaping_jobs",

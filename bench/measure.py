@@ -25,8 +25,9 @@ import httpx
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from loomworks.db.dashboard import ROW_CLASSES, ZoneFilter, position_of, zone_page
-from loomworks.states import Zone
+from loomworks.core.rows import ROW_CLASSES
+from loomworks.core.states import Zone
+from loomworks.db.dashboard import ZoneFilter, position_of, zone_page
 
 ZONES: tuple[Zone, ...] = tuple(Zone)
 # Per zone: the response field holding the recency key and the one holding the item id.

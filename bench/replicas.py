@@ -1,7 +1,7 @@
 """Primary only vs primary + replica: `uv run python -m bench.replicas [--seconds 5]`.
 
 Loads the S data set into a throwaway embedded PostgreSQL, makes a streaming standby of it
-(loomworks.db.standby), and measures the zones, a 304 poll and the floor (`GET /me`) at one
+(tests.fixtures.standby), and measures the zones, a 304 poll and the floor (`GET /me`) at one
 client, with `loomworks serve` reading from the primary alone, then with the standby as
 LOOMWORKS_READ_DATABASE_URLS; each with the primary idle, then with its CPU taken by other
 work (`--busy` backends spinning on the primary, as a write-heavy or reporting load would).
@@ -25,14 +25,14 @@ from typing import Any
 import httpx
 import psutil
 from sqlalchemy import text
+from tests.fixtures.standby import embedded_standby
 
 from bench.capacity import cpu_seconds, postgres_processes, start, wait_until_up
 from bench.data import SCALES, load
 from bench.measure import Budget, http_load
 from bench.slow_clients import free_port
-from loomworks.db.embedded import embedded_server
-from loomworks.db.engine import create_engine
-from loomworks.db.standby import embedded_standby
+from loomworks.platform.embedded import embedded_server
+from loomworks.platform.engine import create_engine
 
 PATHS = ("/me", "/me/dashboard/active", "/me/dashboard/needs_you", "/me/dashboard/recent")
 POLL = "/me/dashboard/counts"

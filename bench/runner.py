@@ -25,11 +25,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bench import data, measure, report
 from bench.measure import AUTH_PATH, FLOOR_PATH, ZONES, Budget
 from loomworks.api.deps import SESSION_COOKIE
-from loomworks.db.dashboard import ROW_CLASSES, zone_page
-from loomworks.db.embedded import embedded_server
-from loomworks.db.engine import create_engine
-from loomworks.db.migrate import upgrade_to_head
-from loomworks.states import Zone
+from loomworks.core.rows import ROW_CLASSES
+from loomworks.core.states import Zone
+from loomworks.db.dashboard import zone_page
+from loomworks.platform.embedded import embedded_server
+from loomworks.platform.engine import create_engine
+from loomworks.platform.migrate import upgrade_to_head
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 RESULTS_DIR = PROJECT_ROOT / "bench-results"
@@ -352,8 +353,8 @@ def code_identity() -> dict[str, str | None]:
     sources = [
         PROJECT_ROOT / "src" / "loomworks" / "db" / "dashboard.py",
         PROJECT_ROOT / "src" / "loomworks" / "db" / "tables.py",
-        PROJECT_ROOT / "src" / "loomworks" / "kinds.py",
-        *sorted((PROJECT_ROOT / "src" / "loomworks" / "migrations" / "versions").glob("*.py")),
+        PROJECT_ROOT / "src" / "loomworks" / "core" / "kinds.py",
+        *sorted((PROJECT_ROOT / "alembic" / "versions").glob("*.py")),
     ]
     for source in sources:
         with contextlib.suppress(OSError):

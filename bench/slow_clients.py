@@ -27,13 +27,13 @@ from statistics import quantiles
 import httpx
 from sqlalchemy import insert
 
-from loomworks.db.embedded import embedded_server
 from loomworks.db.engagements import add_member, create_engagement
-from loomworks.db.engine import create_engine
-from loomworks.db.migrate import upgrade_to_head
 from loomworks.db.people import create_person, issue_session
 from loomworks.db.renders import create_render
 from loomworks.db.tables import shaping_jobs
+from loomworks.platform.embedded import embedded_server
+from loomworks.platform.engine import create_engine
+from loomworks.platform.migrate import upgrade_to_head
 
 PATHS = ("/healthz", "/me/dashboard/active")
 

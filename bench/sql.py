@@ -6,8 +6,8 @@ import argparse
 
 from sqlalchemy.dialects import postgresql
 
+from loomworks.core.states import Zone
 from loomworks.db.dashboard import zone_statement
-from loomworks.states import Zone
 
 ZONES = [str(zone) for zone in Zone]
 

@@ -12,11 +12,11 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from loomworks.app import create_app
-from loomworks.db.embedded import embedded_server
-from loomworks.db.engine import create_engine
-from loomworks.db.migrate import upgrade_to_head
 from loomworks.db.tables import DATA_TABLES
-from loomworks.settings import Settings
+from loomworks.platform.embedded import embedded_server
+from loomworks.platform.engine import create_engine
+from loomworks.platform.migrate import upgrade_to_head
+from loomworks.platform.settings import Settings
 
 # The `browser` fixture, for the page's tests in tests/web and tests/faults; `standby`, a
 # streaming replica of the session's database.

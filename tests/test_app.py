@@ -9,7 +9,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from loomworks.app import create_app
-from loomworks.settings import Settings
+from loomworks.platform.settings import Settings
 
 
 async def test_background_work_runs_on_the_app_engine_until_shutdown(settings: Settings) -> None:

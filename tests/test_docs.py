@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from loomworks.kinds import SOURCES, Source, sources_in
-from loomworks.states import Zone
+from loomworks.core.kinds import SOURCES, Source, sources_in
+from loomworks.core.states import Zone
 
 CONCEPTS = Path(__file__).parent.parent / "docs" / "concepts.md"
-BEGIN = "<!-- zone table: generated from loomworks.kinds.SOURCES, checked by tests/test_docs.py -->"
+BEGIN = (
+    "<!-- zone table: generated from loomworks.core.kinds.SOURCES,"
+    " checked by tests/test_docs.py -->"
+)
 END = "<!-- end of zone table -->"
 
 

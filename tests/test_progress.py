@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from loomworks.progress import (
+from loomworks.core.progress import (
     DEFAULT_ACTIVITY_LABEL,
     HINT_MAX_LENGTH,
     MAX_COUNT,

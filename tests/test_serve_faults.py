@@ -16,9 +16,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from loomworks.db.embedded import embedded_server
-from loomworks.db.engine import create_engine
-from loomworks.db.migrate import upgrade_to_head
+from loomworks.platform.embedded import embedded_server
+from loomworks.platform.engine import create_engine
+from loomworks.platform.migrate import upgrade_to_head
 from tests.fixtures.data import make_engagement, make_person, make_render, make_session
 from tests.test_cli import _free_port, _postgres_for
 

@@ -1,5 +1,5 @@
 """The built wheel stands alone: installed into a fresh virtualenv, its `loomworks db upgrade`
-migrates an empty PostgreSQL database (the migrations ship inside the package)."""
+migrates an empty PostgreSQL database (the top-level alembic/ ships inside the package)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import make_url, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from loomworks.db.engine import create_engine
+from loomworks.platform.engine import create_engine
 
 PROJECT = Path(__file__).resolve().parents[1]
 UV = os.environ.get("UV") or shutil.which("uv")
@@ -82,7 +82,7 @@ async def test_installed_wheel_migrates_an_empty_database(
 # The installed package's own idea of its newest migration.
 _HEADS = (
     "from alembic.script import ScriptDirectory\n"
-    "from loomworks.db.migrate import alembic_config\n"
+    "from loomworks.platform.migrate import alembic_config\n"
     "print(*ScriptDirectory.from_config(alembic_config()).get_heads())\n"
 )
 _PAGE_FILES = (

@@ -6,7 +6,7 @@ import asyncio
 import logging
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from typing import NoReturn
 
 from fastapi import FastAPI
@@ -15,12 +15,11 @@ from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from uvicorn.config import STARTUP_FAILURE
 
-from loomworks import metrics
-from loomworks.api.access import AccessMiddleware
-from loomworks.api.docs import install_offline_docs
-from loomworks.api.errors import install_error_handlers
-from loomworks.api.limits import install_input_limits
-from loomworks.api.reads import ReplicaFallback
+from loomworks.api.deps.reads import ReplicaFallback
+from loomworks.api.http.access import AccessMiddleware
+from loomworks.api.http.docs import install_offline_docs
+from loomworks.api.http.errors import install_error_handlers
+from loomworks.api.http.limits import install_input_limits
 from loomworks.api.routers import (
     auth,
     dashboard,
@@ -33,11 +32,13 @@ from loomworks.api.routers import (
     renders,
 )
 from loomworks.api.routers.page import install_page
-from loomworks.db.engine import BadDatabaseURL, DatabaseTimeouts, async_url, create_engine
 from loomworks.db.replicas import ReadRouter, Replica
-from loomworks.events import EventHub
-from loomworks.security import hashing_pool
-from loomworks.settings import Settings, first_error
+from loomworks.live.hub import EventHub
+from loomworks.platform import metrics
+from loomworks.platform.engine import DatabaseTimeouts, create_engine
+from loomworks.platform.security import hashing_pool
+from loomworks.platform.settings import Settings, first_error
+from loomworks.platform.urls import BadDatabaseURL, async_url
 
 log = logging.getLogger(__name__)
 
@@ -59,50 +60,11 @@ def create_app(
     url = database_url or settings.database_url
     if not url:
         raise ValueError("create_app needs a database URL (the CLI starts the embedded server)")
-
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        timeouts = DatabaseTimeouts.for_service(settings)
-        app.state.engine = create_engine(
-            url, pool_size=settings.db_pool_size, timeouts=timeouts, application_name=API_NAME
-        )
-        app.state.reads = read_router(app.state.engine, settings, timeouts)
-        app.state.hashing = hashing_pool(settings.hash_concurrency)
-        app.state.cursor_key = None  # loaded on first use, so the app starts while the DB is down
-        # The process's one LISTEN connection for event streams; it connects (and reconnects)
-        # in the background, so the app starts while the DB is down here too.
-        app.state.events = EventHub(
-            app.state.engine,
-            heartbeat_seconds=settings.events_heartbeat_seconds,
-            queue_size=settings.events_queue_size,
-            settle=app.state.reads.settle if app.state.reads.replicas else None,
-        )
-        app.state.events.start()
-        tasks = [asyncio.ensure_future(work(app.state.engine)) for work in background]
-        if app.state.reads.replicas:
-            tasks.append(asyncio.ensure_future(app.state.reads.watch()))
-        try:
-            async with AsyncExitStack() as stack:
-                if settings.metrics:
-                    metrics.watch_pool(app.state.engine, database="primary")
-                    for replica in app.state.reads.replicas:
-                        metrics.watch_pool(replica.engine, database=replica.name)
-                if settings.metrics and settings.metrics_port is not None:
-                    stack.enter_context(metrics.metrics_server(settings))
-                yield
-        finally:
-            await _cancel(tasks)
-            await app.state.events.close()
-            for engine in (app.state.engine, *(r.engine for r in app.state.reads.replicas)):
-                await _dispose(engine, settings)
-            app.state.hashing.shutdown(wait=False, cancel_futures=True)
-            metrics.process_exited()
-
     app = FastAPI(
         title="Loomworks",
         summary="One call per dashboard zone across all of an operator's engagements.",
         version="0.1.0",
-        lifespan=lifespan,
+        lifespan=_lifespan(settings, url, background),
         docs_url=None,
         redoc_url=None,
     )
@@ -129,6 +91,58 @@ def create_app(
     if settings.metrics and settings.metrics_port is None:
         metrics.install_metrics_route(app)
     return app
+
+
+def _lifespan(
+    settings: Settings, url: str, background: Sequence[BackgroundWork]
+) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    """What the app holds while it is up (engines, event hub, background tasks), opened at
+    start-up and closed at shutdown whatever state the database is in."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        _open(app, settings, url)
+        tasks = [asyncio.ensure_future(work(app.state.engine)) for work in background]
+        if app.state.reads.replicas:
+            tasks.append(asyncio.ensure_future(app.state.reads.watch()))
+        try:
+            async with AsyncExitStack() as stack:
+                if settings.metrics:
+                    metrics.watch_pool(app.state.engine, database="primary")
+                    for replica in app.state.reads.replicas:
+                        metrics.watch_pool(replica.engine, database=replica.name)
+                if settings.metrics and settings.metrics_port is not None:
+                    stack.enter_context(metrics.metrics_server(settings))
+                yield
+        finally:
+            await _cancel(tasks)
+            await app.state.events.close()
+            for engine in (app.state.engine, *(r.engine for r in app.state.reads.replicas)):
+                await _dispose(engine, settings)
+            app.state.hashing.shutdown(wait=False, cancel_futures=True)
+            metrics.process_exited()
+
+    return lifespan
+
+
+def _open(app: FastAPI, settings: Settings, url: str) -> None:
+    """Nothing here connects: the app starts while the database is down."""
+    timeouts = DatabaseTimeouts.for_service(settings)
+    app.state.engine = create_engine(
+        url, pool_size=settings.db_pool_size, timeouts=timeouts, application_name=API_NAME
+    )
+    app.state.reads = read_router(app.state.engine, settings, timeouts)
+    app.state.hashing = hashing_pool(settings.hash_concurrency)
+    app.state.cursor_key = None  # loaded on first use
+    # The process's one LISTEN connection for event streams; it connects (and reconnects)
+    # in the background.
+    app.state.events = EventHub(
+        app.state.engine,
+        heartbeat_seconds=settings.events_heartbeat_seconds,
+        queue_size=settings.events_queue_size,
+        settle=app.state.reads.settle if app.state.reads.replicas else None,
+    )
+    app.state.events.start()
 
 
 def read_router(primary: AsyncEngine, settings: Settings, timeouts: DatabaseTimeouts) -> ReadRouter:

@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from sqlalchemy import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from loomworks.db.embedded import database_url_or_embedded
+from loomworks.core.states import Designation
 from loomworks.db.engagements import (
     add_member,
     all_engagements,
@@ -24,9 +24,6 @@ from loomworks.db.engagements import (
     remove_member,
     set_designation,
 )
-from loomworks.db.engine import TOOL_TIMEOUTS, BadDatabaseURL, create_engine
-from loomworks.db.faults import describe, is_unavailable
-from loomworks.db.migrate import upgrade_to_head
 from loomworks.db.people import (
     Person,
     all_persons,
@@ -36,8 +33,12 @@ from loomworks.db.people import (
     revoke_sessions_of,
     set_password,
 )
-from loomworks.settings import Settings, first_error
-from loomworks.states import Designation
+from loomworks.platform.embedded import database_url_or_embedded
+from loomworks.platform.engine import TOOL_TIMEOUTS, create_engine
+from loomworks.platform.faults import describe, is_unavailable
+from loomworks.platform.migrate import upgrade_to_head
+from loomworks.platform.settings import Settings, first_error
+from loomworks.platform.urls import BadDatabaseURL
 
 MIN_PASSWORD_LENGTH = 12
 
@@ -306,20 +307,7 @@ def _member_remove(settings: Settings, args: argparse.Namespace) -> None:
 
 
 def _member_set_designation(settings: Settings, args: argparse.Namespace) -> None:
-    async def work(conn: AsyncConnection) -> None:
-        person = await _person_or_fail(conn, args.email)
-        engagement_id = await _engagement_id(conn, args.engagement)
-        changed = await set_designation(
-            conn,
-            person_id=person.id,
-            engagement_id=engagement_id,
-            designation=Designation(args.designation),
-        )
-        if not changed:
-            raise CommandError(f"{person.email} is not a member of {args.engagement!r}")
-        print(f"{person.email} is now {args.designation} of {args.engagement!r}")
-
-    _with_database(settings, work)
+    _designate(settings, args, set_designation, refused="{email} is not a member of {name!r}")
 
 
 def _print_rows(rows: list[tuple[str, ...]]) -> None:
@@ -337,17 +325,30 @@ def _sessions(count: int) -> str:
 
 
 def _member_add(settings: Settings, args: argparse.Namespace) -> None:
+    _designate(settings, args, add_member, refused="{email} is already a member of {name!r}")
+
+
+def _designate(
+    settings: Settings,
+    args: argparse.Namespace,
+    change: Callable[..., Awaitable[bool]],
+    *,
+    refused: str,
+) -> None:
+    """Give args.email the designation args.designation in args.engagement by `change`
+    (add_member or set_designation); `refused` says why when it changes nothing."""
+
     async def work(conn: AsyncConnection) -> None:
         person = await _person_or_fail(conn, args.email)
         engagement_id = await _engagement_id(conn, args.engagement)
-        added = await add_member(
+        changed = await change(
             conn,
             person_id=person.id,
             engagement_id=engagement_id,
             designation=Designation(args.designation),
         )
-        if not added:
-            raise CommandError(f"{person.email} is already a member of {args.engagement!r}")
+        if not changed:
+            raise CommandError(refused.format(email=person.email, name=args.engagement))
         print(f"{person.email} is now {args.designation} of {args.engagement!r}")
 
     _with_database(settings, work)
@@ -387,7 +388,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> None:
     from loomworks.app import BackgroundWork, create_app
     from loomworks.demo.seed import DEMO_EMAIL, DEMO_PASSWORD, seed_demo
     from loomworks.demo.simulator import run_simulator
-    from loomworks.workers import log_config, run_workers
+    from loomworks.workers import run_workers, server_options
 
     host = args.host or settings.host
     port = args.port or settings.port
@@ -422,17 +423,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> None:
             )
             return
         app = create_app(settings, database_url=url, background=background)
-        config = uvicorn.Config(
-            app,
-            host=host,
-            port=port,
-            log_level="info",
-            log_config=log_config(),
-            access_log=False,  # loomworks.access logs each request, with its id and route
-            # A client that stopped reading keeps its connection open; stop waiting for it.
-            timeout_graceful_shutdown=settings.shutdown_timeout_seconds,
-        )
-        uvicorn.Server(config).run()
+        uvicorn.Server(uvicorn.Config(app, **server_options(settings, host, port))).run()
 
 
 if __name__ == "__main__":

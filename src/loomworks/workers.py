@@ -19,9 +19,9 @@ from contextlib import contextmanager
 from typing import Any
 
 from loomworks.app import BackgroundWork
-from loomworks.db.engine import DatabaseTimeouts, create_engine
-from loomworks.metrics import MULTIPROC_ENV
-from loomworks.settings import Settings
+from loomworks.platform.engine import DatabaseTimeouts, create_engine
+from loomworks.platform.metrics import MULTIPROC_ENV
+from loomworks.platform.settings import Settings
 
 FACTORY = "loomworks.app:app_from_env"
 WORKER_HEALTHCHECK_SECONDS = 30
@@ -47,13 +47,8 @@ def run_workers(
         config = uvicorn.Config(
             FACTORY,
             factory=True,
-            host=host,
-            port=port,
             workers=workers,
-            log_level="info",
-            log_config=log_config(),
-            access_log=False,  # loomworks.access logs each request, with its id and route
-            timeout_graceful_shutdown=settings.shutdown_timeout_seconds,
+            **server_options(settings, host, port),
             # A new worker answers its first health ping only once Python has imported the
             # app, which takes several seconds on a busy small machine; uvicorn's 5 s default
             # kills and respawns workers there for ever.
@@ -62,6 +57,19 @@ def run_workers(
         # uvicorn.run() would do the same, but swallows KeyboardInterrupt and calls sys.exit
         # on its own; the supervisor alone returns to us so the database stops after it.
         Multiprocess(config, sockets=[config.bind_socket()]).run()
+
+
+def server_options(settings: Settings, host: str, port: int) -> dict[str, Any]:
+    """uvicorn's options for the service, one process or several."""
+    return {
+        "host": host,
+        "port": port,
+        "log_level": "info",
+        "log_config": log_config(),
+        "access_log": False,  # loomworks.access logs each request, with its id and route
+        # A client that stopped reading keeps its connection open; stop waiting for it.
+        "timeout_graceful_shutdown": settings.shutdown_timeout_seconds,
+    }
 
 
 def log_config() -> dict[str, Any]:

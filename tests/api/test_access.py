@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.types import Message, Receive, Scope, Send
 
-from loomworks.api.access import AccessMiddleware
+from loomworks.api.http.access import AccessMiddleware
 from tests.fixtures.data import make_engagement, make_shaping_job, sign_in
 
 

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from loomworks.app import create_app
 from loomworks.db.tables import login_failures, sessions
-from loomworks.settings import Settings
+from loomworks.platform.settings import Settings
 from tests.fixtures.data import PASSWORD, make_person, make_session
 
 EMAIL = "ada@example.test"

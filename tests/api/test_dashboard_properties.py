@@ -23,6 +23,14 @@ from hypothesis import strategies as st
 from sqlalchemy import Table, insert, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from loomworks.core.states import (
+    AssertionState,
+    Designation,
+    ExternalStatus,
+    JobStatus,
+    RenderState,
+    ShapeState,
+)
 from loomworks.db.people import issue_session
 from loomworks.db.tables import (
     DATA_TABLES,
@@ -35,14 +43,6 @@ from loomworks.db.tables import (
     renders,
     shapes,
     shaping_jobs,
-)
-from loomworks.states import (
-    AssertionState,
-    Designation,
-    ExternalStatus,
-    JobStatus,
-    RenderState,
-    ShapeState,
 )
 from tests.fixtures.contract import zone_body
 

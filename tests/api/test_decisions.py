@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from loomworks.app import create_app
 from loomworks.db.tables import decisions, external_production_records, renders
-from loomworks.settings import Settings
+from loomworks.platform.settings import Settings
 from tests.fixtures.contract import zone_body
 from tests.fixtures.data import (
     T0,

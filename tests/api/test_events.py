@@ -17,9 +17,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from loomworks.db.people import Person
 from loomworks.db.tables import shapes
-from loomworks.events import LISTENER_NAME
-from loomworks.security import token_hash
-from loomworks.settings import Settings
+from loomworks.live.hub import LISTENER_NAME
+from loomworks.platform.security import token_hash
+from loomworks.platform.settings import Settings
 from tests.fixtures.data import (
     join,
     make_engagement,

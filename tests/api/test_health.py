@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 
 from loomworks.app import create_app
-from loomworks.settings import Settings
+from loomworks.platform.settings import Settings
 
 
 async def test_healthz_ok(client: httpx.AsyncClient) -> None:

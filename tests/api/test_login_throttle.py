@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from loomworks.app import create_app
 from loomworks.db import login
 from loomworks.db.tables import login_failures
-from loomworks.settings import Settings
+from loomworks.platform.settings import Settings
 from tests.fixtures.data import PASSWORD, make_person
 
 EMAIL = "ada@example.test"

@@ -12,7 +12,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from loomworks.app import create_app
-from loomworks.settings import Settings
+from loomworks.platform.settings import Settings
 from tests.fixtures.data import make_engagement, make_shape, sign_in
 
 

@@ -23,14 +23,14 @@ from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from starlette.routing import BaseRoute
 
-from loomworks.api.deps import get_conn, get_read_conn
+from loomworks.api.deps.connections import get_conn
+from loomworks.api.deps.reads import get_read_conn
 from loomworks.app import API_NAME, create_app
-from loomworks.db.engine import create_engine
 from loomworks.db.replicas import CURRENT_LSN, REPLAYED_LSN, ReadRouter, Replica
-from loomworks.db.standby import Standby
 from loomworks.db.tables import engagement_memberships, persons
-from loomworks.events import EventHub, Subscriber, ZoneChanged
-from loomworks.settings import Settings
+from loomworks.live.hub import EventHub, Subscriber, ZoneChanged
+from loomworks.platform.engine import create_engine
+from loomworks.platform.settings import Settings
 from tests.fixtures.data import (
     T0,
     as_,
@@ -42,6 +42,7 @@ from tests.fixtures.data import (
     make_shape,
     make_shaping_job,
 )
+from tests.fixtures.standby import Standby
 
 PROBE_SECONDS = 0.1
 # A read replica that never answers.

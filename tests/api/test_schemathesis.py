@@ -19,7 +19,7 @@ from schemathesis.generation.case import Case
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from loomworks.app import create_app
-from loomworks.settings import Settings
+from loomworks.platform.settings import Settings
 from tests.fixtures.data import (
     PASSWORD,
     make_engagement,

@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from loomworks.db.jobs import JOB_TABLES, record_counts, record_phase
-from loomworks.db.migrate import alembic_config, upgrade_to_head
+from loomworks.platform.migrate import alembic_config, upgrade_to_head
 from tests.fixtures.data import make_engagement, make_external, make_render_job, make_shaping_job
 
 NOT_OBJECTS = ["null", "[]", '"text"', "42", '[{"phase": {"key": "fetching"}}]']

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from loomworks.core.states import ActiveKind, ExternalStatus, JobStatus
 from loomworks.db.jobs import JOB_SOURCES, finish_job, running_jobs, start_job
-from loomworks.states import ActiveKind, ExternalStatus, JobStatus
 from tests.fixtures.data import make_engagement
 
 

@@ -18,8 +18,8 @@ from loomworks.db.counters import (
     function_sql,
     truncate_function_sql,
 )
-from loomworks.db.migrate import downgrade_to_base, upgrade_to_head
 from loomworks.db.tables import metadata
+from loomworks.platform.migrate import downgrade_to_base, upgrade_to_head
 
 
 def _diff(sync_conn: Connection) -> list[Any]:
@@ -47,7 +47,7 @@ async def test_downgrade_then_upgrade_round_trip(engine: AsyncEngine) -> None:
 
 
 async def test_counter_triggers_count_what_the_registry_declares(engine: AsyncEngine) -> None:
-    """A source added to loomworks.kinds without the migration that counts it fails here."""
+    """A source added to loomworks.core.kinds without the migration that counts it fails here."""
     async with engine.connect() as conn:
         installed = dict(
             (

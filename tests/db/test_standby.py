@@ -16,12 +16,12 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy import insert, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from loomworks.db.engine import create_engine
-from loomworks.db.faults import is_unavailable
-from loomworks.db.standby import SLOT_PREFIX, Standby, embedded_standby
 from loomworks.db.tables import persons
+from loomworks.platform.engine import create_engine
+from loomworks.platform.faults import is_unavailable
 from tests.fixtures.data import make_person
 from tests.fixtures.replica import REPLICA_TIMEOUTS, wait_until_replayed
+from tests.fixtures.standby import SLOT_PREFIX, Standby, embedded_standby
 
 # Before any fixture connects: a standby is made only of the embedded test database.
 pytestmark = pytest.mark.skipif(

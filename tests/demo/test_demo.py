@@ -10,11 +10,11 @@ import httpx
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from loomworks.core.states import ExternalStatus, JobStatus, RenderState, ShapeState
 from loomworks.db.people import issue_session, person_by_email
 from loomworks.db.tables import external_production_records, renders, shapes, shaping_jobs
 from loomworks.demo.seed import COLLEAGUE_EMAIL, seed_demo
 from loomworks.demo.simulator import simulate_tick
-from loomworks.states import ExternalStatus, JobStatus, RenderState, ShapeState
 from tests.fixtures.contract import zone_body
 
 

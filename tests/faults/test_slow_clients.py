@@ -15,7 +15,7 @@ from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from loomworks.app import create_app
-from loomworks.settings import Settings
+from loomworks.platform.settings import Settings
 from tests.fixtures.data import make_engagement, make_person, make_render, make_session
 from tests.fixtures.live import serving
 

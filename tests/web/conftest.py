@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from loomworks.app import create_app
 from loomworks.db.people import Person
-from loomworks.settings import Settings
+from loomworks.platform.settings import Settings
 from tests.fixtures.browser import served
 from tests.fixtures.data import make_session
 

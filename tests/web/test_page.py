@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from loomworks.app import create_app
 from loomworks.db.tables import shapes, shaping_jobs
-from loomworks.settings import Settings
+from loomworks.platform.settings import Settings
 from tests.fixtures.browser import served
 from tests.fixtures.data import (
     PASSWORD,

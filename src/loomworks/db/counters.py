@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from loomworks.kinds import SOURCES
+from loomworks.core.kinds import SOURCES
 
 # (item kind, its predicate with "{r}" standing for the row's table alias)
 Counted = Sequence[tuple[str, str]]
@@ -25,7 +25,7 @@ def downloads_by_registry() -> list[tuple[str, str]]:
 
 
 def counted_by_registry() -> dict[str, list[tuple[str, str]]]:
-    """Per source table, what its counter function counts: derived from loomworks.kinds."""
+    """Per source table, what its counter function counts: derived from loomworks.core.kinds."""
     tables: dict[str, list[tuple[str, str]]] = {}
     for source in SOURCES:
         tables.setdefault(source.table, []).append((source.kind, source.predicate("{r}")))

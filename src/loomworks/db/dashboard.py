@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache, lru_cache
-from typing import Any, Generic, NamedTuple, TypeVar
+from typing import Any, Generic
 
 from sqlalchemy import (
     CTE,
@@ -44,87 +44,15 @@ from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID, aggregate_order_b
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from loomworks.core.kinds import Source, sources_in
+from loomworks.core.progress import PROGRESS_FIELDS
+from loomworks.core.rows import ROW_CLASSES, ZONE_OF_ROW, CountRow, Position, RowT, ZoneRow
+from loomworks.core.states import Zone
 from loomworks.db.jobs import progress_fields
 from loomworks.db.renders import has_download
 from loomworks.db.tables import dashboard_counts, engagement_memberships, engagements, metadata
-from loomworks.kinds import Source, sources_in
-from loomworks.labels import LabelParts
-from loomworks.progress import PROGRESS_FIELDS
-from loomworks.states import DECIDING_DESIGNATIONS, Zone
+from loomworks.db.visibility import kind_seen, sees_zone
 
-
-@dataclass(frozen=True, order=True)
-class Position:
-    """Where a page ends: the recency key at full precision and the id that breaks ties."""
-
-    key: datetime
-    item_id: uuid.UUID
-
-
-# One typed row per zone, in the zone statement's column order (after total_count): the
-# item's place and names, then the zone's payload (ZONE_PAYLOAD). Sources fill the payload
-# columns their `payload` maps; the rest are NULL.
-
-
-class ActiveRow(NamedTuple):
-    engagement_id: uuid.UUID
-    engagement_name: str
-    item_kind: str
-    item_id: uuid.UUID
-    sort_key: datetime
-    label_text: str | None
-    label_extra: str | None
-    status: str
-    # The job's PROGRESS_FIELDS values (JSON, None where absent), in progress_of's order.
-    phase: object
-    composite: object
-    processed: object
-    total: object
-    progress_updated_at: datetime
-
-    @property
-    def label_parts(self) -> LabelParts:
-        return LabelParts(self.label_text, self.label_extra)
-
-
-class NeedsYouRow(NamedTuple):
-    engagement_id: uuid.UUID
-    engagement_name: str
-    item_kind: str
-    item_id: uuid.UUID
-    sort_key: datetime
-    label_text: str | None
-    label_extra: str | None
-    display_number: int | None
-
-    @property
-    def label_parts(self) -> LabelParts:
-        return LabelParts(self.label_text, self.label_extra, self.display_number)
-
-
-class RecentRow(NamedTuple):
-    engagement_id: uuid.UUID
-    engagement_name: str
-    item_kind: str
-    item_id: uuid.UUID
-    sort_key: datetime
-    label_text: str | None
-    display_number: int | None
-    downloadable: bool  # the download route would serve a file (db/renders.has_download)
-
-    @property
-    def label_parts(self) -> LabelParts:
-        return LabelParts(self.label_text, None, self.display_number)
-
-
-ZoneRow = ActiveRow | NeedsYouRow | RecentRow
-RowT = TypeVar("RowT", ActiveRow, NeedsYouRow, RecentRow)
-ROW_CLASSES: dict[Zone, type[ZoneRow]] = {
-    Zone.ACTIVE: ActiveRow,
-    Zone.NEEDS_YOU: NeedsYouRow,
-    Zone.RECENT: RecentRow,
-}
-ZONE_OF_ROW: dict[type[ZoneRow], Zone] = {row: zone for zone, row in ROW_CLASSES.items()}
 ITEM_COLUMNS = ("engagement_id", "engagement_name", "item_kind", "item_id", "sort_key")
 
 # The payload columns of each zone and their SQL types, in the row classes' order.
@@ -245,15 +173,10 @@ def _memberships(*, scoped: bool) -> Select[tuple[uuid.UUID]]:
 
 
 def _visible_engagements(zone: Zone, *, scoped: bool) -> Select[tuple[uuid.UUID]]:
+    """The caller's engagements whose `zone` they see (needs_you: only where they may decide)."""
     query = _memberships(scoped=scoped)
-    if zone == Zone.NEEDS_YOU:
-        # Viewers are read-only: nothing in their engagements waits for their decision.
-        query = query.where(
-            engagement_memberships.c.designation.in_(
-                [literal_column(f"'{designation}'", Text) for designation in DECIDING_DESIGNATIONS]
-            )
-        )
-    return query
+    # true() for a zone every member sees: SQLAlchemy drops it from the AND.
+    return query.where(sees_zone(engagement_memberships.c.designation, zone))
 
 
 def _is_visible(
@@ -534,25 +457,12 @@ async def zone_page(
     )
 
 
-class CountRow(NamedTuple):
-    """One of the caller's engagements and one kind's count in it (kind None: no items)."""
-
-    engagement_id: uuid.UUID
-    engagement_name: str
-    designation: str
-    item_kind: str | None
-    n: int
-    version: int
-
-
 async def counts_of(conn: AsyncConnection, *, person_id: uuid.UUID) -> list[CountRow]:
     """Every engagement of the caller with its counters, in one statement; needs_you counts
     only where the caller may decide (a viewer has nothing waiting)."""
-    deciding = [literal_column(f"'{d}'", Text) for d in DECIDING_DESIGNATIONS]
-    needs_you = [literal_column(f"'{s.kind}'", Text) for s in sources_in(Zone.NEEDS_YOU)]
     memberships = engagement_memberships.c
     counters = dashboard_counts.c
-    visible = counters.item_kind.not_in(needs_you) | memberships.designation.in_(deciding)
+    visible = kind_seen(counters.item_kind, memberships.designation)
     rows = await conn.execute(
         select(
             memberships.engagement_id,

@@ -27,13 +27,13 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from loomworks.db.dashboard import Position
+from loomworks.core.kinds import Decision, Source, sources_in
+from loomworks.core.labels import LabelParts
+from loomworks.core.rows import Position
+from loomworks.core.states import ExternalStatus, Zone
 from loomworks.db.jobs import payload_columns
 from loomworks.db.renders import has_download
 from loomworks.db.tables import decisions, engagements, metadata, persons
-from loomworks.kinds import Decision, Source, sources_in
-from loomworks.labels import LabelParts
-from loomworks.states import ExternalStatus, Zone
 
 
 @dataclass(frozen=True)
@@ -127,16 +127,17 @@ async def decide(
     then read its decision from the history (each statement sees what was committed before
     it: READ COMMITTED)."""
     table = _table(source)
+    item = (table.c.id == item_id, table.c.engagement_id == engagement_id)
     changed = (
         await conn.execute(
             update(table)
-            .where(table.c.id == item_id, table.c.engagement_id == engagement_id, _waiting(source))
+            .where(*item, _waiting(source))
             .values({decision.column: decision.outcome, decision.stamp: func.now()})
             .returning(*_label_parts(source, table), *_restart_columns(table, decision))
         )
     ).one_or_none()
     if changed is None:
-        return await _already_decided(conn, source, decision, engagement_id, item_id, person_id)
+        return await _already_decided(conn, source, decision, item, person_id)
     follow_up_id = None
     if decision.restarts:
         follow_up_id = await _restart(conn, table, engagement_id, item_id, changed)
@@ -194,22 +195,19 @@ async def _already_decided(
     conn: AsyncConnection,
     source: Source,
     decision: Decision,
-    engagement_id: uuid.UUID,
-    item_id: uuid.UUID,
+    item: Sequence[ColumnElement[bool]],
     person_id: uuid.UUID,
 ) -> Decided:
+    """Why the UPDATE matched nothing: the item (`item`: its id and engagement) is unknown,
+    or someone decided it; a repeat of the person's own decision is theirs again."""
     table = _table(source)
     state = (
-        await conn.execute(
-            select(table.c[source.state_column], _waiting(source)).where(
-                table.c.id == item_id, table.c.engagement_id == engagement_id
-            )
-        )
+        await conn.execute(select(table.c[source.state_column], table.c.id).where(*item))
     ).one_or_none()
     if state is None:
-        raise ItemUnknown(str(item_id))
+        raise ItemUnknown()
     last = await _recorded(
-        conn, decisions.c.item_id == item_id, decisions.c.item_kind == source.kind
+        conn, decisions.c.item_id == state.id, decisions.c.item_kind == source.kind
     )
     if last is not None and last.person_id == person_id and last.decision == decision.name:
         return Decided(last, won=False)

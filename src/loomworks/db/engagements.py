@@ -5,13 +5,13 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import ColumnElement, delete, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from loomworks.core.kinds import sources_in
+from loomworks.core.states import Designation, Zone
 from loomworks.db.tables import dashboard_counts, engagement_memberships, engagements, persons
-from loomworks.kinds import sources_in
-from loomworks.states import Designation, Zone
 
 # Advisory lock key (any constant no other code uses) serialising engagement creation.
 _ENGAGEMENT_NAMES_LOCK = 0x4C57_0003
@@ -92,16 +92,20 @@ async def members_of(conn: AsyncConnection, *, engagement_id: uuid.UUID) -> list
     return [Member(*row) for row in rows]
 
 
+def _membership(person_id: uuid.UUID, engagement_id: uuid.UUID) -> list[ColumnElement[bool]]:
+    return [
+        engagement_memberships.c.person_id == person_id,
+        engagement_memberships.c.engagement_id == engagement_id,
+    ]
+
+
 async def remove_member(
     conn: AsyncConnection, *, person_id: uuid.UUID, engagement_id: uuid.UUID
 ) -> bool:
     """False when the person was not a member."""
     removed = await conn.execute(
         delete(engagement_memberships)
-        .where(
-            engagement_memberships.c.person_id == person_id,
-            engagement_memberships.c.engagement_id == engagement_id,
-        )
+        .where(*_membership(person_id, engagement_id))
         .returning(engagement_memberships.c.id)
     )
     return removed.one_or_none() is not None
@@ -117,10 +121,7 @@ async def set_designation(
     """False when the person is not a member."""
     changed = await conn.execute(
         update(engagement_memberships)
-        .where(
-            engagement_memberships.c.person_id == person_id,
-            engagement_memberships.c.engagement_id == engagement_id,
-        )
+        .where(*_membership(person_id, engagement_id))
         .values(designation=designation)
         .returning(engagement_memberships.c.id)
     )

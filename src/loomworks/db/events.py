@@ -7,12 +7,13 @@ import uuid
 from collections.abc import Collection
 from typing import NamedTuple
 
-from sqlalchemy import String, column, func, literal, or_, select, true, values
+from sqlalchemy import String, column, func, select, true, values
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from loomworks.core.kinds import SOURCES
+from loomworks.core.states import Designation, Zone
 from loomworks.db.tables import dashboard_counts, engagement_memberships, sessions
-from loomworks.kinds import SOURCES
-from loomworks.states import DECIDING_DESIGNATIONS, Designation, Zone
+from loomworks.db.visibility import zone_seen
 
 # Each counted item kind's zone, as a VALUES list the statement joins (from the registry).
 _ZONE_OF_KIND = values(
@@ -41,10 +42,7 @@ async def visible_changes(
     counters moved past `after` (needs_you only where they may decide), oldest change first:
     one statement over dashboard_counts joined to the memberships."""
     membership = engagement_memberships.alias("m")
-    may_see = or_(
-        _ZONE_OF_KIND.c.zone != literal(Zone.NEEDS_YOU.value),
-        membership.c.designation.in_([d.value for d in DECIDING_DESIGNATIONS]),
-    )
+    may_see = zone_seen(_ZONE_OF_KIND.c.zone, membership.c.designation)
     changed = (
         select(_ZONE_OF_KIND.c.zone, func.max(dashboard_counts.c.version).label("version"))
         .select_from(dashboard_counts)

@@ -1,6 +1,6 @@
 """Jobs of every kind: one job's detail for a member, and the writes job code records progress with.
 
-The writes merge a validated fragment (loomworks.progress patch helpers) into `context` or
+The writes merge a validated fragment (loomworks.core.progress patch helpers) into `context` or
 `summary_counts` in one UPDATE, and only while the job is still running.
 """
 
@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
-from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
@@ -30,11 +29,11 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from loomworks.core.kinds import Source, sources_in
+from loomworks.core.progress import PROGRESS_FIELDS, composite_patch, counts_patch, phase_patch
+from loomworks.core.rows import JobRow
+from loomworks.core.states import JobStatus, Zone
 from loomworks.db.tables import engagement_memberships, engagements, metadata
-from loomworks.kinds import Source, sources_in
-from loomworks.labels import LabelParts
-from loomworks.progress import PROGRESS_FIELDS, composite_patch, counts_patch, phase_patch
-from loomworks.states import JobStatus, Zone
 
 # Every active source is a kind of job: its table, and the statuses it runs in.
 JOB_SOURCES: dict[str, Source] = {source.kind: source for source in sources_in(Zone.ACTIVE)}
@@ -71,30 +70,6 @@ def payload_columns(
         )
         for name, sql_type in types.items()
     ]
-
-
-class JobRow(NamedTuple):
-    """One job of any kind, with what its label and progress are written from."""
-
-    job_kind: str
-    id: uuid.UUID
-    engagement_id: uuid.UUID
-    status: str
-    started_at: datetime
-    completed_at: datetime | None
-    label_text: str | None
-    label_extra: str | None
-    # Its PROGRESS_FIELDS values, in progress_of's order.
-    phase: object
-    composite: object
-    processed: object
-    total: object
-    progress_updated_at: datetime
-    engagement_name: str
-
-    @property
-    def label_parts(self) -> LabelParts:
-        return LabelParts(self.label_text, self.label_extra)
 
 
 class JobPatchRefused(Exception):

@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from loomworks.db.people import credentials_for, issue_session, normalise_email
 from loomworks.db.tables import login_failures
-from loomworks.security import verify_password
+from loomworks.platform.security import verify_password
 
 # Advisory lock classes (the first key of pg_advisory_xact_lock(int, int)); any constants
 # that no other code uses. Address before email, always, so two sign-ins never deadlock.

@@ -10,9 +10,9 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from loomworks.core.states import Designation
 from loomworks.db.tables import engagement_memberships, engagements, persons, sessions
-from loomworks.security import hash_password, new_session_token, token_hash
-from loomworks.states import Designation
+from loomworks.platform.security import hash_password, new_session_token, token_hash
 
 
 @dataclass(frozen=True)

@@ -20,9 +20,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from loomworks.db.faults import connection, is_unavailable
+from loomworks.core.states import FILE_CONTENT_KINDS, ContentKind, RenderState
 from loomworks.db.tables import engagement_memberships, render_files, renders
-from loomworks.states import FILE_CONTENT_KINDS, ContentKind, RenderState
+from loomworks.platform.faults import connection, is_unavailable
 
 # Bytes per round trip when streaming a file out of PostgreSQL. render_files.content is
 # stored uncompressed (STORAGE EXTERNAL), so each substring reads only its own slice.

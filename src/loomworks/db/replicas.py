@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from sqlalchemy import BigInteger, Boolean, ColumnClause, func, literal_column, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from loomworks.db.faults import connection, describe, is_unavailable
 from loomworks.db.tables import UNRESOLVED_FENCE, persons
-from loomworks.metrics import REPLICA_STALENESS
+from loomworks.platform.faults import connection, describe, is_unavailable
+from loomworks.platform.metrics import REPLICA_STALENESS
 
 log = logging.getLogger(__name__)
 

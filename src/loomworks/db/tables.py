@@ -22,18 +22,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 
-from loomworks.kinds import sources_of_table
-from loomworks.states import (
-    AssertionState,
-    ContentKind,
-    Designation,
-    ExternalStatus,
-    JobStatus,
-    RenderState,
-    Resolution,
-    ReviewOutcome,
-    ShapeState,
-)
+from loomworks.core import states
+from loomworks.core.kinds import sources_of_table
 
 metadata = MetaData(
     naming_convention={
@@ -70,7 +60,7 @@ def _engagement_fk() -> Column[Any]:
 
 
 def _zone_indexes(table: str) -> list[Index]:
-    """Two partial indexes per dashboard source on `table` (loomworks.kinds): its rows newest
+    """Two partial indexes per dashboard source on `table` (loomworks.core.kinds): its rows newest
     first per engagement (the statement's per-engagement path), and across all engagements
     with engagement_id riding along, so the fast path's walk never visits the table."""
     indexes = []
@@ -172,7 +162,7 @@ engagement_memberships = Table(
     UniqueConstraint(
         "person_id", "engagement_id", name="uq_engagement_memberships_person_engagement"
     ),
-    CheckConstraint(_in("designation", Designation), name="designation_valid"),
+    CheckConstraint(_in("designation", states.Designation), name="designation_valid"),
 )
 
 
@@ -189,7 +179,7 @@ def _job_table(name: str, type_column: str, *, json_nullable: bool) -> Table:
         _json("context", nullable=json_nullable),
         _json("summary_counts", nullable=json_nullable),
         _now("progress_updated_at"),  # see db/jobs: every progress write and dispatch
-        CheckConstraint(_in("status", JobStatus), name="status_valid"),
+        CheckConstraint(_in("status", states.JobStatus), name="status_valid"),
         _json_object("context"),
         _json_object("summary_counts"),
         Index(f"ix_{name}_engagement", "engagement_id"),
@@ -221,9 +211,9 @@ external_production_records = Table(
         ForeignKey("external_production_records.id", ondelete="SET NULL"),
         nullable=True,
     ),
-    CheckConstraint(_in("status", ExternalStatus), name="status_valid"),
+    CheckConstraint(_in("status", states.ExternalStatus), name="status_valid"),
     CheckConstraint(
-        f"resolution IS NULL OR {_in('resolution', Resolution)}", name="resolution_valid"
+        f"resolution IS NULL OR {_in('resolution', states.Resolution)}", name="resolution_valid"
     ),
     _json_object("context"),
     Index("ix_external_production_records_engagement", "engagement_id"),
@@ -240,7 +230,7 @@ shapes = Table(
     Column("state", Text, nullable=False),
     _now("created_at"),
     Column("decided_at", DateTime(timezone=True), nullable=True),
-    CheckConstraint(_in("state", ShapeState), name="state_valid"),
+    CheckConstraint(_in("state", states.ShapeState), name="state_valid"),
     Index("ix_shapes_engagement", "engagement_id"),
     *_zone_indexes("shapes"),
 )
@@ -254,7 +244,7 @@ assertions = Table(
     Column("state", Text, nullable=False),
     _now("created_at"),
     Column("decided_at", DateTime(timezone=True), nullable=True),
-    CheckConstraint(_in("state", AssertionState), name="state_valid"),
+    CheckConstraint(_in("state", states.AssertionState), name="state_valid"),
     Index("ix_assertions_engagement", "engagement_id"),
     *_zone_indexes("assertions"),
 )
@@ -280,14 +270,14 @@ renders = Table(
     Column("completed_at", DateTime(timezone=True), nullable=True),
     Column("reviewed_at", DateTime(timezone=True), nullable=True),
     Column("review_outcome", Text, nullable=True),
-    CheckConstraint(_in("state", RenderState), name="state_valid"),
+    CheckConstraint(_in("state", states.RenderState), name="state_valid"),
     CheckConstraint(
-        f"review_outcome IS NULL OR {_in('review_outcome', ReviewOutcome)}",
+        f"review_outcome IS NULL OR {_in('review_outcome', states.ReviewOutcome)}",
         name="review_outcome_valid",
     ),
-    CheckConstraint(_in("content_kind", ContentKind), name="content_kind_valid"),
+    CheckConstraint(_in("content_kind", states.ContentKind), name="content_kind_valid"),
     CheckConstraint(
-        f"state <> '{RenderState.PRODUCED}' OR completed_at IS NOT NULL",
+        f"state <> '{states.RenderState.PRODUCED}' OR completed_at IS NOT NULL",
         name="produced_has_completed_at",
     ),
     Index("ix_renders_engagement", "engagement_id"),

@@ -15,6 +15,16 @@ from typing import Any, NamedTuple
 from sqlalchemy import Table, insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from loomworks.core.progress import composite_patch, counts_patch, phase_patch
+from loomworks.core.states import (
+    AssertionState,
+    ContentKind,
+    Designation,
+    ExternalStatus,
+    JobStatus,
+    RenderState,
+    ShapeState,
+)
 from loomworks.db.engagements import add_member, create_engagement
 from loomworks.db.people import Person, create_person, person_by_email
 from loomworks.db.tables import (
@@ -27,16 +37,6 @@ from loomworks.db.tables import (
     shaping_jobs,
 )
 from loomworks.demo.content import DemoFile, elevation_svg, gradient_png
-from loomworks.progress import composite_patch, counts_patch, phase_patch
-from loomworks.states import (
-    AssertionState,
-    ContentKind,
-    Designation,
-    ExternalStatus,
-    JobStatus,
-    RenderState,
-    ShapeState,
-)
 
 DEMO_EMAIL = "operator@loomworks.demo"
 DEMO_PASSWORD = "loomworks-demo"  # noqa: S105 (published in the README on purpose)

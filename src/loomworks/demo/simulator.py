@@ -20,11 +20,13 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from loomworks.core.labels import humanise
+from loomworks.core.progress import PHASE_LABELS, Progress, ProgressMode, progress_of
+from loomworks.core.rows import JobRow
+from loomworks.core.states import ActiveKind, ContentKind, ExternalStatus, JobStatus
 from loomworks.db.decisions import ItemNotWaiting, ItemUnknown, decide, oldest_waiting
-from loomworks.db.faults import describe, is_unavailable
 from loomworks.db.jobs import (
     JobPatchRefused,
-    JobRow,
     dispatch_job,
     finish_job,
     record_composite,
@@ -37,9 +39,7 @@ from loomworks.db.people import memberships_of, person_by_email
 from loomworks.db.renders import create_render
 from loomworks.demo.content import DemoFile, csv_table, elevation_svg, gradient_png
 from loomworks.demo.seed import COLLEAGUE_EMAIL, DEMO_EMAIL
-from loomworks.labels import humanise
-from loomworks.progress import PHASE_LABELS, Progress, ProgressMode, progress_of
-from loomworks.states import ActiveKind, ContentKind, ExternalStatus, JobStatus
+from loomworks.platform.faults import describe, is_unavailable
 
 log = logging.getLogger(__name__)
 

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response, status
 
-from loomworks import metrics
-from loomworks.api.csrf import SameSite
 from loomworks.api.deps import (
     SESSION_COOKIE,
     AppSettings,
@@ -15,12 +13,14 @@ from loomworks.api.deps import (
     Hashing,
     SessionToken,
 )
-from loomworks.api.errors import NotAuthenticated, TooManyRequests
+from loomworks.api.http.csrf import SameSite
+from loomworks.api.http.errors import NotAuthenticated, TooManyRequests
 from loomworks.api.schemas.errors import errors
 from loomworks.api.schemas.people import LoginCreate
 from loomworks.db.login import LoginLimits, SignedIn, Throttled, sign_in
 from loomworks.db.people import revoke_session
-from loomworks.settings import Settings
+from loomworks.platform import metrics
+from loomworks.platform.settings import Settings
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 

@@ -1,40 +1,28 @@
 """The operator dashboard: one call per zone across all of the caller's engagements (or some,
-or one), with conditional GET for pollers, and the per-zone counts behind badges."""
+or one), with conditional GET for pollers, and the per-zone counts behind badges. Every zone's
+two routes (global and per engagement) are made from its ZoneSpec (core/zones.py)."""
 
 from __future__ import annotations
 
+import inspect
 import uuid
-from collections.abc import Callable
-from typing import Annotated, Any, Generic
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 
-from loomworks import dashboard
-from loomworks.api.conditional import entity_tag, matches, not_modified, poll_headers
-from loomworks.api.cursor import decode_cursor, encode_cursor
 from loomworks.api.deps import AppSettings, CurrentPerson, CursorKey, ReadConn, ReadMember
-from loomworks.api.errors import NotFound
-from loomworks.api.paging import Cursor, Limit
-from loomworks.api.responses import JSONBody
-from loomworks.api.schemas.dashboard import (
-    DashboardActiveResponse,
-    DashboardCountsResponse,
-    DashboardNeedsYouResponse,
-    DashboardRecentResponse,
-)
+from loomworks.api.http.conditional import entity_tag, matches, not_modified, poll_headers
+from loomworks.api.http.cursor import decode_cursor, encode_cursor
+from loomworks.api.http.errors import NotFound
+from loomworks.api.http.paging import Cursor, Limit
+from loomworks.api.http.responses import JSONBody
+from loomworks.api.schemas.dashboard import ZONE_RESPONSES, DashboardCountsResponse
 from loomworks.api.schemas.errors import errors
-from loomworks.db.dashboard import (
-    ActiveRow,
-    NeedsYouRow,
-    NotAMember,
-    RecentRow,
-    RowT,
-    ZoneFilter,
-    counts_of,
-    zone_page,
-    zone_state,
-)
-from loomworks.states import ActiveKind, ArtifactKind, NeedsYouKind, Zone
+from loomworks.core import items
+from loomworks.core.zones import ZONES, ZoneSpec
+from loomworks.db.dashboard import NotAMember, ZoneFilter, counts_of, zone_page, zone_state
 
 router = APIRouter(
     prefix="/me/dashboard", tags=["dashboard"], responses=errors(400, 401, 404, 422, 503)
@@ -51,70 +39,66 @@ Engagements = Annotated[
     list[uuid.UUID],
     Query(alias="engagement_id", description="only these of my engagements (repeatable)"),
 ]
-ActiveKinds = Annotated[list[ActiveKind], Query(alias="kind", description="only these kinds")]
-NeedsYouKinds = Annotated[list[NeedsYouKind], Query(alias="kind", description="only these kinds")]
-ArtifactKinds = Annotated[list[ArtifactKind], Query(alias="kind", description="only these kinds")]
 POLLED: dict[int | str, dict[str, Any]] = {
     200: {"description": "the page, with ETag, Cache-Control, Vary and X-Poll-Interval"},
     304: {"description": "If-None-Match matched: nothing changed since that page"},
 }
 
 
-class ZoneView(Generic[RowT]):
-    """A zone as the API serves it: its rows and how each becomes an item."""
+@dataclass(frozen=True)
+class ZoneReader:
+    """What answering any zone needs from the request: the caller and the app's settings."""
 
-    def __init__(
-        self,
-        zone: Zone,
-        row: type[RowT],
-        item: Callable[[RowT, dashboard.Moment], dashboard.Item],
-    ) -> None:
-        self.zone: Zone = zone
-        self.row: type[RowT] = row
-        self.item: Callable[[RowT, dashboard.Moment], dashboard.Item] = item
+    request: Request
+    conn: ReadConn
+    me: CurrentPerson
+    key: bytes
+    settings: AppSettings
 
     async def respond(
-        self,
-        request: Request,
-        conn: ReadConn,
-        me: CurrentPerson,
-        key: bytes,
-        settings: AppSettings,
-        limit: int,
-        cursor: str | None,
-        where: ZoneFilter,
+        self, spec: ZoneSpec[Any], limit: int, cursor: str | None, where: ZoneFilter
     ) -> Response:
         """304 if the caller's copy is current (from the counters alone), else the page."""
         filters = f"{where.engagement_ids}{where.kinds}"
-        after = decode_cursor(key, self.zone, cursor, filters) if cursor else None
-        moment = dashboard.Moment.now(settings.stall_after)
-        # Only active items read the clock (stalled jobs): the others' pages ignore it.
-        clock = moment.as_of if self.zone == Zone.ACTIVE else None
+        after = decode_cursor(self.key, spec.zone, cursor, filters) if cursor else None
+        moment = items.Moment.now(self.settings.stall_after)
+        clock = moment.as_of if spec.clock_sensitive else None
 
         def headers(state: str) -> dict[str, str]:
-            etag = entity_tag(self.zone, filters, limit, cursor, clock, state)
-            return poll_headers(etag, settings.poll_interval_seconds)
+            etag = entity_tag(spec.zone, filters, limit, cursor, clock, state)
+            return poll_headers(etag, self.settings.poll_interval_seconds)
 
         try:
-            if_none_match = request.headers.get("if-none-match")
+            if_none_match = self.request.headers.get("if-none-match")
             if if_none_match:
-                state = await zone_state(conn, self.zone, person_id=me.id, where=where)
+                state = await zone_state(self.conn, spec.zone, person_id=self.me.id, where=where)
                 if matches(if_none_match, headers(state)["ETag"]):
                     return not_modified(headers(state))
             page = await zone_page(
-                conn, self.row, person_id=me.id, limit=limit, after=after, where=where
+                self.conn, spec.row, person_id=self.me.id, limit=limit, after=after, where=where
             )
         except NotAMember:
             raise NotFound() from None
         next_cursor = (
-            encode_cursor(key, self.zone, page.next_after, filters) if page.next_after else None
+            encode_cursor(self.key, spec.zone, page.next_after, filters)
+            if page.next_after
+            else None
         )
         body = {
-            "items": [self.item(row, moment) for row in page.rows],
+            "items": [spec.item(row, moment) for row in page.rows],
             "total_count": page.total_count,
             "next_cursor": next_cursor,
         }
         return JSONBody(body, headers=headers(page.state))
+
+
+async def zone_reader(
+    request: Request, conn: ReadConn, me: CurrentPerson, key: CursorKey, settings: AppSettings
+) -> ZoneReader:
+    return ZoneReader(request, conn, me, key, settings)
+
+
+Reader = Annotated[ZoneReader, Depends(zone_reader)]
 
 
 @router.get("/counts", response_model=DashboardCountsResponse, responses=POLLED)
@@ -126,111 +110,55 @@ async def dashboard_counts(
     headers = poll_headers(entity_tag("counts", rows), settings.poll_interval_seconds)
     if matches(request.headers.get("if-none-match"), headers["ETag"]):
         return not_modified(headers)
-    return JSONBody(dashboard.counts(rows), headers=headers)
+    return JSONBody(items.counts(rows), headers=headers)
 
 
-ACTIVE = ZoneView(Zone.ACTIVE, ActiveRow, dashboard.active_item)
-NEEDS_YOU = ZoneView(Zone.NEEDS_YOU, NeedsYouRow, dashboard.needs_you_item)
-RECENT = ZoneView(Zone.RECENT, RecentRow, dashboard.recent_item)
+def _kinds_of(spec: ZoneSpec[Any], route: Callable[..., Awaitable[Response]]) -> None:
+    """Give the route's `kind` parameter the zone's own kinds (unknown kinds: 422)."""
+    kinds = Annotated[list[spec.kinds], Query(alias="kind", description="only these kinds")]  # type: ignore[name-defined]
+    signature = inspect.signature(route, eval_str=True)
+    parameters = [
+        parameter.replace(annotation=kinds) if parameter.name == "kind" else parameter
+        for parameter in signature.parameters.values()
+    ]
+    route.__signature__ = signature.replace(parameters=parameters)  # type: ignore[attr-defined]
 
 
-@router.get("/active", response_model=DashboardActiveResponse, responses=POLLED)
-async def dashboard_active(
-    request: Request,
-    conn: ReadConn,
-    me: CurrentPerson,
-    key: CursorKey,
-    settings: AppSettings,
-    limit: Limit = 50,
-    cursor: Cursor = None,
-    engagement_id: Engagements = [],  # noqa: B006 (FastAPI copies defaults)
-    kind: ActiveKinds = [],  # noqa: B006
-) -> Response:
-    """Jobs running now in all my engagements, newest first, each with a truthful progress hint."""
-    where = ZoneFilter.of(engagement_id, kind)
-    return await ACTIVE.respond(request, conn, me, key, settings, limit, cursor, where)
+def _add_zone_routes(spec: ZoneSpec[Any]) -> None:
+    async def across(
+        reader: Reader,
+        limit: Limit = 50,
+        cursor: Cursor = None,
+        engagement_id: Engagements = [],  # noqa: B006 (FastAPI copies defaults)
+        kind: list[str] = [],  # noqa: B006 (the zone's kinds: _kinds_of)
+    ) -> Response:
+        return await reader.respond(spec, limit, cursor, ZoneFilter.of(engagement_id, kind))
+
+    async def in_engagement(
+        membership: ReadMember,
+        reader: Reader,
+        limit: Limit = 50,
+        cursor: Cursor = None,
+        kind: list[str] = [],  # noqa: B006
+    ) -> Response:
+        where = ZoneFilter.of([membership.engagement_id], kind)
+        return await reader.respond(spec, limit, cursor, where)
+
+    for target, route, name, summary in (
+        (router, across, f"dashboard_{spec.zone}", spec.summary),
+        (engagement_router, in_engagement, f"engagement_{spec.zone}", spec.engagement_summary),
+    ):
+        _kinds_of(spec, route)
+        target.add_api_route(
+            f"/{spec.zone}",
+            route,
+            methods=["GET"],
+            name=name,
+            description=summary,
+            response_model=ZONE_RESPONSES[spec.zone],
+            responses=POLLED,
+        )
 
 
-@router.get("/needs_you", response_model=DashboardNeedsYouResponse, responses=POLLED)
-async def dashboard_needs_you(
-    request: Request,
-    conn: ReadConn,
-    me: CurrentPerson,
-    key: CursorKey,
-    settings: AppSettings,
-    limit: Limit = 50,
-    cursor: Cursor = None,
-    engagement_id: Engagements = [],  # noqa: B006
-    kind: NeedsYouKinds = [],  # noqa: B006
-) -> Response:
-    """What waits for my decision, newest first; never from engagements where I am a viewer."""
-    where = ZoneFilter.of(engagement_id, kind)
-    return await NEEDS_YOU.respond(request, conn, me, key, settings, limit, cursor, where)
-
-
-@router.get("/recent", response_model=DashboardRecentResponse, responses=POLLED)
-async def dashboard_recent(
-    request: Request,
-    conn: ReadConn,
-    me: CurrentPerson,
-    key: CursorKey,
-    settings: AppSettings,
-    limit: Limit = 50,
-    cursor: Cursor = None,
-    engagement_id: Engagements = [],  # noqa: B006
-    kind: ArtifactKinds = [],  # noqa: B006
-) -> Response:
-    """Produced renders in all my engagements, newest first, with download links."""
-    where = ZoneFilter.of(engagement_id, kind)
-    return await RECENT.respond(request, conn, me, key, settings, limit, cursor, where)
-
-
-@engagement_router.get("/active", response_model=DashboardActiveResponse, responses=POLLED)
-async def engagement_active(
-    request: Request,
-    membership: ReadMember,
-    conn: ReadConn,
-    me: CurrentPerson,
-    key: CursorKey,
-    settings: AppSettings,
-    limit: Limit = 50,
-    cursor: Cursor = None,
-    kind: ActiveKinds = [],  # noqa: B006
-) -> Response:
-    """Jobs running now in one of my engagements (404 unless I am a member)."""
-    where = ZoneFilter.of([membership.engagement_id], kind)
-    return await ACTIVE.respond(request, conn, me, key, settings, limit, cursor, where)
-
-
-@engagement_router.get("/needs_you", response_model=DashboardNeedsYouResponse, responses=POLLED)
-async def engagement_needs_you(
-    request: Request,
-    membership: ReadMember,
-    conn: ReadConn,
-    me: CurrentPerson,
-    key: CursorKey,
-    settings: AppSettings,
-    limit: Limit = 50,
-    cursor: Cursor = None,
-    kind: NeedsYouKinds = [],  # noqa: B006
-) -> Response:
-    """What waits for my decision in one of my engagements (empty where I am a viewer)."""
-    where = ZoneFilter.of([membership.engagement_id], kind)
-    return await NEEDS_YOU.respond(request, conn, me, key, settings, limit, cursor, where)
-
-
-@engagement_router.get("/recent", response_model=DashboardRecentResponse, responses=POLLED)
-async def engagement_recent(
-    request: Request,
-    membership: ReadMember,
-    conn: ReadConn,
-    me: CurrentPerson,
-    key: CursorKey,
-    settings: AppSettings,
-    limit: Limit = 50,
-    cursor: Cursor = None,
-    kind: ArtifactKinds = [],  # noqa: B006
-) -> Response:
-    """Produced renders of one of my engagements, newest first, with download links."""
-    where = ZoneFilter.of([membership.engagement_id], kind)
-    return await RECENT.respond(request, conn, me, key, settings, limit, cursor, where)
+for _spec in ZONES.values():
+    _add_zone_routes(_spec)

@@ -9,9 +9,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body
 
-from loomworks import dashboard, labels
-from loomworks.api.csrf import SameSite
-from loomworks.api.cursor import decode_cursor, encode_cursor
 from loomworks.api.deps import (
     Conn,
     CurrentPerson,
@@ -23,8 +20,10 @@ from loomworks.api.deps import (
     deciding_member,
     engagement_member,
 )
-from loomworks.api.errors import Conflict, LoomworksError, NotFound, Unprocessable
-from loomworks.api.paging import Cursor, Limit
+from loomworks.api.http.csrf import SameSite
+from loomworks.api.http.cursor import decode_cursor, encode_cursor
+from loomworks.api.http.errors import Conflict, LoomworksError, NotFound, Unprocessable
+from loomworks.api.http.paging import Cursor, Limit
 from loomworks.api.schemas.decisions import (
     BulkDecisionCreate,
     BulkDecisionResponse,
@@ -36,6 +35,10 @@ from loomworks.api.schemas.decisions import (
     PersonRef,
 )
 from loomworks.api.schemas.errors import errors
+from loomworks.core import items, labels
+from loomworks.core.access import may_decide
+from loomworks.core.kinds import SOURCE_OF, Decision, Source, sources_in
+from loomworks.core.states import NeedsYouKind, Zone
 from loomworks.db.decisions import (
     ItemNotWaiting,
     ItemUnknown,
@@ -45,9 +48,7 @@ from loomworks.db.decisions import (
     item_detail,
 )
 from loomworks.db.people import Membership, Person
-from loomworks.kinds import SOURCE_OF, Decision, Source, sources_in
-from loomworks.metrics import DECISIONS
-from loomworks.states import DECIDING_DESIGNATIONS, NeedsYouKind, Zone
+from loomworks.platform.metrics import DECISIONS
 
 router = APIRouter(tags=["decisions"])
 Note = Annotated[DecisionCreate | None, Body(description="optional; {} or no body at all")]
@@ -132,7 +133,7 @@ def _detail_route(source: Source) -> Callable[..., Awaitable[ItemDetailResponse]
         )
         if item is None:
             raise NotFound()
-        may_decide = item.waiting and membership.designation in DECIDING_DESIGNATIONS
+        decidable = item.waiting and may_decide(membership.designation)
         assert source.detail is not None
         return ItemDetailResponse(
             engagement_id=item.engagement_id,
@@ -145,13 +146,9 @@ def _detail_route(source: Source) -> Callable[..., Awaitable[ItemDetailResponse]
             waiting=item.waiting,
             created_at=item.key,
             download_url=(
-                dashboard.download_url(item.engagement_id, item.item_id)
-                if item.downloadable
-                else None
+                items.download_url(item.engagement_id, item.item_id) if item.downloadable else None
             ),
-            actions=dashboard.actions(source, item.engagement_id, item.item_id)
-            if may_decide
-            else [],
+            actions=items.actions(source, item.engagement_id, item.item_id) if decidable else [],
             last_decision=decision_read(item.last_decision) if item.last_decision else None,
         )
 

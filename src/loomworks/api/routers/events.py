@@ -15,7 +15,7 @@ from starlette.types import Receive, Scope, Send
 
 from loomworks.api.deps import Hub, StreamCaller
 from loomworks.api.schemas.errors import errors
-from loomworks.events import Ended, EventHub, KeepAlive, Subscriber, ZoneChanged
+from loomworks.live.hub import Ended, EventHub, KeepAlive, Subscriber, ZoneChanged
 
 router = APIRouter(prefix="/me/dashboard", tags=["dashboard"])
 

@@ -8,7 +8,7 @@ from fastapi import APIRouter
 
 from loomworks.api.deps import Engine
 from loomworks.api.schemas.errors import errors
-from loomworks.db.faults import connection, ping
+from loomworks.platform.faults import connection, ping
 
 router = APIRouter(tags=["health"], responses=errors(503))
 

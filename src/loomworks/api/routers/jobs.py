@@ -6,15 +6,15 @@ import uuid
 
 from fastapi import APIRouter
 
-from loomworks import labels
 from loomworks.api.deps import AppSettings, CurrentPerson, ReadConn, ReadMember
-from loomworks.api.errors import NotFound
+from loomworks.api.http.errors import NotFound
 from loomworks.api.schemas.errors import errors
 from loomworks.api.schemas.jobs import JobDetailResponse
 from loomworks.api.schemas.progress import progress_read
-from loomworks.dashboard import Moment, job_progress
+from loomworks.core import labels
+from loomworks.core.items import Moment, job_progress
+from loomworks.core.kinds import SOURCE_OF
 from loomworks.db.jobs import job_detail
-from loomworks.kinds import SOURCE_OF
 
 router = APIRouter(prefix="/engagements", tags=["jobs"], responses=errors(401, 404, 422, 503))
 

@@ -1,13 +1,20 @@
 """The operator dashboard page: static files shipped in the package, served at `/` and
-`/login`. The page is a plain client of the public API; nothing here reads the database."""
+`/login`, and the registry document the page builds its zones, filters and wording from
+(`GET /dashboard/registry.json`). Nothing here reads the database."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from fastapi import APIRouter, FastAPI
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
+
+from loomworks.api.http.responses import JSONBody
+from loomworks.core.kinds import SOURCE_OF
+from loomworks.core.labels import KIND_NAMES
+from loomworks.core.zones import ZONES
 
 STATIC_DIR = Path(__file__).resolve().parents[2] / "web" / "static"
 
@@ -39,6 +46,40 @@ async def dashboard_page() -> FileResponse:
 async def login_page() -> FileResponse:
     """The same page, opened on its sign-in form."""
     return _page()
+
+
+def registry_document() -> dict[str, Any]:
+    """Every zone in page order with its wording and audience, and each of its kinds with its
+    name and the decisions it accepts (none for kinds with no rows behind them yet)."""
+    return {
+        "zones": [
+            {
+                "zone": str(spec.zone),
+                "title": spec.title,
+                "empty": spec.empty,
+                "audience": str(spec.audience),
+                "clock": spec.clock_sensitive,  # its items change with the clock alone
+                "kinds": [
+                    {
+                        "kind": str(kind),
+                        "name": KIND_NAMES[kind],
+                        "decisions": [
+                            {"decision": decision.name, "label": decision.label}
+                            for decision in (SOURCE_OF[kind].decisions if kind in SOURCE_OF else ())
+                        ],
+                    }
+                    for kind in spec.kinds
+                ],
+            }
+            for spec in ZONES.values()
+        ]
+    }
+
+
+@router.get("/dashboard/registry.json")
+async def registry() -> JSONBody:
+    """The registry as the page reads it: a public document, the same for every caller."""
+    return JSONBody(registry_document(), headers={"Cache-Control": "no-cache"})
 
 
 def install_page(app: FastAPI) -> None:

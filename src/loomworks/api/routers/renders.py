@@ -19,10 +19,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.types import Message, Send
 
 from loomworks.api.deps import AppSettings, CurrentPerson, ReadConn, ReadEngines
-from loomworks.api.errors import Conflict, NotFound
+from loomworks.api.http.errors import Conflict, NotFound
 from loomworks.api.schemas.errors import errors
+from loomworks.core.states import ContentKind, RenderState
 from loomworks.db.renders import RenderFile, file_chunks, render_for_download
-from loomworks.states import ContentKind, RenderState
 
 log = logging.getLogger(__name__)
 router = APIRouter(

@@ -7,9 +7,9 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
-from loomworks.api.schemas.decisions import Action
+from loomworks.api.schemas.decisions import Action, NeedsYouItemBase
 from loomworks.api.schemas.progress import ActiveProgress
-from loomworks.states import ActiveKind, ArtifactKind, Designation, NeedsYouKind, Zone
+from loomworks.core.states import ActiveKind, ArtifactKind, Designation, Zone
 
 
 class DashboardActiveItem(BaseModel):
@@ -24,13 +24,7 @@ class DashboardActiveItem(BaseModel):
     detail_url: str
 
 
-class DashboardNeedsYouItem(BaseModel):
-    engagement_id: uuid.UUID
-    engagement_name: str
-    item_kind: NeedsYouKind
-    item_id: uuid.UUID
-    item_label: str
-    detail: str
+class DashboardNeedsYouItem(NeedsYouItemBase):
     created_at: datetime
     detail_url: str
     actions: list[Action]
@@ -81,3 +75,11 @@ class DashboardCountsResponse(BaseModel):
 
     zones: dict[Zone, ZoneCounts]
     engagements: list[EngagementCounts] = Field(description="every engagement of mine, by name")
+
+
+# Each zone's page, as its routes declare it.
+ZONE_RESPONSES: dict[Zone, type[BaseModel]] = {
+    Zone.ACTIVE: DashboardActiveResponse,
+    Zone.NEEDS_YOU: DashboardNeedsYouResponse,
+    Zone.RECENT: DashboardRecentResponse,
+}

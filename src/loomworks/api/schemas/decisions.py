@@ -7,8 +7,8 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from loomworks.api.limits import SafeText
-from loomworks.states import NeedsYouKind
+from loomworks.api.http.limits import SafeText
+from loomworks.core.states import NeedsYouKind
 
 MAX_NOTE_LENGTH = 2000
 
@@ -59,13 +59,18 @@ class Action(BaseModel):
     url: str
 
 
-class ItemDetailResponse(BaseModel):
+class NeedsYouItemBase(BaseModel):
+    """What a needs_you item says of itself, in its zone and in its detail alike."""
+
     engagement_id: uuid.UUID
     engagement_name: str
     item_kind: NeedsYouKind
     item_id: uuid.UUID
     item_label: str
     detail: str
+
+
+class ItemDetailResponse(NeedsYouItemBase):
     state: str = Field(description="the item's state (status) column")
     waiting: bool = Field(description="whether it still waits for a decision")
     created_at: datetime | None = Field(description="its recency key in needs_you")

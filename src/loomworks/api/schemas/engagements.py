@@ -6,7 +6,7 @@ import uuid
 
 from pydantic import BaseModel, Field
 
-from loomworks.states import Designation
+from loomworks.core.states import Designation
 
 
 class ActivitySummaryResponse(BaseModel):

@@ -8,7 +8,7 @@ from datetime import datetime
 from pydantic import BaseModel
 
 from loomworks.api.schemas.progress import JobProgress
-from loomworks.states import ActiveKind
+from loomworks.core.states import ActiveKind
 
 
 class JobDetailResponse(BaseModel):

@@ -7,8 +7,8 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
-from loomworks.api.limits import SafeText
-from loomworks.states import Designation
+from loomworks.api.http.limits import SafeText
+from loomworks.core.states import Designation
 
 
 class LoginCreate(BaseModel):

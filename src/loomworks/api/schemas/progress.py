@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field
 
-from loomworks.progress import Progress
+from loomworks.core.progress import Progress
 
 
 def _stalled() -> Any:

@@ -5,35 +5,14 @@ import { SignedOut, Unavailable, api, onHealth, seconds } from "./api.js";
 import { activeItem, h, needsYouItem, recentItem, refreshTimes } from "./items.js";
 
 const PAGE_SIZE = 10;
-const ZONES = ["active", "needs_you", "recent"];
-const ZONE_TITLES = { active: "Active", needs_you: "Needs you", recent: "Recent" };
-// The kinds each zone's `kind` filter accepts (the API's schema).
-const ZONE_KINDS = {
-  active: ["shape_production", "render_production", "composition", "external_polling"],
-  needs_you: [
-    "pending_shape",
-    "held_assertion",
-    "produced_render_for_review",
-    "review_report",
-    "external_failure",
-    "downstream_specification",
-  ],
-  recent: ["render", "review_report", "transformed_artifact"],
-};
-const KIND_LABELS = {
-  shape_production: "Shape production",
-  render_production: "Render production",
-  composition: "Composition",
-  external_polling: "External production",
-  pending_shape: "Shapes to confirm",
-  held_assertion: "Held assertions",
-  produced_render_for_review: "Renders to review",
-  review_report: "Review reports",
-  external_failure: "External failures",
-  downstream_specification: "Downstream specifications",
-  render: "Renders",
-  transformed_artifact: "Transformed artifacts",
-};
+// The zones, their kinds and wording come from the service (GET /dashboard/registry.json):
+// filled in by loadRegistry() before anything is drawn.
+let ZONES = [];
+const ZONE_TITLES = {};
+const ZONE_KINDS = {};
+const KIND_LABELS = {};
+let DECIDING_ZONE = null; // the zone whose items the caller decides (bulk selection lives there)
+let CLOCK_ZONES = []; // zones whose items change with the clock alone (stalled jobs)
 const BUILDERS = { active: activeItem, needs_you: needsYouItem, recent: recentItem };
 
 const $ = (selector) => document.querySelector(selector);
@@ -50,7 +29,7 @@ const state = {
   ticks: 0,
   counts: null,
   countsEtag: null,
-  filters: readFilters(),
+  filters: { engagements: [], kinds: {} }, // read from the URL once the zones are known
   zones: {},
 };
 
@@ -59,6 +38,47 @@ function freshZone() {
 }
 
 // ---------------------------------------------------------------- filters in the URL
+
+async function loadRegistry() {
+  const answer = await api("/dashboard/registry.json");
+  ZONES = answer.data.zones.map((zone) => zone.zone);
+  for (const zone of answer.data.zones) {
+    ZONE_TITLES[zone.zone] = zone.title;
+    ZONE_KINDS[zone.zone] = zone.kinds.map((kind) => kind.kind);
+    for (const kind of zone.kinds) KIND_LABELS[kind.kind] = kind.name;
+    if (zone.audience === "deciders") DECIDING_ZONE = zone.zone;
+    if (zone.clock) CLOCK_ZONES.push(zone.zone);
+  }
+  $("#zones").replaceChildren(...answer.data.zones.map(zoneSection));
+  $("#legend").textContent = `Numbers on each engagement: ${ZONES.map((zone) => ZONE_TITLES[zone].toLowerCase()).join(" · ")}.`;
+}
+
+function zoneSection(zone) {
+  const titleId = `zone-${zone.zone}-title`;
+  const deciding = zone.audience === "deciders";
+  return h(
+    "section",
+    { class: "zone", "data-zone": zone.zone, "aria-labelledby": titleId },
+    h(
+      "div",
+      { class: "zone-head" },
+      h("h2", { id: titleId }, `${zone.title} `, h("span", { class: "total" }), h("span", { class: "visually-hidden" }, " items")),
+      h("label", { class: "kind" }, "Kind ", h("select", { "data-kind-filter": zone.zone })),
+    ),
+    deciding
+      ? h(
+          "div",
+          { class: "bulk", id: "bulk", hidden: true },
+          h("span", { id: "bulk-count" }),
+          h("span", { class: "bulk-actions", id: "bulk-actions" }),
+          h("button", { type: "button", class: "quiet", id: "bulk-clear" }, "Clear selection"),
+        )
+      : null,
+    h("ul", { class: "items", "aria-labelledby": titleId }),
+    h("p", { class: "empty", hidden: true }, zone.empty),
+    h("button", { type: "button", class: "more", hidden: true }, "Load more"),
+  );
+}
 
 function readFilters() {
   const params = new URLSearchParams(location.search);
@@ -278,7 +298,7 @@ function resetZones() {
 }
 
 function resetFilters() {
-  state.filters = { engagements: [], kinds: { active: [], needs_you: [], recent: [] } };
+  state.filters = { engagements: [], kinds: Object.fromEntries(ZONES.map((zone) => [zone, []])) };
   writeFilters();
   resetZones();
   renderFilters();
@@ -337,7 +357,7 @@ function schedulePoll() {
     } else if (state.ticks * state.pollSeconds >= 60) {
       // Even with the stream, a stalled job's "no update for N min" moves with the clock.
       state.ticks = 0;
-      await guarded(() => refreshZone("active"));
+      await guarded(() => Promise.all(CLOCK_ZONES.map(refreshZone)));
     }
     if (state.signedIn) schedulePoll();
   }, state.pollSeconds * 1000);
@@ -346,18 +366,18 @@ function schedulePoll() {
 // ---------------------------------------------------------------- rendering
 
 function keyOf(zone, item) {
-  return zone === "recent" ? `${item.artifact_kind}:${item.artifact_id}` : `${item.item_kind}:${item.item_id}`;
+  return item.artifact_kind ? `${item.artifact_kind}:${item.artifact_id}` : `${item.item_kind}:${item.item_id}`;
 }
 
 const itemOf = new WeakMap();
 
 function build(zone, item) {
   const node =
-    zone === "needs_you"
+    zone === DECIDING_ZONE
       ? needsYouItem(item, (action) => decide(node, item, action))
       : BUILDERS[zone](item);
   itemOf.set(node, item);
-  if (zone === "needs_you") {
+  if (zone === DECIDING_ZONE) {
     const box = node.querySelector(".select");
     if (box) box.addEventListener("change", renderBulk);
   }
@@ -433,7 +453,7 @@ function renderZone(zone, { quiet = false } = {}) {
     announce(`${arrivals} new in ${ZONE_TITLES[zone]}.`);
   }
   view.loaded = true;
-  if (zone === "needs_you") renderBulk();
+  if (zone === DECIDING_ZONE) renderBulk();
 }
 
 function renderFilters() {
@@ -450,7 +470,7 @@ function renderFilters() {
   const rest = counts.engagements.map((engagement) => {
     const z = engagement.zones;
     const n = (zone) => (z[zone] ? z[zone].total : 0);
-    const spoken = `: ${n("active")} active, ${n("needs_you")} need you, ${n("recent")} recent`;
+    const spoken = `: ${ZONES.map((zone) => `${n(zone)} ${ZONE_TITLES[zone].toLowerCase()}`).join(", ")}`;
     return chip(
       engagement.engagement_name,
       selected.has(engagement.engagement_id),
@@ -466,7 +486,7 @@ function renderFilters() {
         h(
           "span",
           { class: "counts", title: spoken.slice(2) },
-          h("span", { "aria-hidden": "true" }, `${n("active")} · ${n("needs_you")} · ${n("recent")}`),
+          h("span", { "aria-hidden": "true" }, ZONES.map(n).join(" · ")),
           h("span", { class: "visually-hidden" }, spoken),
         ),
       ],
@@ -503,7 +523,7 @@ function filtersChanged() {
 
 // ---------------------------------------------------------------- decisions
 
-function decidedItem(node, zone = "needs_you") {
+function decidedItem(node, zone = DECIDING_ZONE) {
   const view = state.zones[zone];
   const item = itemOf.get(node);
   if (view && item) {
@@ -516,9 +536,9 @@ function decidedItem(node, zone = "needs_you") {
   node.remove();
   if (hadFocus) {
     const target = next && next.querySelector("button, input, a");
-    (target || document.querySelector('[data-zone="needs_you"] h2')).focus();
+    (target || document.querySelector(`[data-zone="${DECIDING_ZONE}"] h2`)).focus();
   }
-  const section = document.querySelector('[data-zone="needs_you"]');
+  const section = document.querySelector(`[data-zone="${DECIDING_ZONE}"]`);
   if (view) section.querySelector(".total").textContent = String(view.total);
   section.querySelector(".empty").hidden = section.querySelector(".items").children.length > 0;
   renderBulk();
@@ -563,7 +583,7 @@ async function decide(node, item, action) {
 }
 
 function selectedNodes() {
-  return [...document.querySelectorAll('[data-zone="needs_you"] .items > li')].filter((node) => {
+  return [...document.querySelectorAll(`[data-zone="${DECIDING_ZONE}"] .items > li`)].filter((node) => {
     const box = node.querySelector(".select");
     return box && box.checked;
   });
@@ -653,6 +673,16 @@ async function start() {
 function wire() {
   $("#sign-in-form").addEventListener("submit", signIn);
   $("#sign-out").addEventListener("click", signOut);
+  window.addEventListener("popstate", () => {
+    if (!state.signedIn) return;
+    state.filters = readFilters();
+    resetZones();
+    renderFilters();
+    refreshAll();
+  });
+}
+
+function wireZones() {
   $("#bulk-clear").addEventListener("click", () => {
     for (const node of selectedNodes()) node.querySelector(".select").checked = false;
     renderBulk();
@@ -665,14 +695,21 @@ function wire() {
       filtersChanged();
     });
   }
-  window.addEventListener("popstate", () => {
-    if (!state.signedIn) return;
-    state.filters = readFilters();
-    resetZones();
-    renderFilters();
-    refreshAll();
-  });
 }
 
-wire();
-start();
+async function boot() {
+  wire();
+  for (;;) {
+    try {
+      await loadRegistry();
+      break;
+    } catch (failure) {
+      if (!(failure instanceof Unavailable)) throw failure;
+      await new Promise((resolve) => setTimeout(resolve, 3000));
+    }
+  }
+  wireZones();
+  start();
+}
+
+boot();

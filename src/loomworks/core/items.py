@@ -1,7 +1,7 @@
 """Dashboard items from zone rows: labels, details, progress and links, per the registry.
 
 Items are plain dicts in the response models' field order (api/schemas/dashboard.py), written
-by api/responses.JSONBody: this is the service's hottest path, and a model per item cost more
+by api/http/responses.JSONBody: this is the service's hottest path, and a model per item cost more
 than the query (docs/benchmarks.md, steps 10 and 12). The tests hold every page to the models.
 """
 
@@ -13,11 +13,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from loomworks.db.dashboard import ActiveRow, CountRow, NeedsYouRow, RecentRow
-from loomworks.db.jobs import JobRow
-from loomworks.kinds import SOURCE_OF, Source, sources_in
-from loomworks.progress import DEFAULT_ACTIVITY_LABEL, Progress, progress_of, stalled
-from loomworks.states import Zone
+from loomworks.core.kinds import SOURCE_OF, Source, sources_in
+from loomworks.core.progress import DEFAULT_ACTIVITY_LABEL, Progress, progress_of, stalled
+from loomworks.core.rows import ActiveRow, CountRow, JobRow, NeedsYouRow, RecentRow
+from loomworks.core.states import Zone
 
 Item = dict[str, Any]
 

@@ -1,6 +1,6 @@
 """Plain-English labels for dashboard items: what a person reads, never a raw key or enum.
 
-Each source in loomworks.kinds names its writers here; every writer reads the same three
+Each source in loomworks.core.kinds names its writers here; every writer reads the same three
 values of a row (LabelParts), so a new kind's wording is one small function."""
 
 from __future__ import annotations
@@ -9,14 +9,30 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from typing import NamedTuple
 
-from loomworks.states import ExternalStatus, JobStatus
+from loomworks.core.states import ExternalStatus, JobStatus
 
 MAX_LABEL_LENGTH = 140
+
+# What the page calls each kind in its filters (every kind of every zone, backed or not).
+KIND_NAMES: dict[str, str] = {
+    "shape_production": "Shape production",
+    "render_production": "Render production",
+    "composition": "Composition",
+    "external_polling": "External production",
+    "pending_shape": "Shapes to confirm",
+    "held_assertion": "Held assertions",
+    "produced_render_for_review": "Renders to review",
+    "review_report": "Review reports",
+    "external_failure": "External failures",
+    "downstream_specification": "Downstream specifications",
+    "render": "Renders",
+    "transformed_artifact": "Transformed artifacts",
+}
 
 
 class LabelParts(NamedTuple):
     """What a row offers its label and detail writers: its source's text columns (see each
-    source's payload in loomworks.kinds) and a display number."""
+    source's payload in loomworks.core.kinds) and a display number."""
 
     text: str | None
     extra: str | None = None

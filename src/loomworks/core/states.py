@@ -13,10 +13,6 @@ class Designation(StrEnum):
     VIEWER = "viewer"  # read-only: sees the engagement's work, decides nothing
 
 
-# Who may act on what waits for a decision.
-DECIDING_DESIGNATIONS = (Designation.OWNER, Designation.OPERATOR)
-
-
 class JobStatus(StrEnum):
     """Shaping and render jobs."""
 
@@ -112,7 +108,7 @@ class ArtifactKind(StrEnum):
     TRANSFORMED_ARTIFACT = "transformed_artifact"
 
 
-# Every kind a dashboard item can have. Kinds without a source in loomworks.kinds are part
+# Every kind a dashboard item can have. Kinds without a source in loomworks.core.kinds are part
 # of the API's schema and return no items yet.
 ItemKind = ActiveKind | NeedsYouKind | ArtifactKind
 ZONE_KINDS: dict[Zone, type[StrEnum]] = {

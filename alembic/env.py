@@ -8,8 +8,8 @@ from logging.config import fileConfig
 from alembic import context
 from sqlalchemy.engine import Connection
 
-from loomworks.db.engine import create_engine
 from loomworks.db.tables import metadata
+from loomworks.platform.engine import create_engine
 
 config = context.config
 if config.config_file_name is not None and config.attributes.get("configure_logging", True):
@@ -23,8 +23,8 @@ def run_on(connection: Connection) -> None:
 
 
 async def run_on_configured_database() -> None:
-    from loomworks.db.embedded import database_url_or_embedded
-    from loomworks.settings import Settings
+    from loomworks.platform.embedded import database_url_or_embedded
+    from loomworks.platform.settings import Settings
 
     with database_url_or_embedded(Settings()) as url:
         engine = create_engine(url, pool_size=1)

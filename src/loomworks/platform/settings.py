@@ -10,6 +10,8 @@ import platformdirs
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from loomworks.platform.urls import async_url
+
 
 def _default_data_dir() -> Path:
     return Path(platformdirs.user_data_dir("loomworks", appauthor=False))
@@ -83,8 +85,6 @@ class Settings(BaseSettings):
     @field_validator("read_database_urls")
     @classmethod
     def _postgresql_urls(cls, value: str) -> str:
-        from loomworks.db.engine import async_url  # that module reads Settings itself
-
         for url in value.split(","):
             if url.strip():
                 async_url(url.strip())  # BadDatabaseURL is a ValueError: a settings error

@@ -12,7 +12,7 @@ from __future__ import annotations
 from fastapi import Depends, Request
 
 from loomworks.api.deps import AppSettings
-from loomworks.api.errors import Forbidden
+from loomworks.api.http.errors import Forbidden
 
 _DEFAULT_PORTS = {"http": "80", "https": "443"}
 

@@ -1,4 +1,4 @@
-"""Database URLs and the async engine: libpq-form URLs in, an asyncpg-backed engine out."""
+"""The async engine: libpq-form URLs in (platform/urls.py), an asyncpg-backed engine out."""
 
 from __future__ import annotations
 
@@ -6,33 +6,12 @@ import json
 from typing import Any, NamedTuple
 
 import orjson
-from sqlalchemy import URL, event, make_url, select
-from sqlalchemy.exc import ArgumentError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
 
-from loomworks.db.tables import instance_secrets
-from loomworks.settings import Settings
-
-
-class BadDatabaseURL(ValueError):
-    """The configured database URL is not a PostgreSQL URL we can use."""
-
-
-def async_url(url: str) -> URL:
-    """Turn any libpq-style PostgreSQL URL (including `?host=/socket/dir`) into an asyncpg URL."""
-    try:
-        parsed = make_url(url)
-    except ArgumentError as exc:
-        raise BadDatabaseURL(f"not a database URL: {url!r}") from exc
-    backend = parsed.drivername.split("+", 1)[0]
-    if backend not in ("postgresql", "postgres"):
-        raise BadDatabaseURL(f"not a PostgreSQL URL (scheme {parsed.drivername!r})")
-    query = dict(parsed.query)
-    # asyncpg spells libpq's sslmode as ssl; other libpq-only options would be rejected by it.
-    if "sslmode" in query:
-        query["ssl"] = query.pop("sslmode")
-    return parsed.set(drivername="postgresql+asyncpg", query=query)
+from loomworks.platform.settings import Settings
+from loomworks.platform.urls import async_url
 
 
 def read_json(text: str) -> Any:
@@ -125,13 +104,3 @@ def _cut_at_once(
     driver = record.driver_connection
     if driver is not None:
         driver.terminate()
-
-
-async def load_cursor_key(conn: AsyncConnection) -> bytes:
-    """The installation's cursor signing key, made by the first migration."""
-    key: bytes = (
-        await conn.execute(
-            select(instance_secrets.c.secret).where(instance_secrets.c.name == "cursor")
-        )
-    ).scalar_one()
-    return key

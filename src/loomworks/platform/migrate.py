@@ -10,8 +10,13 @@ from alembic.config import Config
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-# Shipped inside the package, so an installed wheel can migrate a database by itself.
-MIGRATIONS = Path(__file__).resolve().parents[1] / "migrations"
+# The project's top-level alembic/ in a source checkout; an installed wheel carries the same
+# folder inside the package (pyproject.toml, force-include), so it migrates by itself.
+_PACKAGE = Path(__file__).resolve().parents[1]
+MIGRATIONS = next(
+    (place for place in (_PACKAGE / "alembic", _PACKAGE.parents[1] / "alembic") if place.is_dir()),
+    _PACKAGE.parents[1] / "alembic",
+)
 
 
 def alembic_config(connection: Connection | None = None) -> Config:

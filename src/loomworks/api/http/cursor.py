@@ -17,8 +17,8 @@ import struct
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from loomworks.api.errors import BadCursor
-from loomworks.db.dashboard import Position
+from loomworks.api.http.errors import BadCursor
+from loomworks.core.rows import Position
 
 _VERSION = 2
 # The lists a cursor can page through (zone names, "decisions"), as written into it.

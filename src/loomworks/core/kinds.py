@@ -4,7 +4,7 @@ which zone, keyed by what, worded how, and what can be decided on it.
 Everything per kind is derived from SOURCES: the zone statements (db/dashboard.py), their
 partial indexes (db/tables.py), the dashboard_counts triggers (db/counters.py), the activity
 summary, the job tables the progress writers accept (db/jobs.py), the item building
-(loomworks/dashboard.py) and the decision routes. docs/architecture.md shows how to add one.
+(core/items.py) and the decision routes. docs/architecture.md shows how to add one.
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from loomworks import labels
-from loomworks.labels import LabelParts
-from loomworks.states import (
+from loomworks.core import labels
+from loomworks.core.labels import LabelParts
+from loomworks.core.states import (
     RUNNING_EXTERNAL_STATUSES,
     RUNNING_JOB_STATUSES,
     ZONE_KINDS,

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Literal, NamedTuple
 
-from loomworks.kinds import RUNNING_STATUSES
+from loomworks.core.kinds import RUNNING_STATUSES
 
 ProgressMode = Literal["none", "activity", "counted", "phased", "composite"]
 
@@ -155,7 +155,7 @@ def progress_of(
     activity_label: str = DEFAULT_ACTIVITY_LABEL,
 ) -> Progress:
     """Progress for a job from its status and its stored PROGRESS_FIELDS values (None where
-    absent or JSON null); only a running status (loomworks.kinds) has any.
+    absent or JSON null); only a running status (loomworks.core.kinds) has any.
 
     Never raises for any JSON value. Precedence for an active job is
     phased > composite > counted > activity; a malformed composite counts as absent.

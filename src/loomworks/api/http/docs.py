@@ -3,6 +3,7 @@ documentation works offline and loads nothing from a CDN."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -10,7 +11,7 @@ from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
-ASSETS_DIR = Path(__file__).parent / "static" / "docs"
+ASSETS_DIR = Path(__file__).resolve().parents[2] / "web" / "docs"
 ASSETS_URL = "/docs/assets"
 
 
@@ -19,24 +20,31 @@ def install_offline_docs(app: FastAPI) -> None:
     app.mount(ASSETS_URL, StaticFiles(directory=ASSETS_DIR), name="docs-assets")
     openapi_url = app.openapi_url or "/openapi.json"
 
-    @app.get("/docs", include_in_schema=False)
-    async def swagger_ui() -> HTMLResponse:
-        return get_swagger_ui_html(
+    title = f"{app.title} - API"
+    pages = {
+        "/docs": get_swagger_ui_html(
             openapi_url=openapi_url,
-            title=f"{app.title} - API",
+            title=title,
             swagger_js_url=f"{ASSETS_URL}/swagger-ui-bundle.js",
             swagger_css_url=f"{ASSETS_URL}/swagger-ui.css",
             swagger_favicon_url=f"{ASSETS_URL}/favicon-32x32.png",
             # The default would send the document to validator.swagger.io for a badge.
             swagger_ui_parameters={"validatorUrl": None},
-        )
-
-    @app.get("/redoc", include_in_schema=False)
-    async def redoc() -> HTMLResponse:
-        return get_redoc_html(
+        ),
+        "/redoc": get_redoc_html(
             openapi_url=openapi_url,
-            title=f"{app.title} - API",
+            title=title,
             redoc_js_url=f"{ASSETS_URL}/redoc.standalone.js",
             redoc_favicon_url=f"{ASSETS_URL}/favicon-32x32.png",
             with_google_fonts=False,
-        )
+        ),
+    }
+    for path, page in pages.items():
+        app.add_api_route(path, _serving(page), methods=["GET"], include_in_schema=False)
+
+
+def _serving(page: HTMLResponse) -> Callable[[], Awaitable[HTMLResponse]]:
+    async def serve() -> HTMLResponse:
+        return page
+
+    return serve

@@ -22,11 +22,13 @@ from typing import Any
 import asyncpg
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from loomworks import metrics
+from loomworks.core.access import admits
+from loomworks.core.kinds import SOURCE_OF
+from loomworks.core.states import Zone
+from loomworks.core.zones import audience_of
 from loomworks.db.counters import MEMBERSHIP_CHANNEL, NOTIFY_CHANNEL
 from loomworks.db.events import NO_CHANGES, VisibleChange, valid_session_hashes, visible_changes
-from loomworks.kinds import SOURCE_OF
-from loomworks.states import DECIDING_DESIGNATIONS, Zone
+from loomworks.platform import metrics
 
 log = logging.getLogger(__name__)
 
@@ -68,29 +70,28 @@ Message = ZoneChanged | KeepAlive | Ended
 
 @dataclass(frozen=True, slots=True)
 class Visibility:
-    """The engagements a person sees in each zone: all of theirs in active and recent, only
-    those where they may decide in needs_you."""
+    """The engagements a person belongs to, and the (engagement, zone) pairs they see there:
+    a zone's audience (core/zones, core/access) says which designations see it."""
 
     members: frozenset[uuid.UUID]
-    deciding: frozenset[uuid.UUID]
+    seen: frozenset[tuple[uuid.UUID, Zone]]
 
     def sees(self, zone: Zone, engagement_id: uuid.UUID) -> bool:
-        return engagement_id in (self.deciding if zone == Zone.NEEDS_YOU else self.members)
+        return (engagement_id, zone) in self.seen
 
     def pairs(self) -> set[tuple[uuid.UUID, Zone]]:
-        return {
-            (engagement_id, zone)
-            for zone in Zone
-            for engagement_id in (self.deciding if zone == Zone.NEEDS_YOU else self.members)
-        }
+        return set(self.seen)
 
     @classmethod
     def of(cls, rows: Iterable[VisibleChange]) -> Visibility:
         rows = list(rows)
         return cls(
             members=frozenset(row.engagement_id for row in rows),
-            deciding=frozenset(
-                row.engagement_id for row in rows if row.designation in DECIDING_DESIGNATIONS
+            seen=frozenset(
+                (row.engagement_id, zone)
+                for row in rows
+                for zone in Zone
+                if admits(audience_of(zone), row.designation)
             ),
         )
 

@@ -30,7 +30,7 @@ from prometheus_client import (
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from loomworks.settings import Settings
+from loomworks.platform.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +90,7 @@ REPLICA_STALENESS = Gauge(
 
 
 def observe_request(method: str, route: str, status: int, seconds: float) -> None:
-    """An access-middleware observer (loomworks.api.access)."""
+    """An access-middleware observer (loomworks.api.http.access)."""
     labels = (route, method, str(status))
     REQUESTS.labels(*labels).inc()
     LATENCY.labels(*labels).observe(seconds)

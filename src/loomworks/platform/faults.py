@@ -79,4 +79,4 @@ async def ping(conn: AsyncConnection, *, within: float) -> None:
 
 async def _drop(conn: AsyncConnection) -> None:
     if not (conn.invalidated or conn.closed):
-        await conn.invalidate()  # its socket is cut at once (loomworks.db.engine)
+        await conn.invalidate()  # its socket is cut at once (loomworks.platform.engine)

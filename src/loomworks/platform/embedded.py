@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
 
-from loomworks.settings import Settings
+from loomworks.platform.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,49 @@
+"""The typed dependencies routes take, by concern: what the app holds (connections), who is
+calling (session), where a read runs (reads) and the caller's membership (membership)."""
+
+from loomworks.api.deps.connections import (
+    AppSettings,
+    Conn,
+    CursorKey,
+    Engine,
+    Hashing,
+    Hub,
+)
+from loomworks.api.deps.membership import (
+    DecidingMember,
+    Member,
+    ReadMember,
+    deciding_member,
+    engagement_member,
+)
+from loomworks.api.deps.reads import ReadConn, ReadEngines, ReplicaFallback, WriteFence
+from loomworks.api.deps.session import (
+    SESSION_COOKIE,
+    CurrentPerson,
+    SessionToken,
+    StreamCaller,
+    StreamSession,
+)
+
+__all__ = [
+    "SESSION_COOKIE",
+    "AppSettings",
+    "Conn",
+    "CurrentPerson",
+    "CursorKey",
+    "DecidingMember",
+    "Engine",
+    "Hashing",
+    "Hub",
+    "Member",
+    "ReadConn",
+    "ReadEngines",
+    "ReadMember",
+    "ReplicaFallback",
+    "SessionToken",
+    "StreamCaller",
+    "StreamSession",
+    "WriteFence",
+    "deciding_member",
+    "engagement_member",
+]

@@ -1,0 +1,127 @@
+"""Where a read runs: a replica that may serve the caller, else the primary; a replica that
+fails mid-read is retried on the primary by ReplicaFallback, so the caller never sees it;
+and the fence a write leaves for the writer's next reads (docs/scaling.md, "Read replicas").
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from loomworks.api.deps.connections import Conn
+from loomworks.api.deps.session import CurrentPerson
+from loomworks.db.replicas import ReadRouter, Replica, fence_write
+from loomworks.platform.faults import connection, is_unavailable
+from loomworks.platform.metrics import READ_ROUTES
+
+
+class ReplicaFailed(Exception):
+    """A read on a replica found it unavailable; ReplicaFallback answers the request
+    again from the primary, so the caller never sees it."""
+
+
+# Set in request.state by ReplicaFallback when a read is answered again from the primary.
+READ_ON_PRIMARY = "read_on_primary"
+
+
+def _read_router(request: Request) -> ReadRouter:
+    reads: ReadRouter = request.app.state.reads
+    return reads
+
+
+async def get_read_conn(
+    request: Request, conn: Conn, me: CurrentPerson
+) -> AsyncIterator[AsyncConnection]:
+    """The connection a read-only route runs on: a replica that may serve the caller
+    (loomworks.db.replicas), else the request's primary connection, already open for the
+    session check (which stays on the primary: a session newer than a replica is found)."""
+    reads = _read_router(request)
+    replica = None
+    if reads.replicas and not getattr(request.state, READ_ON_PRIMARY, False):
+        replica = reads.choose(me.id, me.written_lsn)
+        READ_ROUTES.labels("replica" if replica else "primary").inc()
+    request.state.read_replica = replica
+    if replica is None:
+        yield conn
+        return
+    try:
+        async with connection(replica.engine) as replica_conn:
+            yield replica_conn
+    except Exception as exc:
+        if not is_unavailable(exc):
+            raise
+        reads.failed(replica, exc)
+        raise ReplicaFailed(replica.name) from exc
+
+
+ReadConn = Annotated[AsyncConnection, Depends(get_read_conn, scope="function")]
+
+
+async def get_read_engines(request: Request, conn: ReadConn) -> tuple[AsyncEngine, ...]:
+    """For reads that outlive the route (streamed downloads): the replica ReadConn chose, then
+    the primary to fall back on."""
+    replica: Replica | None = request.state.read_replica
+    primary: AsyncEngine = request.app.state.engine
+    return (replica.engine, primary) if replica else (primary,)
+
+
+ReadEngines = Annotated[tuple[AsyncEngine, ...], Depends(get_read_engines)]
+
+
+async def write_fence(request: Request, conn: Conn, me: CurrentPerson) -> AsyncIterator[None]:
+    """On a route that writes for the caller: once it has committed, and before it answers,
+    note where the WAL ends, so the caller's next reads skip replicas not yet past it."""
+    yield
+    if _read_router(request).replicas:
+        await fence_write(conn, me.id)
+
+
+WriteFence = Depends(write_fence, scope="function")
+
+
+# ReplicaFallback is a pure ASGI middleware, the innermost one: the retry runs the same route
+# once more with request.state saying "primary", before anything of the first attempt was sent.
+READ_METHODS = frozenset({"GET", "HEAD"})
+
+
+class ReplicaFallback:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] not in READ_METHODS:
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def watch(message: Message) -> None:
+            nonlocal started
+            started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watch)
+        except ReplicaFailed:
+            if started:
+                raise
+            scope.setdefault("state", {})[READ_ON_PRIMARY] = True
+            READ_ROUTES.labels("primary").inc()
+            await self.app(scope, _again(receive), send)
+
+
+def _again(receive: Receive) -> Receive:
+    """The request's (empty) body once more, then the client's own messages (disconnect)."""
+    replayed = False
+
+    async def receive_again() -> Message:
+        nonlocal replayed
+        if not replayed:
+            replayed = True
+            return {"type": "http.request", "body": b"", "more_body": False}
+        return await receive()
+
+    return receive_again
