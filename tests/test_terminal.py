@@ -71,7 +71,7 @@ async def test_login_inbox_decide_conflict_and_logout(
         stdin=PASSWORD + "\n",
     )
     assert signed.returncode == 0, signed.stderr
-    (credentials,) = tmp_path.iterdir()
+    (credentials,) = list(tmp_path.glob("*"))  # noqa: ASYNC240 (a test, a tmp folder)
     assert stat.S_IMODE(credentials.stat().st_mode) == 0o600
     kept = json.loads(credentials.read_text())
     assert kept["token"].startswith("lw_") and PASSWORD not in credentials.read_text()
