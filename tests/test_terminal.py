@@ -17,7 +17,14 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from loomworks.platform.settings import Settings
-from tests.fixtures.data import PASSWORD, make_engagement, make_person, make_shape
+from tests.fixtures.data import (
+    PASSWORD,
+    join,
+    make_engagement,
+    make_person,
+    make_session,
+    make_shape,
+)
 from tests.fixtures.live import LiveServer, live_server
 
 EMAIL = "ada@example.test"
@@ -47,7 +54,7 @@ async def _cli(config: Path, *args: str, stdin: str = "") -> subprocess.Complete
     )
 
 
-async def test_login_inbox_decide_conflict_and_logout(
+async def test_login_inbox_decide_and_logout(
     live: LiveServer, db: AsyncConnection, tmp_path: Path
 ) -> None:
     person = await make_person(db, EMAIL)
@@ -85,9 +92,9 @@ async def test_login_inbox_decide_conflict_and_logout(
     decided = await _cli(tmp_path, "decide", str(shape_id), "confirm", "--note", "fine")
     assert decided.returncode == 0, decided.stderr
     assert "confirmed" in decided.stdout.lower() or "Confirm" in decided.stdout
+    # My own decision again is mine again, not a conflict.
     again = await _cli(tmp_path, "decide", str(shape_id), "confirm")
-    assert again.returncode == 1
-    assert again.stderr.count("\n") == 1 and "Traceback" not in again.stderr
+    assert again.returncode == 0, again.stderr
     assert (await _cli(tmp_path, "inbox")).stdout.strip() == "Nothing waits for you."
 
     out = await _cli(tmp_path, "logout")
@@ -106,12 +113,23 @@ async def test_a_409_from_a_quicker_colleague_is_one_line(
     person = await make_person(db, EMAIL)
     colleague = await make_person(db, "bob@example.test", name="Bob")
     eid = await make_engagement(db, "Harbour", member=person)
-    await make_engagement(db, "Other", member=colleague)
+    await join(db, colleague, eid, "operator")
     shape_id = await make_shape(db, eid)
     login = ["login", "--url", live.url, "--email", EMAIL, "--password-stdin"]
     assert (await _cli(tmp_path, *login, stdin=PASSWORD + "\n")).returncode == 0
+    assert str(shape_id) in (await _cli(tmp_path, "inbox")).stdout
     wrong = await _cli(tmp_path, "decide", str(shape_id), "approve")
     assert wrong.returncode == 1 and "confirm" in wrong.stderr
+
+    # Bob is quicker between my inbox and my decision.
+    async with httpx.AsyncClient(base_url=live.url) as bob:
+        bob.cookies.set("loomworks_session", await make_session(db, colleague))
+        taken = await bob.post(f"/engagements/{eid}/shapes/{shape_id}/reject")
+        assert taken.status_code == 200
+    late = await _cli(tmp_path, "decide", str(shape_id), "confirm")
+    assert late.returncode == 1
+    assert late.stderr.startswith("loomworks: error: 409") and "Bob" in late.stderr
+    assert late.stderr.count("\n") == 1 and "Traceback" not in late.stderr
 
 
 async def test_watch_prints_each_arrival_once(

@@ -22,6 +22,9 @@ if TYPE_CHECKING:  # imported where used: `loomworks --help` should not pay for 
     import httpx
 
 CREDENTIALS_FILE = "credentials.json"
+# The last inbox listed: `decide` still finds an item a colleague has just decided, so the
+# service can say who was quicker (409) instead of "no such item".
+INBOX_FILE = "inbox.json"
 TOKEN_DAYS = 90
 TIMEOUT_SECONDS = 10.0
 STREAM_READ_SECONDS = 60.0  # the event stream sends a heartbeat every 15 s at the most
@@ -172,14 +175,33 @@ def _logout(settings: object, args: argparse.Namespace) -> None:
         response = client.delete(f"/me/tokens/{credentials.token_id}")
     if response.status_code not in (204, 401, 404):  # already gone is fine
         raise TerminalError(f"{response.status_code}: {_detail(response)}")
-    (config_dir() / CREDENTIALS_FILE).unlink(missing_ok=True)
+    for name in (CREDENTIALS_FILE, INBOX_FILE):
+        (config_dir() / name).unlink(missing_ok=True)
     print(f"Signed out; the token for {credentials.email} is revoked.")
+
+
+def _remember(items: list[dict[str, Any]]) -> None:
+    path = config_dir() / INBOX_FILE
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as file:
+        json.dump({item["item_id"]: item for item in items}, file)
+
+
+def _remembered(item_id: str) -> dict[str, Any] | None:
+    try:
+        item: dict[str, Any] | None = json.loads((config_dir() / INBOX_FILE).read_text()).get(
+            item_id
+        )
+    except (OSError, ValueError):
+        return None
+    return item
 
 
 def _inbox(settings: object, args: argparse.Namespace) -> None:
     credentials = _load()
     with _client(credentials.url, credentials.token) as client:
         items = list(_needs_you(client))
+    _remember(items)
     if args.json:
         print(json.dumps(items, indent=2))
     elif not items:
@@ -192,7 +214,8 @@ def _inbox(settings: object, args: argparse.Namespace) -> None:
 def _decide(settings: object, args: argparse.Namespace) -> None:
     credentials = _load()
     with _client(credentials.url, credentials.token) as client:
-        item = next((i for i in _needs_you(client) if i["item_id"] == args.item_id), None)
+        waiting = (i for i in _needs_you(client) if i["item_id"] == args.item_id)
+        item = next(waiting, None) or _remembered(args.item_id)
         if item is None:
             raise TerminalError(f"no item {args.item_id} waits for you (see `loomworks inbox`)")
         action = next((a for a in item["actions"] if a["decision"] == args.decision), None)
