@@ -35,7 +35,7 @@ def token_read(token: AccessToken) -> TokenRead:
     "",
     status_code=201,
     dependencies=[SameSite],
-    responses=errors(413, 422),
+    responses=errors(400, 413, 422),
 )
 async def create_access_token(
     body: TokenCreate, conn: Conn, caller: SessionCaller, response: Response

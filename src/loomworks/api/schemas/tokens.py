@@ -21,7 +21,9 @@ class TokenCreate(BaseModel):
 
     name: SafeText = Field(min_length=1, max_length=100)
     scopes: list[TokenScope] = Field(
-        min_length=1, description='["read"] or ["read", "decide"]: `decide` needs `read`'
+        min_length=1,
+        description='["read"] or ["read", "decide"]: `decide` needs `read`',
+        json_schema_extra={"contains": {"const": "read"}},
     )
     expires_in_days: int = Field(default=90, ge=1, le=365)
 
