@@ -22,6 +22,7 @@ FLOORS = {
     "loomworks.app": 5,
     "loomworks.workers": 5,
     "loomworks.cli": 5,
+    "loomworks.terminal": 5,
 }
 
 

@@ -30,6 +30,7 @@ from loomworks.api.routers import (
     jobs,
     me,
     renders,
+    tokens,
 )
 from loomworks.api.routers.page import install_page
 from loomworks.db.replicas import ReadRouter, Replica
@@ -81,7 +82,18 @@ def create_app(
             allow_headers=["Content-Type", "If-None-Match", "Last-Event-ID"],
             expose_headers=["ETag", "Retry-After", "X-Poll-Interval"],
         )
-    for module in (health, auth, me, dashboard, events, decisions, engagements, jobs, renders):
+    for module in (
+        health,
+        auth,
+        me,
+        tokens,
+        dashboard,
+        events,
+        decisions,
+        engagements,
+        jobs,
+        renders,
+    ):
         app.include_router(module.router)
     app.include_router(dashboard.engagement_router)
     install_offline_docs(app)

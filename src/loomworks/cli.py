@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from sqlalchemy import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from loomworks import terminal
 from loomworks.core.states import Designation
 from loomworks.db.engagements import (
     add_member,
@@ -33,6 +34,7 @@ from loomworks.db.people import (
     revoke_sessions_of,
     set_password,
 )
+from loomworks.db.tokens import revoke_token, revoke_tokens_of, tokens_of
 from loomworks.platform.embedded import database_url_or_embedded
 from loomworks.platform.engine import TOOL_TIMEOUTS, create_engine
 from loomworks.platform.faults import describe, is_unavailable
@@ -59,7 +61,7 @@ def main(argv: list[str] | None = None) -> None:
         _fail(f"invalid setting {first_error(exc)}")
     try:
         args.run(settings, args)
-    except CommandError as exc:
+    except (CommandError, terminal.TerminalError) as exc:
         _fail(str(exc))
     except KeyboardInterrupt:
         # Ctrl-C or SIGTERM: the embedded server has already been stopped on the way out.
@@ -137,6 +139,17 @@ def _parser() -> argparse.ArgumentParser:
     session_revoke = session.add_parser("revoke", help="sign a person out of every session")
     session_revoke.add_argument("email")
     session_revoke.set_defaults(run=_session_revoke)
+    token = commands.add_parser("token", help="personal access tokens").add_subparsers(
+        metavar="ACTION"
+    )
+    token_list = token.add_parser("list", help="list a person's live tokens")
+    token_list.add_argument("email")
+    token_list.set_defaults(run=_token_list)
+    token_revoke = token.add_parser("revoke", help="revoke a person's tokens (all, or --id)")
+    token_revoke.add_argument("email")
+    token_revoke.add_argument("--id", type=uuid.UUID, help="only this token")
+    token_revoke.set_defaults(run=_token_revoke)
+    terminal.add_commands(commands)
     return parser
 
 
@@ -378,6 +391,41 @@ def _session_revoke(settings: Settings, args: argparse.Namespace) -> None:
         person = await _person_or_fail(conn, args.email)
         ended = await revoke_sessions_of(conn, person_id=person.id)
         print(f"{person.email}: {_sessions(ended)} signed out")
+
+    _with_database(settings, work)
+
+
+def _token_list(settings: Settings, args: argparse.Namespace) -> None:
+    async def work(conn: AsyncConnection) -> None:
+        person = await _person_or_fail(conn, args.email)
+        tokens = await tokens_of(conn, person_id=person.id)
+        if not tokens:
+            print(f"{person.email} has no live tokens")
+        rows: list[tuple[str, ...]] = [
+            (
+                str(t.id),
+                t.name,
+                "+".join(t.scopes),
+                f"expires {t.expires_at:%Y-%m-%d}",
+                f"last used {t.last_used_at:%Y-%m-%d %H:%M}" if t.last_used_at else "never used",
+            )
+            for t in tokens
+        ]
+        _print_rows(rows)
+
+    _with_database(settings, work)
+
+
+def _token_revoke(settings: Settings, args: argparse.Namespace) -> None:
+    async def work(conn: AsyncConnection) -> None:
+        person = await _person_or_fail(conn, args.email)
+        if args.id is None:
+            ended = await revoke_tokens_of(conn, person_id=person.id)
+        elif await revoke_token(conn, person_id=person.id, token_id=args.id):
+            ended = 1
+        else:
+            raise CommandError(f"{person.email} has no live token {args.id}")
+        print(f"{person.email}: {ended} token{'' if ended == 1 else 's'} revoked")
 
     _with_database(settings, work)
 

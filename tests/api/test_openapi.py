@@ -76,7 +76,9 @@ async def test_error_schemas_are_detail_bodies(document: dict[str, Any]) -> None
     assert schemas["ValidationErrorBody"]["properties"]["detail"]["type"] == "array"
 
 
-async def test_the_session_cookie_is_a_security_scheme(document: dict[str, Any]) -> None:
+async def test_the_session_cookie_and_tokens_are_security_schemes(
+    document: dict[str, Any],
+) -> None:
     schemes = document["components"]["securitySchemes"]
     assert schemes["session"] == {
         "type": "apiKey",
@@ -84,8 +86,9 @@ async def test_the_session_cookie_is_a_security_scheme(document: dict[str, Any])
         "name": "loomworks_session",
         "description": "The session cookie that POST /auth/login sets.",
     }
+    assert schemes["token"]["type"] == "http" and schemes["token"]["scheme"] == "bearer"
     me = document["paths"]["/me"]["get"]
-    assert me["security"] == [{"session": []}]
+    assert me["security"] == [{"session": []}, {"token": []}]  # either one
     assert "security" not in document["paths"]["/auth/login"]["post"]
 
 

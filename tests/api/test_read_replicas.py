@@ -472,6 +472,7 @@ def test_a_read_url_that_is_not_postgresql_is_a_settings_error() -> None:
 PRIMARY_ONLY_READS = {
     "/me": "the session check, which is on the primary",
     "/me/memberships": "what the caller may see: memberships are read where sessions are",
+    "/me/tokens": "credentials, read where they are checked: a new token is listed at once",
 }
 
 

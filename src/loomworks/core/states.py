@@ -13,6 +13,14 @@ class Designation(StrEnum):
     VIEWER = "viewer"  # read-only: sees the engagement's work, decides nothing
 
 
+class TokenScope(StrEnum):
+    """What a personal access token may do: `read` everything its person may read; `decide`
+    also decide, undo, claim and snooze (always with `read`)."""
+
+    READ = "read"
+    DECIDE = "decide"
+
+
 class JobStatus(StrEnum):
     """Shaping and render jobs."""
 

@@ -7,12 +7,12 @@ import uuid
 from collections.abc import Collection
 from typing import NamedTuple
 
-from sqlalchemy import String, column, func, select, true, values
+from sqlalchemy import String, column, func, select, true, union_all, values
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from loomworks.core.kinds import SOURCES
 from loomworks.core.states import Designation, Zone
-from loomworks.db.tables import dashboard_counts, engagement_memberships, sessions
+from loomworks.db.tables import access_tokens, dashboard_counts, engagement_memberships, sessions
 from loomworks.db.visibility import zone_seen
 
 # Each counted item kind's zone, as a VALUES list the statement joins (from the registry).
@@ -80,12 +80,19 @@ async def visible_changes(
 
 
 async def valid_session_hashes(conn: AsyncConnection, token_hashes: Collection[str]) -> set[str]:
-    """Those of these session token hashes whose session is neither revoked nor expired."""
+    """Those of these credential hashes (session cookies and access tokens) that are neither
+    revoked nor expired: a stream ends with the credential it was opened with."""
+    hashes = list(token_hashes)
     rows = await conn.execute(
-        select(sessions.c.token_hash).where(
-            sessions.c.token_hash.in_(list(token_hashes)),
-            sessions.c.revoked_at.is_(None),
-            sessions.c.expires_at > func.now(),
+        union_all(
+            *(
+                select(table.c.token_hash).where(
+                    table.c.token_hash.in_(hashes),
+                    table.c.revoked_at.is_(None),
+                    table.c.expires_at > func.now(),
+                )
+                for table in (sessions, access_tokens)
+            )
         )
     )
     return set(rows.scalars())

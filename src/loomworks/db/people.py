@@ -33,7 +33,7 @@ class Membership:
     designation: Designation
 
 
-_person_columns = (
+PERSON_COLUMNS = (
     persons.c.id,
     persons.c.email,
     persons.c.display_name,
@@ -59,7 +59,7 @@ async def create_person(
                 password_hash=hash_password(password) if password else None,
             )
             .on_conflict_do_nothing(index_elements=[persons.c.email])
-            .returning(*_person_columns)
+            .returning(*PERSON_COLUMNS)
         )
     ).one_or_none()
     return Person(*row) if row else None
@@ -67,9 +67,7 @@ async def create_person(
 
 async def person_by_email(conn: AsyncConnection, email: str) -> Person | None:
     row = (
-        await conn.execute(
-            select(*_person_columns).where(persons.c.email == normalise_email(email))
-        )
+        await conn.execute(select(*PERSON_COLUMNS).where(persons.c.email == normalise_email(email)))
     ).one_or_none()
     return Person(*row) if row else None
 
@@ -85,7 +83,7 @@ class Credentials:
 async def credentials_for(conn: AsyncConnection, email: str) -> Credentials:
     row = (
         await conn.execute(
-            select(*_person_columns, persons.c.password_hash).where(
+            select(*PERSON_COLUMNS, persons.c.password_hash).where(
                 persons.c.email == normalise_email(email)
             )
         )
@@ -112,7 +110,7 @@ async def person_for_token(conn: AsyncConnection, token: str) -> Person | None:
     """The person behind a live session token (not revoked, not expired)."""
     row = (
         await conn.execute(
-            select(*_person_columns)
+            select(*PERSON_COLUMNS)
             .join(sessions, sessions.c.person_id == persons.c.id)
             .where(
                 sessions.c.token_hash == token_hash(token),
@@ -166,7 +164,7 @@ async def membership_in(
 
 
 async def all_persons(conn: AsyncConnection) -> list[Person]:
-    rows = await conn.execute(select(*_person_columns).order_by(persons.c.email))
+    rows = await conn.execute(select(*PERSON_COLUMNS).order_by(persons.c.email))
     return [Person(*row) for row in rows]
 
 

@@ -20,7 +20,7 @@ from sqlalchemy import (
     UniqueConstraint,
     text,
 )
-from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 
 from loomworks.core import states
 from loomworks.core.kinds import sources_of_table
@@ -368,8 +368,37 @@ login_failures = Table(
     Index("ix_login_failures_failed_at", "failed_at"),
 )
 
+# Personal access tokens: only the SHA-256 of the token is kept (a long random token needs no
+# slow hash). last_used_at is written at most once a minute per token.
+access_tokens = Table(
+    "access_tokens",
+    metadata,
+    _id(),
+    Column(
+        "person_id",
+        UUID(as_uuid=True),
+        ForeignKey("persons.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    Column("name", Text, nullable=False),
+    Column("token_hash", Text, nullable=False, unique=True),
+    Column("scopes", ARRAY(Text), nullable=False),
+    _now("created_at"),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("last_used_at", DateTime(timezone=True), nullable=True),
+    Column("revoked_at", DateTime(timezone=True), nullable=True),
+    CheckConstraint("token_hash ~ '^[0-9a-f]{64}$'", name="token_hash_sha256_hex"),
+    CheckConstraint(
+        f"scopes <@ ARRAY[{', '.join(repr(str(s)) for s in states.TokenScope)}]::text[]"
+        " AND 'read' = ANY(scopes)",
+        name="scopes_valid",
+    ),
+)
+
 
 DATA_TABLES = (
+    access_tokens,
     login_failures,
     dashboard_counts,
     decisions,

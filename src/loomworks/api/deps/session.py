@@ -1,16 +1,20 @@
-"""Who is calling: the session cookie, the signed-in person, and a stream's session."""
+"""Who is calling: a session cookie or a personal access token (`Authorization: Bearer`), the
+person behind it, what a token may do, and a stream's session."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends
-from fastapi.security import APIKeyCookie
+from fastapi import Depends, Request
+from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from loomworks.api.deps.connections import Conn, Engine
-from loomworks.api.http.errors import NotAuthenticated
+from loomworks.api.http.errors import Forbidden, NotAuthenticated
+from loomworks.core.states import TokenScope
 from loomworks.db.people import Person, person_for_token
+from loomworks.db.tokens import Bearer, bearer_for
 from loomworks.platform.security import token_hash
 
 SESSION_COOKIE = "loomworks_session"
@@ -28,16 +32,81 @@ session_cookie = APIKeyCookie(
 SessionToken = Annotated[str | None, Depends(session_cookie)]
 
 
-async def current_person(conn: Conn, token: SessionToken) -> Person:
+bearer_scheme = HTTPBearer(
+    scheme_name="token",
+    description="A personal access token (POST /me/tokens): `Authorization: Bearer lw_...`.",
+    auto_error=False,
+)
+BearerToken = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)]
+# Methods a `read` token may use; anything else needs `decide`.
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+@dataclass(frozen=True)
+class Caller:
+    """The person a request speaks for, and the token it came with (None: a session cookie)."""
+
+    person: Person
+    bearer: Bearer | None = None
+
+
+async def _identify(
+    conn: AsyncConnection, token: str | None, bearer: HTTPAuthorizationCredentials | None
+) -> Caller:
+    """The caller behind the bearer token if there is one, else behind the session cookie."""
+    if bearer is not None:
+        found = None
+        if len(bearer.credentials) <= MAX_TOKEN_LENGTH:
+            found = await bearer_for(conn, bearer.credentials)
+        if found is None:
+            raise NotAuthenticated("Token is unknown, expired or revoked.")
+        return Caller(found.person, found)
     if not token or len(token) > MAX_TOKEN_LENGTH:
         raise NotAuthenticated()
     person = await person_for_token(conn, token)
     if person is None:
         raise NotAuthenticated("Session is unknown, expired or signed out; sign in again.")
-    return person
+    return Caller(person)
+
+
+async def token_holder(conn: Conn, token: SessionToken, bearer: BearerToken) -> Caller:
+    """The caller, whatever a token's scopes: only for a token deleting itself."""
+    return await _identify(conn, token, bearer)
+
+
+async def current_caller(
+    request: Request, conn: Conn, token: SessionToken, bearer: BearerToken
+) -> Caller:
+    """The caller; a token without `decide` may only read (403 naming the scope)."""
+    caller = await _identify(conn, token, bearer)
+    if (
+        caller.bearer is not None
+        and request.method not in READ_METHODS
+        and TokenScope.DECIDE not in caller.bearer.scopes
+    ):
+        raise Forbidden("This token lacks the 'decide' scope.")
+    return caller
+
+
+CurrentCaller = Annotated[Caller, Depends(current_caller)]
+TokenHolder = Annotated[Caller, Depends(token_holder)]
+
+
+async def current_person(caller: CurrentCaller) -> Person:
+    return caller.person
 
 
 CurrentPerson = Annotated[Person, Depends(current_person)]
+
+
+async def session_caller(caller: CurrentCaller) -> Caller:
+    """A caller signed in with a session: what managing tokens needs (a token -> 403)."""
+    if caller.bearer is not None:
+        raise Forbidden("Managing tokens needs a signed-in session, not a token.")
+    return caller
+
+
+SessionCaller = Annotated[Caller, Depends(session_caller)]
 
 
 @dataclass(frozen=True)
@@ -48,13 +117,16 @@ class StreamSession:
     token_hash: str
 
 
-async def stream_caller(engine: Engine, token: SessionToken = None) -> StreamSession:
-    """CurrentPerson for a response that outlives the route: the session is checked on a
+async def stream_caller(
+    engine: Engine, token: SessionToken = None, bearer: BearerToken = None
+) -> StreamSession:
+    """CurrentPerson for a response that outlives the route: the credential is checked on a
     connection given back at once, so an open stream holds none."""
     async with engine.connect() as conn:
-        person = await current_person(conn, token)
-    assert token is not None  # current_person has refused a missing cookie
-    return StreamSession(person, token_hash(token))
+        caller = await _identify(conn, token, bearer)
+    credential = bearer.credentials if bearer is not None else token
+    assert credential is not None  # _identify has refused a request with neither
+    return StreamSession(caller.person, token_hash(credential))
 
 
 StreamCaller = Annotated[StreamSession, Depends(stream_caller)]

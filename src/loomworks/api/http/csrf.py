@@ -4,7 +4,8 @@ able to sign someone in or out, or decide for them, with their cookie.
 Routes declare it: `@router.post(..., dependencies=[SameSite])`. Browsers mark cross-site
 requests with `Sec-Fetch-Site: cross-site` and send `Origin` on every POST; clients such as
 curl send neither and are let through (they hold the cookie themselves, so there is nothing
-to forge).
+to forge). A request with `Authorization: Bearer` is not checked: a browser never adds that
+header by itself, so whoever sent it holds the token.
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ def own_origin(request: Request) -> str:
 
 async def refuse_cross_site(request: Request, settings: AppSettings) -> None:
     """403 for a request another site's page made; nothing has been read or changed yet."""
+    if request.headers.get("authorization", "").lower().startswith("bearer "):
+        return
     if request.headers.get("sec-fetch-site", "").lower() == "cross-site":
         raise Forbidden("Cross-site request refused.")
     origin = request.headers.get("origin")

@@ -8,6 +8,7 @@ import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import SQLAlchemyError
+from starlette.routing import Match
 
 from loomworks.platform.faults import describe, is_unavailable
 
@@ -109,7 +110,28 @@ def install_error_handlers(app: FastAPI) -> None:
     for exc_class in unavailable_classes:
         app.add_exception_handler(exc_class, database_error)
 
+    @app.exception_handler(405)
+    async def method_not_allowed(request: Request, exc: Exception) -> JSONResponse:
+        # Starlette names only the first route of the path in Allow; a path served by
+        # several routes (GET and POST /me/tokens) allows all of theirs.
+        allowed = sorted(_methods_of(request))
+        return JSONResponse(
+            {"detail": "Method Not Allowed"},
+            status_code=405,
+            headers={"Allow": ", ".join(allowed)},
+        )
+
     @app.exception_handler(Exception)
     async def unexpected_error(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return JSONResponse({"detail": "Internal server error."}, status_code=500)
+
+
+def _methods_of(request: Request) -> set[str]:
+    """Every method some route of the app serves at the request's path."""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        match, _ = route.matches({**request.scope, "method": "GET"})
+        if match != Match.NONE:
+            methods |= getattr(route, "methods", None) or set()
+    return methods
