@@ -1,6 +1,6 @@
 """personal access tokens: scoped, expiring, stored only as their SHA-256
 
-Revision ID: 0015
+Revision ID: 0011
 Revises: 0010
 """
 
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-revision: str = "0015"
+revision: str = "0011"
 down_revision: str | None = "0010"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
