@@ -113,7 +113,7 @@ export function needsYouItem(item, { decide, open } = {}) {
     h(
       "div",
       { class: "item-foot" },
-      h("span", { class: "item-meta" }, item.engagement_name, " · waiting since ", when(item.created_at)),
+      h("span", { class: "item-meta" }, item.engagement_name, " · ", hidden("waiting since "), when(item.created_at)),
       decidable ? actionButtons(item, decide, noteId) : null,
     ),
     decidable ? noteField(item, noteId) : null,
