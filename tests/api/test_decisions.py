@@ -5,20 +5,17 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 import httpx
 import pytest
-from fastapi import FastAPI
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection
 
-from loomworks.app import create_app
 from loomworks.db.tables import decisions, external_production_records, renders
-from loomworks.platform.settings import Settings
 from tests.fixtures.contract import zone_body
 from tests.fixtures.data import (
     T0,
@@ -262,16 +259,6 @@ async def test_409_when_job_code_changed_the_item(
 
 
 # --- exactly one winner ---------------------------------------------------------------------------
-
-
-@pytest.fixture
-async def wide_client(settings: Settings, engine: AsyncEngine) -> AsyncIterator[httpx.AsyncClient]:
-    """A client of an app whose pool lets every concurrent decider hold its own connection."""
-    app: FastAPI = create_app(settings.model_copy(update={"db_pool_size": 8}))
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
-            yield client
 
 
 async def _deciders(db: AsyncConnection, eid: uuid.UUID, n: int) -> list[dict[str, str]]:

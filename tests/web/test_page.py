@@ -116,9 +116,14 @@ async def test_zones_show_seeded_items_and_a_download_downloads(
     await expect(job).to_contain_text("Harbour")
     await expect(job.locator("time")).to_have_text("3 min ago")
     assert await job.locator("time").get_attribute("title")
-    assert (await job.get_by_role("link").get_attribute("href") or "").startswith(
-        f"/engagements/{eid}/jobs/"
-    )
+    # Its title opens the job's detail inside the page: status and timings, never raw JSON.
+    await job.get_by_role("button", name="Shaping: Deck sections").click()
+    dialog = page.get_by_role("dialog", name="Shaping: Deck sections")
+    await expect(dialog).to_contain_text("Running")
+    await expect(dialog).to_contain_text("Harbour")
+    await expect(dialog.locator("time")).to_have_text("3 min ago")
+    await dialog.get_by_role("button", name="Close").click()
+    await expect(dialog).to_be_hidden()
     await expect(item(page, "needs_you", "North wing footprint")).to_contain_text("confirm")
     await expect(zone(page, "recent").locator(".items > li")).to_have_count(2)
     await expect(zone(page, "recent").locator(".total")).to_have_text("2")
@@ -190,6 +195,8 @@ async def test_a_decision_removes_the_item_and_a_quicker_colleague_is_named(
 
     await page.goto("/")
     north = item(page, "needs_you", "North wing footprint")
+    await expect(north.get_by_label(re.compile("^Note"))).to_be_hidden()  # closed until asked
+    await north.get_by_role("button", name=re.compile("^Add note")).click()
     await north.get_by_label(re.compile("^Note")).fill("Matches the survey.")
     await north.get_by_role("button", name="Confirm", exact=True).click()
     await expect(north).to_have_count(0)

@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
 from loomworks.core.states import Designation
@@ -30,3 +33,31 @@ def may_decide(designation: str) -> bool:
 
 def admits(audience: Audience, designation: str) -> bool:
     return designation in ADMITTED[audience]
+
+
+@dataclass(frozen=True)
+class UndoRule:
+    """Who may undo a decision, and until when: only the person who took it, while they may
+    still decide in its engagement, once, within `window` of deciding."""
+
+    caller: uuid.UUID
+    window: timedelta
+    now: datetime
+
+    @classmethod
+    def at_once(cls, caller: uuid.UUID, window: timedelta) -> UndoRule:
+        return cls(caller, window, datetime.now(UTC))
+
+    def until(
+        self,
+        *,
+        decided_by: uuid.UUID,
+        decided_at: datetime,
+        undone_at: datetime | None,
+        designation: str,
+    ) -> datetime | None:
+        """When the caller's chance to undo ends; None when they have none (any more)."""
+        if undone_at is not None or decided_by != self.caller or not may_decide(designation):
+            return None
+        until = decided_at + self.window
+        return until if until > self.now else None

@@ -57,6 +57,15 @@ def download_url(engagement_id: uuid.UUID, render_id: uuid.UUID) -> str:
     return f"/engagements/{engagement_id}/renders/{render_id}/content"
 
 
+def file_url(engagement_id: uuid.UUID, render_id: uuid.UUID, file_id: uuid.UUID) -> str:
+    """One file of a render, to show in the page (inline, sandboxed)."""
+    return f"/engagements/{engagement_id}/renders/{render_id}/files/{file_id}"
+
+
+def undo_url(engagement_id: uuid.UUID, decision_id: uuid.UUID) -> str:
+    return f"/engagements/{engagement_id}/decisions/{decision_id}/undo"
+
+
 def item_url(source: Source, engagement_id: uuid.UUID, item_id: uuid.UUID) -> str:
     return f"/engagements/{engagement_id}/{source.collection}/{item_id}"
 

@@ -50,6 +50,19 @@ class Decision:
 
 
 @dataclass(frozen=True)
+class Fact:
+    """What a person deciding on an item gets to see in its detail, beside its label: the
+    value of `column` (or, with `json_key`, that key of the JSON column, when it holds a
+    string), worded by `show` and named `label`. Blank values are left out."""
+
+    key: str  # the fact's name in the API: "shape_type"
+    label: str  # how the page names it: "Type"
+    column: str
+    json_key: str | None = None
+    show: Callable[[str], str] = labels.clip
+
+
+@dataclass(frozen=True)
 class Source:
     """One table's rows in one zone: those whose `state_column` is one of `states` (and
     `also`, if set), newest `key` first."""
@@ -72,6 +85,7 @@ class Source:
     # the decisions they accept.
     collection: str | None = None
     decisions: tuple[Decision, ...] = ()
+    facts: tuple[Fact, ...] = ()  # needs_you: what its detail shows of the item
 
     def __post_init__(self) -> None:
         if not isinstance(self.kind, ZONE_KINDS[self.zone]):
@@ -164,6 +178,10 @@ SOURCES: tuple[Source, ...] = (
         label=labels.shape_label,
         detail=labels.pending_shape_detail,
         collection="shapes",
+        facts=(
+            Fact("title", "Title", "title"),
+            Fact("shape_type", "Type", "shape_type", show=labels.type_words),
+        ),
         decisions=(
             _decide("confirm", "Confirm", "confirmed", "state", ShapeState.CONFIRMED),
             _decide("reject", "Reject", "rejected", "state", ShapeState.REJECTED),
@@ -181,6 +199,7 @@ SOURCES: tuple[Source, ...] = (
         label=labels.assertion_label,
         detail=labels.held_assertion_detail,
         collection="assertions",
+        facts=(Fact("statement", "Statement", "statement", show=labels.long_text),),
         decisions=(
             _decide("commit", "Commit", "committed", "state", AssertionState.COMMITTED),
             _decide("withdraw", "Withdraw", "withdrawn", "state", AssertionState.WITHDRAWN),
@@ -199,6 +218,10 @@ SOURCES: tuple[Source, ...] = (
         label=labels.render_label,
         detail=labels.review_detail,
         collection="renders",
+        facts=(
+            Fact("title", "Title", "title"),
+            Fact("content_kind", "Content", "content_kind", show=labels.content_words),
+        ),
         decisions=(
             _review("accept", "Accept", "accepted", ReviewOutcome.ACCEPTED),
             _review(
@@ -222,6 +245,11 @@ SOURCES: tuple[Source, ...] = (
         label=labels.external_label,
         detail=labels.external_failure_detail,
         collection="external-productions",
+        facts=(
+            Fact("provider", "Provider", "provider"),
+            Fact("description", "Description", "description", show=labels.long_text),
+            Fact("failure_reason", "Why it failed", "context", "error", show=labels.long_text),
+        ),
         decisions=(
             _resolve("retry", "Retry", "retried", Resolution.RETRIED, restarts=True),
             _resolve("dismiss", "Dismiss", "dismissed", Resolution.DISMISSED),

@@ -5,11 +5,11 @@ values of a row (LabelParts), so a new kind's wording is one small function."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import NamedTuple
 
-from loomworks.core.states import ExternalStatus, JobStatus
+from loomworks.core.states import ContentKind, ExternalStatus, JobStatus
 
 MAX_LABEL_LENGTH = 140
 
@@ -111,6 +111,29 @@ def external_failure_detail(parts: LabelParts) -> str:
     return f"Production from {_provider(parts.text)} failed: retry it or dismiss it"
 
 
+# --- facts in an item's detail (str -> str) ----------------------------------------------------
+
+MAX_FACT_LENGTH = 1000
+
+_CONTENT_WORDS: dict[str, str] = {
+    ContentKind.INLINE_DICT: "Structured content, shown below",
+    ContentKind.BINARY_BLOB: "One file",
+    ContentKind.MULTI_FILE: "Several files",
+}
+
+
+def type_words(key: str) -> str:
+    return humanise(key, "Unknown type")
+
+
+def long_text(text: str) -> str:
+    return clip(text, MAX_FACT_LENGTH)
+
+
+def content_words(content_kind: str) -> str:
+    return _CONTENT_WORDS.get(content_kind, "Content of an unknown kind")
+
+
 # --- what a running job with no finer progress is doing (status, LabelParts -> str) ------------
 
 
@@ -133,6 +156,31 @@ def already_decided(done: str, by: str, at: datetime) -> str:
 
 def no_longer_waiting(state: str) -> str:
     return f"This item no longer waits for a decision (it is {humanise(state, 'changed').lower()})."
+
+
+def undo_too_late(window: timedelta) -> str:
+    return (
+        "This decision can no longer be undone: undo is open for "
+        f"{_duration(window)} after deciding. Decide the item again instead, if it waits."
+    )
+
+
+def undo_moved_on(state: str | None) -> str:
+    now = f" (it is {humanise(state, 'changed').lower()})" if state else ""
+    return f"This decision can no longer be undone: the item has changed since{now}."
+
+
+def retry_moved_on(status: str | None) -> str:
+    now = f" (it is {status_label(status).lower()})" if status else ""
+    return f"This retry can no longer be undone: the new production has moved on{now}."
+
+
+def _duration(span: timedelta) -> str:
+    seconds = int(span.total_seconds())
+    if seconds % 60 == 0 and seconds >= 60:
+        minutes = seconds // 60
+        return f"{minutes} minute{'s' if minutes != 1 else ''}"
+    return f"{seconds} second{'s' if seconds != 1 else ''}"
 
 
 _STATUS_LABELS: dict[str, str] = {

@@ -91,6 +91,11 @@ async def render_for_download(
     ).one_or_none()
     if render is None:
         return None
+    return RenderForDownload(**render._mapping, files=await files_of(conn, render_id))
+
+
+async def files_of(conn: AsyncConnection, render_id: uuid.UUID) -> list[RenderFile]:
+    """A render's files, in the order they were stored (no membership check)."""
     files = await conn.execute(
         select(
             render_files.c.id,
@@ -101,7 +106,7 @@ async def render_for_download(
         .where(render_files.c.render_id == render_id)
         .order_by(render_files.c.created_at, render_files.c.filename, render_files.c.id)
     )
-    return RenderForDownload(**render._mapping, files=[RenderFile(*row) for row in files])
+    return [RenderFile(*row) for row in files]
 
 
 async def file_chunks(

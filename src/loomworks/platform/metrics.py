@@ -65,6 +65,11 @@ DECISIONS = Counter(
     "Decisions taken (committed), by item kind and decision.",
     ["item_kind", "decision"],
 )
+UNDOS = Counter(
+    "loomworks_undos",
+    "Decisions undone (committed), by item kind and decision.",
+    ["item_kind", "decision"],
+)
 LOGIN_THROTTLED = Counter(
     "loomworks_login_throttled",
     "Logins refused by the login throttle.",

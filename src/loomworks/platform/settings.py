@@ -60,6 +60,9 @@ class Settings(BaseSettings):
     stall_after_seconds: int = Field(
         default=600, ge=1, description="a running job silent this long is shown as stalled"
     )
+    undo_seconds: int = Field(
+        default=60, ge=1, le=86_400, description="how long after deciding a person may undo"
+    )
     # Event streams (docs/live.md): a keep-alive comment and a session check this often.
     events_heartbeat_seconds: float = Field(default=15.0, gt=0, le=15)
     # Events a stream may have waiting to be sent; a stream that falls further behind is ended.
@@ -73,6 +76,10 @@ class Settings(BaseSettings):
     # Password checks (argon2, ~0.25 s of a core each) run in this many low-priority threads;
     # sign-ins queue for them. Half the cores leaves the rest to the event loop and PostgreSQL.
     hash_concurrency: int = Field(default_factory=_half_the_cores, ge=1)
+
+    @property
+    def undo_window(self) -> timedelta:
+        return timedelta(seconds=self.undo_seconds)
 
     @property
     def allowed_origins(self) -> frozenset[str]:

@@ -13,6 +13,7 @@ from loomworks.api.deps.membership import (
     DecidingMember,
     Member,
     ReadMember,
+    Undoing,
     deciding_member,
     engagement_member,
 )
@@ -43,6 +44,7 @@ __all__ = [
     "SessionToken",
     "StreamCaller",
     "StreamSession",
+    "Undoing",
     "WriteFence",
     "deciding_member",
     "engagement_member",

@@ -9,11 +9,11 @@ from typing import Annotated
 from fastapi import Depends
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from loomworks.api.deps.connections import Conn
+from loomworks.api.deps.connections import AppSettings, Conn
 from loomworks.api.deps.reads import ReadConn
 from loomworks.api.deps.session import CurrentPerson
 from loomworks.api.http.errors import Forbidden, NotFound
-from loomworks.core.access import may_decide
+from loomworks.core.access import UndoRule, may_decide
 from loomworks.db.people import Membership, Person, membership_in
 
 
@@ -47,3 +47,11 @@ async def deciding_member(membership: Member) -> Membership:
 
 
 DecidingMember = Annotated[Membership, Depends(deciding_member)]
+
+
+async def undo_rule(me: CurrentPerson, settings: AppSettings) -> UndoRule:
+    """Which decisions the caller may still undo, as of this request (LOOMWORKS_UNDO_SECONDS)."""
+    return UndoRule.at_once(me.id, settings.undo_window)
+
+
+Undoing = Annotated[UndoRule, Depends(undo_rule)]

@@ -22,7 +22,13 @@ from loomworks.core.rows import Position
 
 _VERSION = 2
 # The lists a cursor can page through (zone names, "decisions"), as written into it.
-_LISTS: dict[str, int] = {"active": 1, "needs_you": 2, "recent": 3, "decisions": 4}
+_LISTS: dict[str, int] = {
+    "active": 1,
+    "needs_you": 2,
+    "recent": 3,
+    "decisions": 4,
+    "my_decisions": 5,
+}
 _LAYOUT = struct.Struct(">BBq16s4s")
 _TAG_BYTES = 12
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

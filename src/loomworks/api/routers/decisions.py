@@ -1,5 +1,6 @@
 """Acting on needs_you: one route per decision of every needs_you source (from the registry),
-an item's detail, many decisions in one call, and an engagement's decision history."""
+an item's detail, many decisions in one call, undoing one, an engagement's decision history
+and my own."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Annotated
 
-from fastapi import APIRouter, Body
+from fastapi import APIRouter, Body, Response
 
 from loomworks.api.deps import (
     Conn,
@@ -16,13 +17,20 @@ from loomworks.api.deps import (
     DecidingMember,
     ReadConn,
     ReadMember,
+    Undoing,
     WriteFence,
     deciding_member,
     engagement_member,
 )
 from loomworks.api.http.csrf import SameSite
 from loomworks.api.http.cursor import decode_cursor, encode_cursor
-from loomworks.api.http.errors import Conflict, LoomworksError, NotFound, Unprocessable
+from loomworks.api.http.errors import (
+    Conflict,
+    Forbidden,
+    LoomworksError,
+    NotFound,
+    Unprocessable,
+)
 from loomworks.api.http.paging import Cursor, Limit
 from loomworks.api.schemas.decisions import (
     BulkDecisionCreate,
@@ -32,33 +40,49 @@ from loomworks.api.schemas.decisions import (
     DecisionHistoryResponse,
     DecisionRead,
     ItemDetailResponse,
+    ItemFact,
     PersonRef,
+    RenderFileRead,
 )
 from loomworks.api.schemas.errors import errors
 from loomworks.core import items, labels
-from loomworks.core.access import may_decide
+from loomworks.core.access import UndoRule, may_decide
 from loomworks.core.kinds import SOURCE_OF, Decision, Source, sources_in
 from loomworks.core.states import NeedsYouKind, Zone
 from loomworks.db.decisions import (
+    HistoryPage,
+    ItemDetail,
     ItemNotWaiting,
     ItemUnknown,
     RecordedDecision,
     decide,
     decision_history,
     item_detail,
+    my_decisions,
 )
-from loomworks.db.people import Membership, Person
-from loomworks.platform.metrics import DECISIONS
+from loomworks.db.people import Membership
+from loomworks.db.undo import CannotUndo, DecisionUnknown, NotTheDecider, undo
+from loomworks.platform.metrics import DECISIONS, UNDOS
 
 router = APIRouter(tags=["decisions"])
 Note = Annotated[DecisionCreate | None, Body(description="optional; {} or no body at all")]
 HISTORY = "decisions"
+MINE = "my_decisions"
+NOT_STORED = {"Cache-Control": "private, no-store"}
 
 
-def decision_read(recorded: RecordedDecision) -> DecisionRead:
+def decision_read(recorded: RecordedDecision, rule: UndoRule, designation: str) -> DecisionRead:
+    """A recorded decision as the caller (`rule`), a member of `designation`, sees it."""
+    until = rule.until(
+        decided_by=recorded.person_id,
+        decided_at=recorded.decided_at,
+        undone_at=recorded.undone_at,
+        designation=designation,
+    )
     return DecisionRead(
         decision_id=recorded.id,
         engagement_id=recorded.engagement_id,
+        engagement_name=recorded.engagement_name,
         item_kind=NeedsYouKind(recorded.item_kind),
         item_id=recorded.item_id,
         item_label=recorded.item_label,
@@ -68,12 +92,15 @@ def decision_read(recorded: RecordedDecision) -> DecisionRead:
         decided_at=recorded.decided_at,
         note=recorded.note,
         follow_up_id=recorded.follow_up_id,
+        undone_at=recorded.undone_at,
+        undo_url=items.undo_url(recorded.engagement_id, recorded.id) if until else None,
+        undo_until=until,
     )
 
 
 async def take(
     conn: Conn,
-    me: Person,
+    rule: UndoRule,
     membership: Membership,
     source: Source,
     decision: Decision,
@@ -88,7 +115,7 @@ async def take(
             decision,
             engagement_id=membership.engagement_id,
             item_id=item_id,
-            person_id=me.id,
+            person_id=rule.caller,
             note=note,
         )
     except ItemUnknown:
@@ -106,7 +133,7 @@ async def take(
     await conn.commit()
     if decided.won:  # counted once committed; a repeat of one's own decision is no new one
         DECISIONS.labels(source.kind, decision.name).inc()
-    return decision_read(decided.recorded)
+    return decision_read(decided.recorded, rule, membership.designation)
 
 
 def _decision_route(source: Source, decision: Decision) -> Callable[..., Awaitable[DecisionRead]]:
@@ -114,11 +141,11 @@ def _decision_route(source: Source, decision: Decision) -> Callable[..., Awaitab
         item_id: uuid.UUID,
         membership: DecidingMember,
         conn: Conn,
-        me: CurrentPerson,
+        rule: Undoing,
         body: Note = None,
     ) -> DecisionRead:
         return await take(
-            conn, me, membership, source, decision, item_id, body.note if body else None
+            conn, rule, membership, source, decision, item_id, body.note if body else None
         )
 
     return route
@@ -126,33 +153,56 @@ def _decision_route(source: Source, decision: Decision) -> Callable[..., Awaitab
 
 def _detail_route(source: Source) -> Callable[..., Awaitable[ItemDetailResponse]]:
     async def route(
-        item_id: uuid.UUID, membership: ReadMember, conn: ReadConn
+        item_id: uuid.UUID,
+        membership: ReadMember,
+        conn: ReadConn,
+        rule: Undoing,
     ) -> ItemDetailResponse:
         item = await item_detail(
             conn, source, engagement_id=membership.engagement_id, item_id=item_id
         )
         if item is None:
             raise NotFound()
-        decidable = item.waiting and may_decide(membership.designation)
-        assert source.detail is not None
-        return ItemDetailResponse(
-            engagement_id=item.engagement_id,
-            engagement_name=item.engagement_name,
-            item_kind=NeedsYouKind(source.kind),
-            item_id=item.item_id,
-            item_label=source.label(item.label_parts),
-            detail=source.detail(item.label_parts),
-            state=item.state,
-            waiting=item.waiting,
-            created_at=item.key,
-            download_url=(
-                items.download_url(item.engagement_id, item.item_id) if item.downloadable else None
-            ),
-            actions=items.actions(source, item.engagement_id, item.item_id) if decidable else [],
-            last_decision=decision_read(item.last_decision) if item.last_decision else None,
-        )
+        return _detail_response(source, item, membership.designation, rule)
 
     return route
+
+
+def _detail_response(
+    source: Source, item: ItemDetail, designation: str, rule: UndoRule
+) -> ItemDetailResponse:
+    decidable = item.waiting and may_decide(designation)
+    assert source.detail is not None
+    last = item.last_decision
+    return ItemDetailResponse(
+        engagement_id=item.engagement_id,
+        engagement_name=item.engagement_name,
+        item_kind=NeedsYouKind(source.kind),
+        item_id=item.item_id,
+        item_label=source.label(item.label_parts),
+        detail=source.detail(item.label_parts),
+        state=item.state,
+        waiting=item.waiting,
+        created_at=item.key,
+        facts=[ItemFact(key=fact.key, label=fact.label, value=value) for fact, value in item.facts],
+        content_kind=item.content_kind,
+        inline_content=item.inline_content,
+        files=[
+            RenderFileRead(
+                file_id=file.id,
+                filename=file.filename,
+                media_type=file.media_type,
+                byte_size=file.byte_size,
+                url=items.file_url(item.engagement_id, item.item_id, file.id),
+            )
+            for file in item.files
+        ],
+        download_url=(
+            items.download_url(item.engagement_id, item.item_id) if item.downloadable else None
+        ),
+        actions=items.actions(source, item.engagement_id, item.item_id) if decidable else [],
+        last_decision=decision_read(last, rule, designation) if last else None,
+    )
 
 
 for _source in sources_in(Zone.NEEDS_YOU):
@@ -187,7 +237,7 @@ for _source in sources_in(Zone.NEEDS_YOU):
     dependencies=[SameSite, WriteFence],
 )
 async def decide_many(
-    body: BulkDecisionCreate, conn: Conn, me: CurrentPerson
+    body: BulkDecisionCreate, conn: Conn, me: CurrentPerson, rule: Undoing
 ) -> BulkDecisionResponse:
     """Several decisions in one call, each taken on its own (one failing changes nothing else);
     one result per entry, in order, with the status the single route would have answered."""
@@ -206,7 +256,7 @@ async def decide_many(
             membership = await deciding_member(
                 await engagement_member(entry.engagement_id, conn, me)
             )
-            read = await take(conn, me, membership, source, decision, entry.item_id, entry.note)
+            read = await take(conn, rule, membership, source, decision, entry.item_id, entry.note)
             results.append(BulkDecisionResult(item_id=entry.item_id, status=200, decision=read))
         except LoomworksError as exc:
             await conn.rollback()
@@ -216,17 +266,88 @@ async def decide_many(
     return BulkDecisionResponse(results=results)
 
 
+def _history_response(
+    page: HistoryPage, rule: UndoRule, key: bytes, listing: str
+) -> DecisionHistoryResponse:
+    return DecisionHistoryResponse(
+        items=[decision_read(row, rule, designation) for row, designation in page.rows],
+        total_count=page.total_count,
+        next_cursor=encode_cursor(key, listing, page.next_after) if page.next_after else None,
+    )
+
+
 @router.get("/engagements/{engagement_id}/decisions", responses=errors(400, 401, 404, 422, 503))
 async def read_decision_history(
-    membership: ReadMember, conn: ReadConn, key: CursorKey, limit: Limit = 50, cursor: Cursor = None
+    membership: ReadMember,
+    conn: ReadConn,
+    key: CursorKey,
+    rule: Undoing,
+    limit: Limit = 50,
+    cursor: Cursor = None,
 ) -> DecisionHistoryResponse:
     """Every decision taken in one engagement, newest first (viewers too)."""
     after = decode_cursor(key, HISTORY, cursor) if cursor is not None else None
     page = await decision_history(
-        conn, engagement_id=membership.engagement_id, limit=limit, after=after
+        conn,
+        engagement_id=membership.engagement_id,
+        designation=membership.designation,
+        limit=limit,
+        after=after,
     )
-    return DecisionHistoryResponse(
-        items=[decision_read(row) for row in page.rows],
-        total_count=page.total_count,
-        next_cursor=encode_cursor(key, HISTORY, page.next_after) if page.next_after else None,
-    )
+    return _history_response(page, rule, key, HISTORY)
+
+
+@router.get("/me/decisions", responses=errors(400, 401, 422, 503))
+async def read_my_decisions(
+    response: Response,
+    conn: ReadConn,
+    key: CursorKey,
+    rule: Undoing,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> DecisionHistoryResponse:
+    """My own decisions in the engagements I still belong to, newest first, with undo_url
+    while I can still undo one."""
+    response.headers.update(NOT_STORED)
+    after = decode_cursor(key, MINE, cursor) if cursor is not None else None
+    page = await my_decisions(conn, person_id=rule.caller, limit=limit, after=after)
+    return _history_response(page, rule, key, MINE)
+
+
+@router.post(
+    "/engagements/{engagement_id}/decisions/{decision_id}/undo",
+    responses=errors(400, 401, 403, 404, 409, 413, 422, 503),
+    dependencies=[SameSite, WriteFence],
+)
+async def undo_decision(
+    decision_id: uuid.UUID,
+    response: Response,
+    membership: DecidingMember,
+    conn: Conn,
+    rule: Undoing,
+) -> DecisionRead:
+    """Undo my decision within LOOMWORKS_UNDO_SECONDS: the item waits again exactly as before
+    (a retry's new production is cancelled); the history keeps the decision, with undone_at.
+    Undoing again answers the same; 403 someone else's, 409 too late or the item moved on."""
+    response.headers.update(NOT_STORED)
+    try:
+        undone = await undo(
+            conn,
+            engagement_id=membership.engagement_id,
+            decision_id=decision_id,
+            person_id=rule.caller,
+            window=rule.window,
+        )
+    except DecisionUnknown:
+        await conn.rollback()
+        raise NotFound() from None
+    except NotTheDecider:
+        await conn.rollback()
+        raise Forbidden("Only the person who took a decision can undo it.") from None
+    except CannotUndo as exc:
+        await conn.rollback()
+        raise Conflict(str(exc)) from None
+    await conn.commit()
+    if undone.changed:
+        UNDOS.labels(undone.recorded.item_kind, undone.recorded.decision).inc()
+    return decision_read(undone.recorded, rule, membership.designation)

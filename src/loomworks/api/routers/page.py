@@ -64,7 +64,11 @@ def registry_document() -> dict[str, Any]:
                         "kind": str(kind),
                         "name": KIND_NAMES[kind],
                         "decisions": [
-                            {"decision": decision.name, "label": decision.label}
+                            {
+                                "decision": decision.name,
+                                "label": decision.label,
+                                "done": decision.done,  # how it reads once taken
+                            }
                             for decision in (SOURCE_OF[kind].decisions if kind in SOURCE_OF else ())
                         ],
                     }

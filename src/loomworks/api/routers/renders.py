@@ -1,4 +1,5 @@
-"""Render downloads: a file's bytes, or a zip of a multi-file render, streamed to members."""
+"""Render downloads: a file's bytes, or a zip of a multi-file render, streamed to members; and
+each file on its own, inline and sandboxed, for a preview."""
 
 from __future__ import annotations
 
@@ -15,14 +16,15 @@ from urllib.parse import quote
 
 from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from starlette.types import Message, Send
 
 from loomworks.api.deps import AppSettings, CurrentPerson, ReadConn, ReadEngines
 from loomworks.api.http.errors import Conflict, NotFound
 from loomworks.api.schemas.errors import errors
 from loomworks.core.states import ContentKind, RenderState
-from loomworks.db.renders import RenderFile, file_chunks, render_for_download
+from loomworks.db.people import Person
+from loomworks.db.renders import RenderFile, RenderForDownload, file_chunks, render_for_download
 
 log = logging.getLogger(__name__)
 router = APIRouter(
@@ -47,15 +49,7 @@ async def render_content(
     settings: AppSettings,
 ) -> StreamingResponse:
     """Download a produced render: its file, or a zip of its files."""
-    render = await render_for_download(
-        conn, person_id=me.id, engagement_id=engagement_id, render_id=render_id
-    )
-    if render is None:
-        raise NotFound()
-    if render.state != RenderState.PRODUCED:
-        raise Conflict(
-            f"Render #{render.display_number} has not been produced, so it has no content."
-        )
+    render = await _produced_render(conn, me, engagement_id, render_id)
     if not render.downloadable:
         raise NotFound(f"Render #{render.display_number} has no downloadable file.")
     base_name = _safe_name(render.title) or f"render-{render.display_number}"
@@ -78,6 +72,53 @@ async def render_content(
     )
 
 
+@router.get(
+    "/{engagement_id}/renders/{render_id}/files/{file_id}",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"application/octet-stream": {}}}},
+)
+async def render_file(
+    engagement_id: uuid.UUID,
+    render_id: uuid.UUID,
+    file_id: uuid.UUID,
+    conn: ReadConn,
+    me: CurrentPerson,
+    engines: ReadEngines,
+    settings: AppSettings,
+) -> StreamingResponse:
+    """One file of a produced render, to look at: served inline, but sandboxed and never
+    sniffed, so an SVG or HTML file cannot run script as this service."""
+    render = await _produced_render(conn, me, engagement_id, render_id)
+    file = next((file for file in render.files if file.id == file_id), None)
+    if file is None:
+        raise NotFound()
+    media_type = file.media_type if _MEDIA_TYPE.match(file.media_type) else None
+    return _download(
+        file_chunks(engines, file),
+        media_type=media_type or "application/octet-stream",
+        filename=_safe_name(file.filename) or "file",
+        size=file.byte_size,
+        idle_timeout=settings.download_idle_timeout_seconds,
+        disposition="inline",
+    )
+
+
+async def _produced_render(
+    conn: AsyncConnection, me: Person, engagement_id: uuid.UUID, render_id: uuid.UUID
+) -> RenderForDownload:
+    """The render with its files: 404 unless the caller is a member, 409 unless produced."""
+    render = await render_for_download(
+        conn, person_id=me.id, engagement_id=engagement_id, render_id=render_id
+    )
+    if render is None:
+        raise NotFound()
+    if render.state != RenderState.PRODUCED:
+        raise Conflict(
+            f"Render #{render.display_number} has not been produced, so it has no content."
+        )
+    return render
+
+
 def _download(
     body: AsyncGenerator[bytes, None],
     *,
@@ -85,11 +126,12 @@ def _download(
     filename: str,
     size: int | None,
     idle_timeout: float,
+    disposition: str = "attachment",
 ) -> StreamingResponse:
     ascii_name = filename.encode("ascii", "replace").decode().replace("?", "_")
     headers = {
         "Content-Disposition": (
-            f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename)}"
+            f"{disposition}; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename)}"
         ),
         # Rendered content is user data: never let a browser sniff or run it on our origin.
         "X-Content-Type-Options": "nosniff",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -34,6 +35,7 @@ class DecisionRead(BaseModel):
 
     decision_id: uuid.UUID
     engagement_id: uuid.UUID
+    engagement_name: str
     item_kind: NeedsYouKind
     item_id: uuid.UUID
     item_label: str = Field(description="the item's label when it was decided")
@@ -48,6 +50,11 @@ class DecisionRead(BaseModel):
     follow_up_id: uuid.UUID | None = Field(
         description="retry: the new awaiting_external record that took the failed one's place"
     )
+    undone_at: datetime | None = Field(description="when its decider undid it; null if standing")
+    undo_url: str | None = Field(
+        description="POST it to undo the decision: only for its decider, while still possible"
+    )
+    undo_until: datetime | None = Field(description="until when undo_url works; null with it")
 
 
 class Action(BaseModel):
@@ -70,10 +77,32 @@ class NeedsYouItemBase(BaseModel):
     detail: str
 
 
+class ItemFact(BaseModel):
+    """One thing to see about the item before deciding, worded for a person."""
+
+    key: str = Field(examples=["shape_type"])
+    label: str = Field(examples=["Type"])
+    value: str = Field(examples=["Site plan"])
+
+
+class RenderFileRead(BaseModel):
+    """One file of a render; `url` shows it inline (sandboxed, never run as script)."""
+
+    file_id: uuid.UUID
+    filename: str
+    media_type: str
+    byte_size: int
+    url: str
+
+
 class ItemDetailResponse(NeedsYouItemBase):
     state: str = Field(description="the item's state (status) column")
     waiting: bool = Field(description="whether it still waits for a decision")
     created_at: datetime | None = Field(description="its recency key in needs_you")
+    facts: list[ItemFact] = Field(description="what is decided on: type, title, statement, ...")
+    content_kind: str | None = Field(description="renders: inline_dict, binary_blob, multi_file")
+    inline_content: Any = Field(description="inline_dict renders: the content itself, else null")
+    files: list[RenderFileRead] = Field(description="renders: their files (empty for the rest)")
     download_url: str | None
     actions: list[Action] = Field(description="what I may decide now; empty for a viewer")
     last_decision: DecisionRead | None
@@ -107,6 +136,8 @@ class BulkDecisionResponse(BaseModel):
 
 
 class DecisionHistoryResponse(BaseModel):
+    """A page of decisions: an engagement's history, or my own (GET /me/decisions)."""
+
     items: list[DecisionRead]
     total_count: int
     next_cursor: str | None

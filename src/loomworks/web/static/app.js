@@ -2,7 +2,9 @@
 // updates (the event stream when the service offers it, else polling with If-None-Match).
 
 import { SignedOut, Unavailable, api, onHealth, seconds } from "./api.js";
-import { activeItem, h, needsYouItem, recentItem, refreshTimes } from "./items.js";
+import { itemDetail, jobDetail } from "./detail.js";
+import { activeItem, h, needsYouItem, openNote, recentItem, refreshTimes, when } from "./items.js";
+import { wireKeys } from "./keys.js";
 
 const PAGE_SIZE = 10;
 // The zones, their kinds and wording come from the service (GET /dashboard/registry.json):
@@ -11,6 +13,7 @@ let ZONES = [];
 const ZONE_TITLES = {};
 const ZONE_KINDS = {};
 const KIND_LABELS = {};
+const DECISION_WORDS = {}; // kind -> decision -> how it reads once taken ("confirmed")
 let DECIDING_ZONE = null; // the zone whose items the caller decides (bulk selection lives there)
 let CLOCK_ZONES = []; // zones whose items change with the clock alone (stalled jobs)
 const BUILDERS = { active: activeItem, needs_you: needsYouItem, recent: recentItem };
@@ -31,6 +34,10 @@ const state = {
   countsEtag: null,
   filters: { engagements: [], kinds: {} }, // read from the URL once the zones are known
   zones: {},
+  view: "dashboard", // or "done": my decisions
+  done: { items: [], next: null },
+  notice: null, // the timer that ends the notice or its Undo
+  opener: null, // what had focus when the detail opened
 };
 
 function freshZone() {
@@ -45,7 +52,10 @@ async function loadRegistry() {
   for (const zone of answer.data.zones) {
     ZONE_TITLES[zone.zone] = zone.title;
     ZONE_KINDS[zone.zone] = zone.kinds.map((kind) => kind.kind);
-    for (const kind of zone.kinds) KIND_LABELS[kind.kind] = kind.name;
+    for (const kind of zone.kinds) {
+      KIND_LABELS[kind.kind] = kind.name;
+      DECISION_WORDS[kind.kind] = Object.fromEntries(kind.decisions.map((d) => [d.decision, d.done]));
+    }
     if (zone.audience === "deciders") DECIDING_ZONE = zone.zone;
     if (zone.clock) CLOCK_ZONES.push(zone.zone);
   }
@@ -86,6 +96,7 @@ function readFilters() {
   for (const zone of ZONES) {
     kinds[zone] = params.getAll(`${zone}_kind`).filter((kind) => ZONE_KINDS[zone].includes(kind));
   }
+  state.view = params.get("view") === "done" ? "done" : "dashboard";
   return { engagements: params.getAll("engagement_id"), kinds };
 }
 
@@ -95,6 +106,7 @@ function writeFilters() {
   for (const zone of ZONES) {
     for (const kind of state.filters.kinds[zone]) params.append(`${zone}_kind`, kind);
   }
+  if (state.view === "done") params.set("view", "done");
   const query = params.toString();
   history.pushState(null, "", `/${query ? `?${query}` : ""}`);
 }
@@ -143,6 +155,7 @@ function showSignIn() {
   state.counts = null;
   state.countsEtag = null;
   $("#dashboard").hidden = true;
+  $("#notice").hidden = true;
   $("#who").hidden = true;
   $("#sign-in").hidden = false;
   for (const list of document.querySelectorAll(".items")) list.replaceChildren();
@@ -372,10 +385,10 @@ function keyOf(zone, item) {
 const itemOf = new WeakMap();
 
 function build(zone, item) {
-  const node =
-    zone === DECIDING_ZONE
-      ? needsYouItem(item, (action) => decide(node, item, action))
-      : BUILDERS[zone](item);
+  const node = BUILDERS[zone](item, {
+    decide: (action) => decide(node, item, action),
+    open: (url) => openDetail(url, node),
+  });
   itemOf.set(node, item);
   if (zone === DECIDING_ZONE) {
     const box = node.querySelector(".select");
@@ -392,6 +405,8 @@ function carryOver(from, to) {
     if (field.type === "checkbox") twin.checked = field.checked;
     else twin.value = field.value;
   }
+  const note = from.querySelector(".note");
+  if (note && !note.hidden) openNote(to, { focus: false });
   const focused = document.activeElement;
   if (focused && from.contains(focused) && focused.dataset.focus) {
     const twin = to.querySelector(`[data-focus="${focused.dataset.focus}"]`);
@@ -558,28 +573,190 @@ function settle(node, message) {
   renderBulk();
 }
 
-async function decide(node, item, action) {
-  const buttons = node.querySelectorAll(".actions button");
+/** POST one of an item's actions from `container` (its card or its detail), buttons held. */
+async function postDecision(container, action) {
+  const buttons = container.querySelectorAll(".actions button");
   for (const button of buttons) button.disabled = true;
-  const note = (node.querySelector('[data-keep="note"]') || { value: "" }).value.trim();
+  const note = (container.querySelector('[data-keep="note"]') || { value: "" }).value.trim();
   const answer = await guarded(() =>
     api(action.url, { method: action.method || "POST", body: note ? { note } : {} }),
   );
-  if (!answer) {
+  if (!answer || answer.status === 422) {
     for (const button of buttons) button.disabled = false;
-    return;
   }
+  if (answer && answer.status === 422) {
+    container.querySelector(".outcome").textContent = (answer.data && answer.data.detail) || "Not accepted.";
+  }
+  return answer;
+}
+
+async function decide(node, item, action) {
+  const answer = await postDecision(node, action);
+  if (!answer || answer.status === 422) return;
   if (answer.status === 200) {
-    announce(`${action.label}: ${item.item_label}. Done.`);
     decidedItem(node);
-    refreshAll();
-  } else if (answer.status === 422) {
-    node.querySelector(".outcome").textContent = (answer.data && answer.data.detail) || "Not accepted.";
-    for (const button of buttons) button.disabled = false;
+    decided(answer.data);
   } else {
     settle(node, (answer.data && answer.data.detail) || `Not decided (${answer.status}).`);
-    refreshAll();
   }
+  refreshAll();
+}
+
+// ---------------------------------------------------------------- the notice, with undo
+
+function decidedWords(kind, decision) {
+  const done = (DECISION_WORDS[kind] || {})[decision] || "decided";
+  return done[0].toUpperCase() + done.slice(1);
+}
+
+/** A decision was taken: say which, and offer Undo for as long as the service allows it. */
+function decided(decision) {
+  const text = `${decidedWords(decision.item_kind, decision.decision)}: ${decision.item_label}.`;
+  announce(text);
+  if (!decision.undo_url || !decision.undo_until) {
+    showNotice(text, null);
+    return;
+  }
+  // The window as the service counts it, from this moment (the two clocks may differ).
+  const left = Date.parse(decision.undo_until) - Date.parse(decision.decided_at);
+  showNotice(text, { url: decision.undo_url, label: decision.item_label, ms: left });
+}
+
+function showNotice(text, undo) {
+  const notice = $("#notice");
+  clearTimeout(state.notice);
+  $("#notice-text").textContent = text;
+  const button = $("#notice-undo");
+  button.hidden = !undo;
+  button.disabled = false;
+  button.onclick = undo ? () => undoDecision(undo.url, undo.label) : null;
+  notice.hidden = false;
+  state.notice = setTimeout(() => {
+    button.hidden = true;
+    if (!undo) notice.hidden = true;
+  }, undo ? Math.max(0, undo.ms) : 8000);
+}
+
+async function undoDecision(url, label) {
+  const button = $("#notice-undo");
+  button.disabled = true;
+  const answer = await guarded(() => api(url, { method: "POST" }));
+  if (!answer) {
+    button.disabled = false;
+    return;
+  }
+  const text =
+    answer.status === 200
+      ? `Undone: ${label} waits for a decision again.`
+      : (answer.data && answer.data.detail) || `Not undone (${answer.status}).`;
+  showNotice(text, null);
+  announce(text);
+  refreshAll();
+  if (state.view === "done") loadDone();
+}
+
+// ---------------------------------------------------------------- an item's detail in the page
+
+async function openDetail(url, node) {
+  const dialog = $("#detail");
+  const answer = await guarded(() => api(url));
+  if (!answer) return;
+  const body = $("#detail-body");
+  if (answer.status !== 200) {
+    $("#detail-title").textContent = "Not available";
+    body.replaceChildren(h("p", {}, (answer.data && answer.data.detail) || `Not available (${answer.status}).`));
+  } else if (answer.data.job_id) {
+    $("#detail-title").textContent = answer.data.job_label;
+    body.replaceChildren(...jobDetail(answer.data).filter(Boolean));
+  } else {
+    $("#detail-title").textContent = answer.data.item_label;
+    const item = answer.data;
+    body.replaceChildren(...itemDetail(item, (action) => decideInDetail(item, action, node), decidedWords).filter(Boolean));
+  }
+  state.opener = document.activeElement;
+  if (!dialog.open) dialog.showModal();
+  $("#detail-close").focus();
+}
+
+async function decideInDetail(item, action, node) {
+  const body = $("#detail-body");
+  const answer = await postDecision(body, action);
+  if (!answer || answer.status === 422) return;
+  if (answer.status === 200) {
+    closeDetail();
+    if (node && node.isConnected) decidedItem(node);
+    decided(answer.data);
+  } else {
+    body.querySelector(".outcome").textContent = (answer.data && answer.data.detail) || `Not decided (${answer.status}).`;
+    for (const part of body.querySelectorAll(".actions")) part.remove();
+  }
+  refreshAll();
+}
+
+function closeDetail() {
+  const dialog = $("#detail");
+  if (dialog.open) dialog.close();
+}
+
+function restoreFocus() {
+  const opener = state.opener;
+  state.opener = null;
+  if (opener && opener.isConnected && opener !== document.body) opener.focus();
+  else document.querySelector(`[data-zone="${DECIDING_ZONE}"] h2`).focus();
+}
+
+// ---------------------------------------------------------------- Done: my decisions
+
+function doneItem(decision) {
+  return h(
+    "li",
+    { class: "item", tabIndex: -1 },
+    h("span", { class: "item-title" }, decision.item_label),
+    h(
+      "div",
+      { class: "item-foot" },
+      h(
+        "span",
+        { class: "item-meta" },
+        `${decidedWords(decision.item_kind, decision.decision)} · ${decision.engagement_name} · `,
+        when(decision.decided_at),
+        decision.undone_at ? h("strong", { class: "undone" }, " · undone") : null,
+      ),
+      decision.undo_url
+        ? h(
+            "button",
+            { type: "button", class: "secondary", onclick: () => undoDecision(decision.undo_url, decision.item_label) },
+            "Undo",
+            h("span", { class: "visually-hidden" }, ` ${decision.item_label}`),
+          )
+        : null,
+    ),
+    decision.note ? h("p", { class: "item-detail" }, `Note: ${decision.note}`) : null,
+  );
+}
+
+async function loadDone(more = false) {
+  const query = new URLSearchParams({ limit: String(PAGE_SIZE) });
+  if (more && state.done.next) query.set("cursor", state.done.next);
+  const answer = await guarded(() => api(`/me/decisions?${query}`));
+  if (!answer || answer.status !== 200) return;
+  state.done.items = more ? state.done.items.concat(answer.data.items) : answer.data.items;
+  state.done.next = answer.data.next_cursor;
+  $("#done-items").replaceChildren(...state.done.items.map(doneItem));
+  $("#done-total").textContent = String(answer.data.total_count);
+  $("#done .empty").hidden = state.done.items.length > 0;
+  $("#done .more").hidden = !state.done.next;
+}
+
+function showView(view, { push = true } = {}) {
+  state.view = view;
+  $("#zones").hidden = view !== "dashboard";
+  $(".filters").hidden = view !== "dashboard";
+  $("#done").hidden = view !== "done";
+  $("#view-dashboard").setAttribute("aria-pressed", String(view === "dashboard"));
+  $("#view-done").setAttribute("aria-pressed", String(view === "done"));
+  if (push) writeFilters();
+  if (view === "done") loadDone();
 }
 
 function selectedNodes() {
@@ -635,6 +812,7 @@ async function decideMany(decision, nodes) {
     }
   });
   announce(`${done} of ${nodes.length} decided.`);
+  if (done > 0) showNotice(`${done} of ${nodes.length} decided.`, null);
   refreshAll();
 }
 
@@ -664,6 +842,7 @@ async function start() {
   if (location.pathname !== "/") history.replaceState(null, "", `/${location.search}`);
   state.filters = readFilters();
   resetZones();
+  showView(state.view, { push: false });
   await refreshAll();
   schedulePoll();
   state.clockTimer = setInterval(() => refreshTimes(document), 30_000);
@@ -678,7 +857,16 @@ function wire() {
     state.filters = readFilters();
     resetZones();
     renderFilters();
+    showView(state.view, { push: false });
     refreshAll();
+  });
+  $("#detail-close").addEventListener("click", closeDetail);
+  $("#detail").addEventListener("close", restoreFocus);
+  $("#view-dashboard").addEventListener("click", () => showView("dashboard"));
+  $("#view-done").addEventListener("click", () => showView("done"));
+  $("#done .more").addEventListener("click", () => loadDone(true));
+  $("#notice-close").addEventListener("click", () => {
+    $("#notice").hidden = true;
   });
 }
 
@@ -709,6 +897,7 @@ async function boot() {
     }
   }
   wireZones();
+  wireKeys({ open: (node) => node.querySelector("[data-open]"), select: renderBulk });
   start();
 }
 

@@ -11,7 +11,7 @@ export function h(tag, props = {}, ...children) {
     else if (name in node) node[name] = value;
     else node.setAttribute(name, value);
   }
-  for (const child of children.flat()) {
+  for (const child of children.flat(Infinity)) {
     if (child === null || child === undefined || child === false) continue;
     node.append(child instanceof Node ? child : document.createTextNode(String(child)));
   }
@@ -29,7 +29,7 @@ export function ago(iso, now = Date.now()) {
   return `${days} day${days === 1 ? "" : "s"} ago`;
 }
 
-function when(iso) {
+export function when(iso) {
   const exact = new Date(iso).toLocaleString(undefined, {
     dateStyle: "medium",
     timeStyle: "medium",
@@ -37,12 +37,12 @@ function when(iso) {
   return h("time", { dateTime: iso, title: exact, "data-relative": "" }, ago(iso));
 }
 
-function hidden(text) {
+export function hidden(text) {
   return h("span", { class: "visually-hidden" }, text);
 }
 
 /** True only when the API says the numbers are real: a bar anywhere else would lie. */
-function counted(progress) {
+export function counted(progress) {
   return (
     progress &&
     progress.mode === "counted" &&
@@ -52,12 +52,29 @@ function counted(progress) {
   );
 }
 
-export function activeItem(item) {
+/** The item's title: a button that opens its detail inside the page (never raw JSON). */
+function title(item, label, open) {
+  if (!item.detail_url || !open) return h("span", { class: "item-title" }, label);
+  return h(
+    "button",
+    {
+      type: "button",
+      class: "item-title link",
+      "data-focus": "title",
+      "data-open": "",
+      "aria-haspopup": "dialog",
+      onclick: () => open(item.detail_url),
+    },
+    label,
+  );
+}
+
+export function activeItem(item, { open } = {}) {
   const progress = item.progress || {};
   return h(
     "li",
-    { class: "item" },
-    h("a", { class: "item-title", href: item.detail_url, "data-focus": "detail" }, item.item_label),
+    { class: "item", tabIndex: -1 },
+    title(item, item.item_label, open),
     h("div", { class: "item-meta" }, item.engagement_name, " · started ", when(item.started_at)),
     counted(progress)
       ? h("progress", {
@@ -72,11 +89,12 @@ export function activeItem(item) {
   );
 }
 
-export function needsYouItem(item, onDecide) {
+export function needsYouItem(item, { decide, open } = {}) {
   const decidable = item.actions && item.actions.length > 0;
+  const noteId = `note-${item.item_kind}-${item.item_id}`;
   return h(
     "li",
-    { class: "item" },
+    { class: "item", tabIndex: -1 },
     h(
       "div",
       { class: "select-row" },
@@ -89,51 +107,85 @@ export function needsYouItem(item, onDecide) {
             "aria-label": `Select ${item.item_label}`,
           })
         : null,
-      h("span", { class: "item-title" }, item.item_label),
+      title(item, item.item_label, open),
     ),
-    h("div", { class: "item-meta" }, item.engagement_name, " · waiting since ", when(item.created_at)),
     h("p", { class: "item-detail" }, item.detail),
-    decidable
-      ? h(
-          "label",
-          { class: "note" },
-          "Note",
-          hidden(` on ${item.item_label}`),
-          h("input", {
-            type: "text",
-            maxLength: 2000,
-            "data-keep": "note",
-            "data-focus": "note",
-            autocomplete: "off",
-          }),
-        )
-      : null,
-    decidable
-      ? h(
-          "div",
-          { class: "actions" },
-          item.actions.map((action) =>
-            h(
-              "button",
-              {
-                type: "button",
-                "data-decision": action.decision,
-                "data-focus": `decide-${action.decision}`,
-                onclick: () => onDecide(action),
-              },
-              action.label,
-            ),
-          ),
-        )
-      : null,
+    h(
+      "div",
+      { class: "item-foot" },
+      h("span", { class: "item-meta" }, item.engagement_name, " · ", hidden("waiting since "), when(item.created_at)),
+      decidable ? actionButtons(item, decide, noteId) : null,
+    ),
+    decidable ? noteField(item, noteId) : null,
     h("p", { class: "outcome", role: "status" }),
   );
+}
+
+/** One button per decision the API offers, and one that opens the note field. */
+export function actionButtons(item, decide, noteId) {
+  return h(
+    "div",
+    { class: "actions" },
+    item.actions.map((action) =>
+      h(
+        "button",
+        {
+          type: "button",
+          "data-decision": action.decision,
+          "data-focus": `decide-${action.decision}`,
+          onclick: () => decide(action),
+        },
+        action.label,
+      ),
+    ),
+    noteId
+      ? h(
+          "button",
+          {
+            type: "button",
+            class: "quiet add-note",
+            "data-focus": "add-note",
+            "aria-expanded": "false",
+            "aria-controls": noteId,
+            onclick: (event) => openNote(event.currentTarget.closest("li")),
+          },
+          "Add note",
+          hidden(` on ${item.item_label}`),
+        )
+      : null,
+  );
+}
+
+function noteField(item, noteId) {
+  return h(
+    "label",
+    { class: "note", id: noteId, hidden: true },
+    "Note",
+    hidden(` on ${item.item_label}`),
+    h("input", {
+      type: "text",
+      maxLength: 2000,
+      "data-keep": "note",
+      "data-focus": "note",
+      autocomplete: "off",
+    }),
+  );
+}
+
+/** Show an item's note field (it stays closed until asked for); focus it unless told not to. */
+export function openNote(node, { focus = true } = {}) {
+  const field = node && node.querySelector(".note");
+  if (!field) return;
+  field.hidden = false;
+  const toggle = node.querySelector(".add-note");
+  if (toggle) toggle.setAttribute("aria-expanded", "true");
+  if (focus) field.querySelector("input").focus();
 }
 
 export function recentItem(item) {
   return h(
     "li",
-    { class: "item" },
+    { class: "item", tabIndex: -1 },
     h("span", { class: "item-title" }, item.artifact_label),
     h("div", { class: "item-meta" }, item.engagement_name, " · completed ", when(item.completed_at)),
     item.download_url
