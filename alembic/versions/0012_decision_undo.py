@@ -1,8 +1,8 @@
 """decision undo: what a decision replaced (so an undo restores it exactly), when it was
 undone, and one person's decisions newest first (GET /me/decisions)
 
-Revision ID: 0012_decision_undo
-Revises: 0010
+Revision ID: 0012
+Revises: 0011
 """
 
 from collections.abc import Sequence
@@ -10,8 +10,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0012_decision_undo"
-down_revision: str | None = "0010"
+revision: str = "0012"
+down_revision: str | None = "0011"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
