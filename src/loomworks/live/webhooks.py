@@ -72,6 +72,7 @@ class WebhookSender:
         self._in_flight: set[asyncio.Task[None]] = set()
         self._task: asyncio.Task[None] | None = None
         self._next_housekeeping = 0.0
+        self.housekeeping_rounds = 0  # how many stall scans have finished (for the tests)
         # How often stalls are looked for: a few times per stall threshold, at most every 30 s.
         self._housekeeping_every = max(
             settings.webhook_poll_seconds,
@@ -123,6 +124,7 @@ class WebhookSender:
         async with self._engine.begin() as conn:
             await record_stalls(conn, stall_after=self._settings.stall_after, now=now)
             await forget_finished(conn, before=now - KEEP_FINISHED)
+        self.housekeeping_rounds += 1
 
     async def _fan_out(self) -> int:
         """Turn recorded events into deliveries and forget them, in one transaction: a crash
