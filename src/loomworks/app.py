@@ -35,7 +35,7 @@ from loomworks.api.routers import (
 from loomworks.api.routers.page import install_page
 from loomworks.db.replicas import ReadRouter, Replica
 from loomworks.live.hub import EventHub
-from loomworks.live.webhooks import RECORDING_CONCURRENCY, WebhookSender
+from loomworks.live.webhooks import SENDER_CONNECTIONS, WebhookSender
 from loomworks.platform import metrics
 from loomworks.platform.engine import DatabaseTimeouts, create_engine
 from loomworks.platform.security import hashing_pool
@@ -152,7 +152,7 @@ def _open(app: FastAPI, settings: Settings, url: str) -> None:
     # Every process sends webhooks; they share the work through the database.
     app.state.webhooks_engine = create_engine(
         url,
-        pool_size=RECORDING_CONCURRENCY,
+        pool_size=SENDER_CONNECTIONS,
         timeouts=timeouts,
         application_name=WEBHOOKS_NAME,
     )

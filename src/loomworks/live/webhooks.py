@@ -9,7 +9,9 @@ an engine of its own, so a burst of deliveries never takes the requests' connect
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import math
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
@@ -49,7 +51,8 @@ TIMEOUT_SECONDS = 10.0  # a 2xx within this completes a delivery
 # A claimed attempt not recorded within this (its process died) is due again.
 LEASE = timedelta(seconds=60)
 SEND_CONCURRENCY = 32  # attempts under way at once, per process
-RECORDING_CONCURRENCY = 4  # of which recording their outcome at once (the engine's pool)
+# The loop's transactions and the recorder's, each on its own connection.
+SENDER_CONNECTIONS = 2
 FANOUT_BATCH = 200
 HOUSEKEEPING_MAX_SECONDS = 30.0
 KEEP_FINISHED = timedelta(days=30)
@@ -68,9 +71,13 @@ class WebhookSender:
             trust_env=False,  # no proxy from the environment: it would skip the address check
             limits=httpx.Limits(max_connections=SEND_CONCURRENCY),
         )
-        self._recording = asyncio.Semaphore(RECORDING_CONCURRENCY)
         self._in_flight: set[asyncio.Task[None]] = set()
-        self._task: asyncio.Task[None] | None = None
+        # Outcomes waiting to be recorded, all of them in one transaction (one commit for a
+        # burst rather than one each); until recorded they count as under way.
+        self._outcomes: list[tuple[Claimed, Outcome, timedelta | None]] = []
+        self._outcome_ready = asyncio.Event()
+        self._room = asyncio.Event()  # set when an attempt has been recorded
+        self._tasks: list[asyncio.Task[None]] = []
         self._next_housekeeping = 0.0
         self.housekeeping_rounds = 0  # how many stall scans have finished (for the tests)
         # How often stalls are looked for: a few times per stall threshold, at most every 30 s.
@@ -80,11 +87,14 @@ class WebhookSender:
         )
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="webhook-sender")
+        self._tasks = [
+            asyncio.create_task(self._run(), name="webhook-sender"),
+            asyncio.create_task(self._record(), name="webhook-recorder"),
+        ]
 
     async def close(self) -> None:
         """Stop: an attempt cut off here is sent again once its lease has passed."""
-        tasks = [*self._in_flight, *([self._task] if self._task else [])]
+        tasks = [*self._in_flight, *self._tasks]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -101,7 +111,7 @@ class WebhookSender:
                     await self._housekeep()
                     self._next_housekeeping = loop.time() + self._housekeeping_every
                 more = await self._fan_out() >= FANOUT_BATCH
-                free = SEND_CONCURRENCY - len(self._in_flight)
+                free = SEND_CONCURRENCY - self._under_way
                 if free > 0:
                     more = await self._claim(free) == free or more
             except Exception as exc:  # the sender must outlive any one failure
@@ -110,14 +120,14 @@ class WebhookSender:
 
     async def _pause(self, more: bool) -> None:
         """At once when more is waiting and there is room for it; when there is no room, until
-        an attempt finishes; otherwise one poll interval."""
-        poll = self._settings.webhook_poll_seconds
-        if more and len(self._in_flight) < SEND_CONCURRENCY:
+        attempts have been recorded; otherwise one poll interval."""
+        if more and self._under_way < SEND_CONCURRENCY:
             await asyncio.sleep(0)
-        elif more:
-            await asyncio.wait(self._in_flight, timeout=poll, return_when=asyncio.FIRST_COMPLETED)
-        else:
-            await asyncio.sleep(poll)
+            return
+        self._room.clear()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self._settings.webhook_poll_seconds):
+                await (self._room.wait() if more else asyncio.sleep(math.inf))
 
     async def _housekeep(self) -> None:
         now = datetime.now(UTC)
@@ -158,20 +168,35 @@ class WebhookSender:
         if not outcome.delivered and delivery.attempt < settings.webhook_max_attempts:
             delay = retry_delay(settings.webhook_retry_base_seconds, delivery.attempt)
             retry_in = timedelta(seconds=delay)
-        try:
-            async with self._recording, self._engine.begin() as conn:
-                deactivated = await record_attempt(
-                    conn,
-                    delivery,
-                    outcome,
-                    retry_in=retry_in,
-                    deactivate_after=timedelta(seconds=settings.webhook_deactivate_after_seconds),
-                )
-        except Exception as exc:  # its lease runs out and it is sent again
-            _log_failure(f"recording webhook delivery {delivery.id}", exc)
-            return
-        if deactivated:
-            log.warning("webhook %s deactivated: every delivery failed", delivery.webhook_id)
+        self._outcomes.append((delivery, outcome, retry_in))
+        self._outcome_ready.set()
+
+    @property
+    def _under_way(self) -> int:
+        return len(self._in_flight) + len(self._outcomes)
+
+    async def _record(self) -> None:
+        """Record the outcomes that have come in, a batch per transaction. A batch that cannot
+        be recorded is dropped: its deliveries' leases run out and they are sent again."""
+        deactivate_after = timedelta(seconds=self._settings.webhook_deactivate_after_seconds)
+        while True:
+            await self._outcome_ready.wait()
+            self._outcome_ready.clear()
+            batch, self._outcomes = self._outcomes, []
+            try:
+                async with self._engine.begin() as conn:
+                    for delivery, outcome, retry_in in batch:
+                        if await record_attempt(
+                            conn,
+                            delivery,
+                            outcome,
+                            retry_in=retry_in,
+                            deactivate_after=deactivate_after,
+                        ):
+                            log.warning("webhook %s deactivated", delivery.webhook_id)
+            except Exception as exc:
+                _log_failure(f"recording {len(batch)} webhook attempts", exc)
+            self._room.set()
 
     async def _post(self, delivery: Claimed) -> Outcome:
         body = delivery_body(
