@@ -13,13 +13,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import statistics
 import time
 import uuid
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -29,7 +27,7 @@ from tests.fixtures.receiver import Receiver
 
 from bench.events import seed
 from bench.measure import serve
-from bench.runner import RESULTS_DIR, _run_loop, database
+from bench.runner import RESULTS_DIR, _run_loop, database, write_result
 from loomworks.api.deps import SESSION_COOKIE
 from loomworks.db.tables import engagement_memberships, shapes, webhooks
 from loomworks.platform.engine import create_engine
@@ -188,10 +186,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         f"{drain['deliveries_per_second']:.0f}/s to a local receiver "
         f"({drain['duplicates']} duplicates)"
     )
-    path = Path(args.json)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"JSON written to {path}")
+    write_result(args.json, result)
 
 
 if __name__ == "__main__":

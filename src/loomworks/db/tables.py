@@ -82,6 +82,17 @@ def _zone_indexes(table: str) -> list[Index]:
     return indexes
 
 
+def _ref(name: str, target: str, *, nullable: bool = False, index: bool = False) -> Column[Any]:
+    """A UUID column referring to `target` ("table.id"), deleted with what it refers to."""
+    return Column(
+        name,
+        UUID(as_uuid=True),
+        ForeignKey(target, ondelete="CASCADE"),
+        nullable=nullable,
+        index=index,
+    )
+
+
 def _json(name: str, *, nullable: bool) -> Column[Any]:
     return Column(name, JSONB, nullable=nullable, server_default=text("'{}'::jsonb"))
 
@@ -377,13 +388,7 @@ webhooks = Table(
     "webhooks",
     metadata,
     _id(),
-    Column(
-        "person_id",
-        UUID(as_uuid=True),
-        ForeignKey("persons.id", ondelete="CASCADE"),
-        nullable=False,
-        index=True,
-    ),
+    _ref("person_id", "persons.id", index=True),
     Column("url", Text, nullable=False),
     Column("secret", Text, nullable=False),
     Column("events", ARRAY(Text), nullable=False),
@@ -421,20 +426,9 @@ webhook_deliveries = Table(
     "webhook_deliveries",
     metadata,
     _id(),
-    Column(
-        "webhook_id",
-        UUID(as_uuid=True),
-        ForeignKey("webhooks.id", ondelete="CASCADE"),
-        nullable=False,
-        index=True,
-    ),
+    _ref("webhook_id", "webhooks.id", index=True),
     Column("event", Text, nullable=False),
-    Column(
-        "engagement_id",
-        UUID(as_uuid=True),
-        ForeignKey("engagements.id", ondelete="CASCADE"),
-        nullable=True,  # a ping is about no engagement
-    ),
+    _ref("engagement_id", "engagements.id", nullable=True),  # NULL: a ping
     Column("payload", JSONB, nullable=False),  # {"engagement": ..., "item": ...}
     Column("occurred_at", DateTime(timezone=True), nullable=False),
     _now("created_at"),
@@ -459,19 +453,8 @@ webhook_attempts = Table(
     "webhook_attempts",
     metadata,
     _id(),
-    Column(
-        "delivery_id",
-        UUID(as_uuid=True),
-        ForeignKey("webhook_deliveries.id", ondelete="CASCADE"),
-        nullable=False,
-        index=True,
-    ),
-    Column(
-        "webhook_id",
-        UUID(as_uuid=True),
-        ForeignKey("webhooks.id", ondelete="CASCADE"),
-        nullable=False,
-    ),
+    _ref("delivery_id", "webhook_deliveries.id", index=True),
+    _ref("webhook_id", "webhooks.id"),
     Column("attempt", Integer, nullable=False),
     Column("status_code", Integer, nullable=True),
     Column("error", Text, nullable=True),

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import math
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
@@ -55,6 +54,7 @@ SEND_CONCURRENCY = 32  # attempts under way at once, per process
 SENDER_CONNECTIONS = 2
 FANOUT_BATCH = 200
 HOUSEKEEPING_MAX_SECONDS = 30.0
+CLOSE_TIMEOUT_SECONDS = 2.0  # at shutdown, how long to let a transaction under way finish
 KEEP_FINISHED = timedelta(days=30)
 USER_AGENT = "Loomworks-Webhooks/1"
 
@@ -77,6 +77,7 @@ class WebhookSender:
         self._outcomes: list[tuple[Claimed, Outcome, timedelta | None]] = []
         self._outcome_ready = asyncio.Event()
         self._room = asyncio.Event()  # set when an attempt has been recorded
+        self._stopping = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._next_housekeeping = 0.0
         self.housekeeping_rounds = 0  # how many stall scans have finished (for the tests)
@@ -93,18 +94,29 @@ class WebhookSender:
         ]
 
     async def close(self) -> None:
-        """Stop: an attempt cut off here is sent again once its lease has passed."""
-        tasks = [*self._in_flight, *self._tasks]
-        for task in tasks:
+        """Stop between transactions rather than in one (a transaction cut off mid-way would
+        hold its locks until its connection is reclaimed), recording what has come back;
+        an attempt cut off here is sent again once its lease has passed."""
+        self._stopping.set()
+        self._outcome_ready.set()
+        self._room.set()
+        for task in self._in_flight:
             task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await asyncio.gather(*self._in_flight, return_exceptions=True)
+        try:
+            async with asyncio.timeout(CLOSE_TIMEOUT_SECONDS):
+                await asyncio.gather(*self._tasks, return_exceptions=True)
+        except TimeoutError:  # the database is not answering: give up on it
+            for task in self._tasks:
+                task.cancel()
+            await asyncio.gather(*self._tasks, return_exceptions=True)
         await self._client.aclose()
 
     # --- the loop ------------------------------------------------------------------------
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
-        while True:
+        while not self._stopping.is_set():
             more = False
             try:
                 if loop.time() >= self._next_housekeeping:
@@ -127,7 +139,7 @@ class WebhookSender:
         self._room.clear()
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(self._settings.webhook_poll_seconds):
-                await (self._room.wait() if more else asyncio.sleep(math.inf))
+                await (self._room if more else self._stopping).wait()
 
     async def _housekeep(self) -> None:
         now = datetime.now(UTC)
@@ -179,10 +191,12 @@ class WebhookSender:
         """Record the outcomes that have come in, a batch per transaction. A batch that cannot
         be recorded is dropped: its deliveries' leases run out and they are sent again."""
         deactivate_after = timedelta(seconds=self._settings.webhook_deactivate_after_seconds)
-        while True:
+        while not (self._stopping.is_set() and not self._outcomes):
             await self._outcome_ready.wait()
             self._outcome_ready.clear()
             batch, self._outcomes = self._outcomes, []
+            if not batch:
+                continue
             try:
                 async with self._engine.begin() as conn:
                     for delivery, outcome, retry_in in batch:

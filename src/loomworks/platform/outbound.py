@@ -62,8 +62,8 @@ def refusal(address: Address) -> str | None:
         return f"{address} is a loopback address"
     if address.is_link_local:
         return f"{address} is a link-local address"
-    if address.is_private or not address.is_global:
-        return f"{address} is a private or reserved address"
+    if address.is_private or address.is_multicast or not address.is_global:
+        return f"{address} is a private, multicast or reserved address"
     return None
 
 
