@@ -11,21 +11,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import resource
 import statistics
 import time
 import uuid
 from collections.abc import Sequence
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bench.measure import rss_bytes, serve
-from bench.runner import RESULTS_DIR, _run_loop, database
+from bench.runner import RESULTS_DIR, _run_loop, database, write_result
 from loomworks.api.deps import SESSION_COOKIE
 from loomworks.core.states import Designation
 from loomworks.db.engagements import add_member, create_engagement
@@ -221,10 +219,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         f"growth {result['rss_growth_mb']:.1f} MB   (target <= {TARGET_RSS_GROWTH_MB:.0f} MB)\n"
         f"  streams opened in {result['open_seconds']:.2f} s"
     )
-    path = Path(args.json)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"JSON written to {path}")
+    write_result(args.json, result)
 
 
 if __name__ == "__main__":

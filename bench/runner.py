@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import dataclasses
 import hashlib
+import json
 import os
 import platform
 import sys
@@ -390,6 +391,14 @@ def database(url: str | None) -> Iterator[str]:
         embedded_server(Path(tmp) / "pgdata", delete_on_exit=True) as embedded_url,
     ):
         yield embedded_url
+
+
+def write_result(path_text: str, result: dict[str, Any]) -> None:
+    """A result as indented JSON at `path_text` (folders made as needed), and say where."""
+    path = Path(path_text)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"JSON written to {path}")
 
 
 def result_path(json_path: str | None, scale: str, *, many: bool) -> Path:

@@ -31,10 +31,12 @@ from loomworks.api.routers import (
     me,
     renders,
     tokens,
+    webhooks,
 )
 from loomworks.api.routers.page import install_page
 from loomworks.db.replicas import ReadRouter, Replica
 from loomworks.live.hub import EventHub
+from loomworks.live.webhooks import SENDER_CONNECTIONS, WebhookSender
 from loomworks.platform import metrics
 from loomworks.platform.engine import DatabaseTimeouts, create_engine
 from loomworks.platform.security import hashing_pool
@@ -44,6 +46,7 @@ from loomworks.platform.urls import BadDatabaseURL, async_url
 log = logging.getLogger(__name__)
 
 API_NAME = "loomworks-api"  # the application_name of the service's database connections
+WEBHOOKS_NAME = "loomworks-webhooks"  # and of the webhook sender's
 
 # Work that runs beside the API for as long as it is up, on the app's engine (the CLI passes
 # the demo simulator this way, so the app itself knows nothing of the demo).
@@ -82,18 +85,20 @@ def create_app(
             allow_headers=["Content-Type", "If-None-Match", "Last-Event-ID"],
             expose_headers=["ETag", "Retry-After", "X-Poll-Interval"],
         )
-    for module in (
+    routers = (
         health,
         auth,
         me,
         tokens,
+        webhooks,
         dashboard,
         events,
         decisions,
         engagements,
         jobs,
         renders,
-    ):
+    )
+    for module in routers:
         app.include_router(module.router)
     app.include_router(dashboard.engagement_router)
     install_offline_docs(app)
@@ -129,7 +134,9 @@ def _lifespan(
         finally:
             await _cancel(tasks)
             await app.state.events.close()
-            for engine in (app.state.engine, *(r.engine for r in app.state.reads.replicas)):
+            await app.state.webhooks.close()
+            engines = (app.state.engine, app.state.webhooks_engine)
+            for engine in (*engines, *(r.engine for r in app.state.reads.replicas)):
                 await _dispose(engine, settings)
             app.state.hashing.shutdown(wait=False, cancel_futures=True)
             metrics.process_exited()
@@ -155,6 +162,15 @@ def _open(app: FastAPI, settings: Settings, url: str) -> None:
         settle=app.state.reads.settle if app.state.reads.replicas else None,
     )
     app.state.events.start()
+    # Every process sends webhooks; they share the work through the database.
+    app.state.webhooks_engine = create_engine(
+        url,
+        pool_size=SENDER_CONNECTIONS,
+        timeouts=timeouts,
+        application_name=WEBHOOKS_NAME,
+    )
+    app.state.webhooks = WebhookSender(app.state.webhooks_engine, settings)
+    app.state.webhooks.start()
 
 
 def read_router(primary: AsyncEngine, settings: Settings, timeouts: DatabaseTimeouts) -> ReadRouter:

@@ -10,6 +10,8 @@ from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from loomworks.core.webhooks import outbox_by_registry
+from loomworks.db import outbox
 from loomworks.db.counters import (
     RENAME_FUNCTION_SQL,
     counted_by_registry,
@@ -69,4 +71,25 @@ async def test_counter_triggers_count_what_the_registry_declares(engine: AsyncEn
         expected[f"dashboard_count_truncate_{table}"] = truncate_function_sql(table, counted).split(
             "$$"
         )[1]
+    assert installed == expected
+
+
+async def test_outbox_triggers_record_what_the_registry_declares(engine: AsyncEngine) -> None:
+    """A source added to loomworks.core.kinds without the migration that records its webhook
+    events fails here."""
+    async with engine.connect() as conn:
+        installed = dict(
+            (
+                await conn.execute(
+                    text(
+                        "SELECT proname, prosrc FROM pg_proc "
+                        "WHERE proname LIKE 'webhook\\_outbox\\_%'"
+                    )
+                )
+            ).all()
+        )
+    expected = {
+        f"webhook_outbox_{table}": outbox.function_sql(table, recorded).split("$$")[1]
+        for table, recorded in outbox_by_registry().items()
+    }
     assert installed == expected

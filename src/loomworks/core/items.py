@@ -13,12 +13,27 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import orjson
+
 from loomworks.core.kinds import SOURCE_OF, Source, sources_in
 from loomworks.core.progress import DEFAULT_ACTIVITY_LABEL, Progress, progress_of, stalled
 from loomworks.core.rows import ActiveRow, CountRow, JobRow, NeedsYouRow, RecentRow
 from loomworks.core.states import Zone
 
 Item = dict[str, Any]
+
+
+def _uuid_text(value: object) -> str:
+    # asyncpg's UUID subclasses uuid.UUID; orjson only writes the exact class itself.
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    raise TypeError(f"{type(value).__name__} is not JSON")
+
+
+def json_bytes(content: Any) -> bytes:
+    """Items (and anything else) as JSON, byte for byte what the response models would
+    write: UUIDs as strings, UTC times with "Z"."""
+    return orjson.dumps(content, default=_uuid_text, option=orjson.OPT_UTC_Z)
 
 
 @dataclass(frozen=True)

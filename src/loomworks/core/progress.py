@@ -191,11 +191,11 @@ def stalled(progress: Progress, silent: timedelta) -> Progress:
     if progress.mode == "none" or progress.hint is None:
         return progress
     return progress._replace(
-        stalled=True, hint=f"{progress.hint} — no update for {_duration(silent)}"
+        stalled=True, hint=f"{progress.hint} — no update for {duration_text(silent)}"
     )
 
 
-def _duration(span: timedelta) -> str:
+def duration_text(span: timedelta) -> str:
     minutes = int(span.total_seconds() // 60)
     if minutes < 60:
         return f"{minutes} min"

@@ -258,15 +258,40 @@ def _payload(zone: Zone, arm: Arm, page: CTE) -> Select[Any]:
     """The page's rows of this arm with what the items show: read only for the `fetch` rows
     that made the page, not for every candidate."""
     table = arm.table
-    payload = [
-        (arm.payload[name] if name in arm.payload else cast(null(), sql_type)).label(name)
-        for name, sql_type in ZONE_PAYLOAD[zone].items()
-    ]
     return (
-        select(table.c.engagement_id, page.c.item_kind, page.c.item_id, page.c.sort_key, *payload)
+        select(
+            table.c.engagement_id,
+            page.c.item_kind,
+            page.c.item_id,
+            page.c.sort_key,
+            *_payload_columns(zone, arm),
+        )
         .join_from(page, table, table.c.id == page.c.item_id)
         .where(page.c.item_kind == _kind(arm))
     )
+
+
+def _payload_columns(zone: Zone, arm: Arm) -> list[ColumnElement[Any]]:
+    return [
+        (arm.payload[name] if name in arm.payload else cast(null(), sql_type)).label(name)
+        for name, sql_type in ZONE_PAYLOAD[zone].items()
+    ]
+
+
+def source_rows(source: Source) -> Select[Any]:
+    """A source's rows in item_columns(zone) order, in whatever state they are now (narrow it
+    with .where() on `metadata.tables[source.table]`): what a webhook's item is built from.
+    Not scoped to a person: never serve it to one unchecked."""
+    arm = _arm(source)
+    table = arm.table
+    return select(
+        table.c.engagement_id,
+        engagements.c.name.label("engagement_name"),
+        _kind(arm).label("item_kind"),
+        table.c.id.label("item_id"),
+        arm.key.label("sort_key"),
+        *_payload_columns(source.zone, arm),
+    ).join_from(table, engagements, engagements.c.id == table.c.engagement_id)
 
 
 def item_columns(zone: Zone) -> tuple[str, ...]:

@@ -7,10 +7,12 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     CheckConstraint,
     Column,
     DateTime,
     ForeignKey,
+    Identity,
     Index,
     Integer,
     LargeBinary,
@@ -24,6 +26,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 
 from loomworks.core import states
 from loomworks.core.kinds import sources_of_table
+from loomworks.core.webhooks import SUBSCRIBABLE, DeliveryState
 
 metadata = MetaData(
     naming_convention={
@@ -77,6 +80,17 @@ def _zone_indexes(table: str) -> list[Index]:
             ),
         ]
     return indexes
+
+
+def _ref(name: str, target: str, *, nullable: bool = False, index: bool = False) -> Column[Any]:
+    """A UUID column referring to `target` ("table.id"), deleted with what it refers to."""
+    return Column(
+        name,
+        UUID(as_uuid=True),
+        ForeignKey(target, ondelete="CASCADE"),
+        nullable=nullable,
+        index=index,
+    )
 
 
 def _json(name: str, *, nullable: bool) -> Column[Any]:
@@ -404,7 +418,103 @@ access_tokens = Table(
 )
 
 
+# A person's webhooks (docs/integrations.md). The secret signs deliveries, so it is kept as
+# it was issued; it is shown once, when the webhook is created.
+webhooks = Table(
+    "webhooks",
+    metadata,
+    _id(),
+    _ref("person_id", "persons.id", index=True),
+    Column("url", Text, nullable=False),
+    Column("secret", Text, nullable=False),
+    Column("events", ARRAY(Text), nullable=False),
+    Column("engagement_ids", ARRAY(UUID(as_uuid=True)), nullable=True),  # NULL: all of mine
+    _now("created_at"),
+    Column("active", Boolean, nullable=False, server_default=text("true")),
+    # Since when every attempt has failed (NULL after a success): past a day, deactivated.
+    Column("failing_since", DateTime(timezone=True), nullable=True),
+    Column("deactivated_at", DateTime(timezone=True), nullable=True),
+    Column("deactivated_reason", Text, nullable=True),
+    CheckConstraint(
+        "cardinality(events) > 0 AND events <@ ARRAY["
+        + ", ".join(f"'{event}'" for event in SUBSCRIBABLE)
+        + "]::text[]",
+        name="events_valid",
+    ),
+)
+
+# The outbox: what happened, written by triggers on the source tables in the transaction
+# that made the change (db/outbox.py), and fanned out to the subscribed webhooks' deliveries
+# by the sender (live/webhooks.py), which deletes it in the same transaction.
+webhook_events = Table(
+    "webhook_events",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("event", Text, nullable=False),
+    Column("engagement_id", UUID(as_uuid=True), nullable=False),
+    Column("item_kind", Text, nullable=False),
+    Column("item_id", UUID(as_uuid=True), nullable=False),
+    _now("occurred_at"),
+)
+
+# One delivery per webhook and event; its id is the X-Loomworks-Delivery of every attempt.
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    _id(),
+    _ref("webhook_id", "webhooks.id", index=True),
+    Column("event", Text, nullable=False),
+    _ref("engagement_id", "engagements.id", nullable=True),  # NULL: a ping
+    Column("payload", JSONB, nullable=False),  # {"engagement": ..., "item": ...}
+    Column("occurred_at", DateTime(timezone=True), nullable=False),
+    _now("created_at"),
+    Column("state", Text, nullable=False, server_default=text(f"'{DeliveryState.PENDING}'")),
+    Column("attempts", Integer, nullable=False, server_default=text("0")),
+    # Due then; while an attempt is under way, when it counts as lost and is tried again.
+    Column(
+        "next_attempt_at", DateTime(timezone=True), nullable=False, server_default=text("now()")
+    ),
+    Column("completed_at", DateTime(timezone=True), nullable=True),
+    CheckConstraint(_in("state", DeliveryState), name="state_valid"),
+    Index(
+        "ix_webhook_deliveries_due",
+        "next_attempt_at",
+        postgresql_where=text(f"state = '{DeliveryState.PENDING}'"),
+    ),
+    Index("ix_webhook_deliveries_completed_at", "completed_at"),
+)
+
+# One row per attempt: what GET /me/webhooks/{id}/deliveries lists.
+webhook_attempts = Table(
+    "webhook_attempts",
+    metadata,
+    _id(),
+    _ref("delivery_id", "webhook_deliveries.id", index=True),
+    _ref("webhook_id", "webhooks.id"),
+    Column("attempt", Integer, nullable=False),
+    Column("status_code", Integer, nullable=True),
+    Column("error", Text, nullable=True),
+    _now("at"),
+    Index("ix_webhook_attempts_webhook", "webhook_id", text("at DESC"), text("id DESC")),
+)
+
+# The stalls already announced (job.stalled): one per job and its last progress write, so a
+# job is announced once per silence, by one process.
+webhook_stalls = Table(
+    "webhook_stalls",
+    metadata,
+    Column("job_id", UUID(as_uuid=True), primary_key=True),
+    Column("progress_updated_at", DateTime(timezone=True), primary_key=True),
+    _now("noted_at"),
+)
+
+
 DATA_TABLES = (
+    webhook_stalls,
+    webhook_attempts,
+    webhook_deliveries,
+    webhook_events,
+    webhooks,
     access_tokens,
     login_failures,
     dashboard_counts,

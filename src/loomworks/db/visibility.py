@@ -11,6 +11,7 @@ from sqlalchemy import ColumnElement, Text, false, literal_column, or_, true
 from loomworks.core.access import ADMITTED, Audience
 from loomworks.core.kinds import sources_in
 from loomworks.core.states import Designation, Zone
+from loomworks.core.webhooks import EVENT_ZONE, audience_of_event
 from loomworks.core.zones import audience_of
 
 
@@ -53,3 +54,16 @@ def kind_seen(
 
 def zone_seen(zone: ColumnElement[str], designation: ColumnElement[str]) -> ColumnElement[bool]:
     return _seen(zone, designation, lambda z: [z.value])
+
+
+def event_seen(event: ColumnElement[str], designation: ColumnElement[str]) -> ColumnElement[bool]:
+    """A webhook event about an engagement reaches a member of it whose designation its
+    zone's audience admits (needs_you.arrived: never a viewer)."""
+    return or_(
+        false(),
+        *(
+            (event == literal_column(f"'{kind}'", Text))
+            & admitted(designation, audience_of_event(kind))
+            for kind in EVENT_ZONE
+        ),
+    )

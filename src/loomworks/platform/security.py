@@ -57,3 +57,8 @@ def new_session_token() -> str:
 def token_hash(token: str) -> str:
     """The stored form of a session token: the lower-case hex SHA-256 of the cookie's token."""
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+def new_webhook_secret() -> str:
+    """A webhook's signing secret: 256 random bits, recognisable by its prefix."""
+    return "lwhook_" + secrets.token_urlsafe(32)

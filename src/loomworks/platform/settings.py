@@ -76,6 +76,16 @@ class Settings(BaseSettings):
     # Password checks (argon2, ~0.25 s of a core each) run in this many low-priority threads;
     # sign-ins queue for them. Half the cores leaves the rest to the event loop and PostgreSQL.
     hash_concurrency: int = Field(default_factory=_half_the_cores, ge=1)
+    # Webhooks (docs/integrations.md): the first retry waits about this long, each later one
+    # twice as long as the one before; after webhook_max_attempts the delivery has failed.
+    webhook_retry_base_seconds: float = Field(default=30.0, gt=0)
+    webhook_max_attempts: int = Field(default=8, ge=5, le=30)
+    # Let webhooks call loopback, private and link-local addresses (tests, local development).
+    webhook_allow_private: bool = False
+    # A webhook whose every delivery failed for this long is deactivated.
+    webhook_deactivate_after_seconds: int = Field(default=24 * 3600, ge=1)
+    # How often each process looks for deliveries that are due (and sends them at once).
+    webhook_poll_seconds: float = Field(default=1.0, gt=0, le=60)
 
     @property
     def undo_window(self) -> timedelta:

@@ -2,18 +2,11 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
-import orjson
 from fastapi.responses import JSONResponse
 
-
-def _uuid_text(value: object) -> str:
-    # asyncpg's UUID subclasses uuid.UUID; orjson only writes the exact class itself.
-    if isinstance(value, uuid.UUID):
-        return str(value)
-    raise TypeError(f"{type(value).__name__} is not JSON")
+from loomworks.core.items import json_bytes
 
 
 class JSONBody(JSONResponse):
@@ -22,4 +15,4 @@ class JSONBody(JSONResponse):
     building a model per item (docs/benchmarks.md, step 12) and the tests hold them to it."""
 
     def render(self, content: Any) -> bytes:
-        return orjson.dumps(content, default=_uuid_text, option=orjson.OPT_UTC_Z)
+        return json_bytes(content)
