@@ -15,6 +15,7 @@ import pytest
 import schemathesis
 import uvicorn
 from hypothesis import HealthCheck, settings
+from schemathesis.checks import positive_data_acceptance
 from schemathesis.generation.case import Case
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -107,7 +108,14 @@ def test_api_conforms_to_its_openapi(case: Case, session_token: str, live_server
         case.cookies["loomworks_session"] = _fresh_session(live_server) if fresh else session_token
     # An event stream never ends: schemathesis reads one until the request's timeout.
     timeout = EVENT_STREAM_SECONDS if case.path == "/me/dashboard/events" else None
-    case.call_and_validate(base_url=live_server, **({"timeout": timeout} if timeout else {}))
+    # A webhook URL must resolve to a public address, and nothing resolves here (no DNS): a
+    # schema-valid URL is then a documented 422, as it would be for an unknown host.
+    excluded = [positive_data_acceptance] if case.path == "/me/webhooks" else []
+    case.call_and_validate(
+        base_url=live_server,
+        excluded_checks=excluded,
+        **({"timeout": timeout} if timeout else {}),
+    )
 
 
 def _fresh_session(base_url: str) -> str:
