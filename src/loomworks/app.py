@@ -32,6 +32,7 @@ from loomworks.api.routers import (
     renders,
 )
 from loomworks.api.routers.page import install_page
+from loomworks.db.login import SignInGates
 from loomworks.db.replicas import ReadRouter, Replica
 from loomworks.live.hub import EventHub
 from loomworks.platform import metrics
@@ -133,6 +134,7 @@ def _open(app: FastAPI, settings: Settings, url: str) -> None:
     )
     app.state.reads = read_router(app.state.engine, settings, timeouts)
     app.state.hashing = hashing_pool(settings.hash_concurrency)
+    app.state.sign_in_gates = SignInGates.for_pool(settings.db_pool_size)
     app.state.cursor_key = None  # loaded on first use
     # The process's one LISTEN connection for event streams; it connects (and reconnects)
     # in the background.

@@ -364,6 +364,9 @@ login_failures = Table(
     Column("client_address", Text, nullable=False),
     _now("failed_at"),
     Index("ix_login_failures_email_failed_at", "email", "failed_at"),
+    Index(
+        "ix_login_failures_email_client_address_failed_at", "email", "client_address", "failed_at"
+    ),
     Index("ix_login_failures_client_address_failed_at", "client_address", "failed_at"),
     Index("ix_login_failures_failed_at", "failed_at"),
 )
