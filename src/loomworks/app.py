@@ -78,7 +78,7 @@ def create_app(
             CORSMiddleware,
             allow_origins=sorted(settings.allowed_origins),
             allow_credentials=True,
-            allow_methods=["GET", "POST"],
+            allow_methods=["GET", "POST", "DELETE"],
             allow_headers=["Content-Type", "If-None-Match", "Last-Event-ID"],
             expose_headers=["ETag", "Retry-After", "X-Poll-Interval"],
         )

@@ -6,7 +6,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import ColumnElement, and_, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -182,11 +182,66 @@ async def revoke_sessions_of(conn: AsyncConnection, *, person_id: uuid.UUID) -> 
     """Sign a person out everywhere; how many live sessions that ended."""
     ended = await conn.execute(
         update(sessions)
-        .where(
-            sessions.c.person_id == person_id,
-            sessions.c.revoked_at.is_(None),
-            sessions.c.expires_at > func.now(),
+        .where(_live(person_id))
+        .values(revoked_at=func.now())
+        .returning(sessions.c.id)
+    )
+    return len(ended.all())
+
+
+@dataclass(frozen=True)
+class SessionRow:
+    id: uuid.UUID
+    created_at: datetime
+    expires_at: datetime
+    current: bool
+
+
+def _live(person_id: uuid.UUID) -> ColumnElement[bool]:
+    return and_(
+        sessions.c.person_id == person_id,
+        sessions.c.revoked_at.is_(None),
+        sessions.c.expires_at > func.now(),
+    )
+
+
+async def live_sessions(
+    conn: AsyncConnection, *, person_id: uuid.UUID, current_token: str
+) -> list[SessionRow]:
+    """A person's valid sessions, newest first, marking the one `current_token` belongs to."""
+    rows = await conn.execute(
+        select(
+            sessions.c.id,
+            sessions.c.created_at,
+            sessions.c.expires_at,
+            (sessions.c.token_hash == token_hash(current_token)).label("current"),
         )
+        .where(_live(person_id))
+        .order_by(sessions.c.created_at.desc(), sessions.c.id.desc())
+    )
+    return [SessionRow(*row) for row in rows]
+
+
+async def end_session(
+    conn: AsyncConnection, *, person_id: uuid.UUID, session_id: uuid.UUID
+) -> bool:
+    """Revoke one of the person's valid sessions; False when they have no such session."""
+    ended = await conn.execute(
+        update(sessions)
+        .where(_live(person_id), sessions.c.id == session_id)
+        .values(revoked_at=func.now())
+        .returning(sessions.c.id)
+    )
+    return ended.one_or_none() is not None
+
+
+async def end_other_sessions(
+    conn: AsyncConnection, *, person_id: uuid.UUID, current_token: str
+) -> int:
+    """Revoke every valid session of the person but the current one; how many ended."""
+    ended = await conn.execute(
+        update(sessions)
+        .where(_live(person_id), sessions.c.token_hash != token_hash(current_token))
         .values(revoked_at=func.now())
         .returning(sessions.c.id)
     )

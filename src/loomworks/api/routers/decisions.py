@@ -20,6 +20,7 @@ from loomworks.api.deps import (
     deciding_member,
     engagement_member,
 )
+from loomworks.api.http.conditional import NoStore
 from loomworks.api.http.csrf import SameSite
 from loomworks.api.http.cursor import decode_cursor, encode_cursor
 from loomworks.api.http.errors import Conflict, LoomworksError, NotFound, Unprocessable
@@ -164,6 +165,7 @@ for _source in sources_in(Zone.NEEDS_YOU):
         name=f"read_{_source.kind}",
         summary=f"One {_source.kind.replace('_', ' ')}, with what I may decide on it",
         responses=errors(401, 404, 422, 503),
+        dependencies=[NoStore],
     )
     for _decision in _source.decisions:
         router.add_api_route(
@@ -216,7 +218,11 @@ async def decide_many(
     return BulkDecisionResponse(results=results)
 
 
-@router.get("/engagements/{engagement_id}/decisions", responses=errors(400, 401, 404, 422, 503))
+@router.get(
+    "/engagements/{engagement_id}/decisions",
+    responses=errors(400, 401, 404, 422, 503),
+    dependencies=[NoStore],
+)
 async def read_decision_history(
     membership: ReadMember, conn: ReadConn, key: CursorKey, limit: Limit = 50, cursor: Cursor = None
 ) -> DecisionHistoryResponse:

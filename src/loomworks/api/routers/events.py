@@ -103,10 +103,15 @@ class EventStreamResponse(Response):
             self.subscriber.end("The client went away.")
 
 
+_MAX_VERSION_DIGITS = 19  # 2**63 - 1
+
+
 def _version(last_event_id: str | None) -> int | None:
     """The version to resume after. Anything but a version we could have sent (a browser
     replays whatever id it last saw) resumes nothing rather than failing the reconnect."""
-    if last_event_id is None or not last_event_id.isascii() or not last_event_id.isdigit():
+    if last_event_id is None or len(last_event_id) > _MAX_VERSION_DIGITS:
+        return None  # and never int() a huge string: Python refuses past 4,300 digits
+    if not last_event_id.isascii() or not last_event_id.isdigit():
         return None
     version = int(last_event_id)
     return version if version < 2**63 else None
