@@ -10,6 +10,7 @@ from loomworks.api.deps.connections import (
     Gates,
     Hashing,
     Hub,
+    Stopping,
 )
 from loomworks.api.deps.membership import (
     DecidingMember,
@@ -45,6 +46,7 @@ __all__ = [
     "ReadMember",
     "ReplicaFallback",
     "SessionToken",
+    "Stopping",
     "StreamCaller",
     "StreamSession",
     "WriteFence",

@@ -16,6 +16,7 @@ from loomworks.live.hub import EventHub
 from loomworks.platform.faults import connection
 from loomworks.platform.security import device_key
 from loomworks.platform.settings import Settings
+from loomworks.platform.shutdown import Shutdown
 
 
 async def get_conn(request: Request) -> AsyncIterator[AsyncConnection]:
@@ -90,3 +91,12 @@ def get_event_hub(request: Request) -> EventHub:
 
 
 Hub = Annotated[EventHub, Depends(get_event_hub)]
+
+
+async def get_shutdown(request: Request) -> Shutdown:
+    shutdown: Shutdown = request.app.state.shutdown
+    return shutdown
+
+
+# For responses that outlive the route: they end by the server's shutdown cutoff.
+Stopping = Annotated[Shutdown, Depends(get_shutdown)]

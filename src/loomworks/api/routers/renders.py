@@ -10,19 +10,22 @@ import time
 import uuid
 import zipfile
 from collections.abc import AsyncGenerator, Sequence
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
 from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
 from sqlalchemy.ext.asyncio import AsyncEngine
-from starlette.types import Message, Send
+from starlette.types import Message, Receive, Scope, Send
 
-from loomworks.api.deps import AppSettings, CurrentPerson, ReadConn, ReadEngines
+from loomworks.api.deps import AppSettings, CurrentPerson, ReadConn, ReadEngines, Stopping
 from loomworks.api.http.errors import Conflict, NotFound
+from loomworks.api.http.transport import abort_connection
 from loomworks.api.schemas.errors import errors
 from loomworks.core.states import ContentKind, RenderState
 from loomworks.db.renders import RenderFile, file_chunks, render_for_download
+from loomworks.platform.shutdown import Shutdown
 
 log = logging.getLogger(__name__)
 router = APIRouter(
@@ -45,6 +48,7 @@ async def render_content(
     me: CurrentPerson,
     engines: ReadEngines,
     settings: AppSettings,
+    shutdown: Stopping,
 ) -> StreamingResponse:
     """Download a produced render: its file, or a zip of its files."""
     render = await render_for_download(
@@ -67,14 +71,14 @@ async def render_content(
             media_type=media_type or "application/octet-stream",
             filename=_safe_name(file.filename) or base_name,
             size=file.byte_size,
-            idle_timeout=settings.download_idle_timeout_seconds,
+            limits=_Limits(settings.download_idle_timeout_seconds, shutdown),
         )
     return _download(
         _zip_stream(engines, render.files),
         media_type="application/zip",
         filename=f"{base_name}.zip",
         size=None,
-        idle_timeout=settings.download_idle_timeout_seconds,
+        limits=_Limits(settings.download_idle_timeout_seconds, shutdown),
     )
 
 
@@ -84,7 +88,7 @@ def _download(
     media_type: str,
     filename: str,
     size: int | None,
-    idle_timeout: float,
+    limits: _Limits,
 ) -> StreamingResponse:
     ascii_name = filename.encode("ascii", "replace").decode().replace("?", "_")
     headers = {
@@ -98,9 +102,13 @@ def _download(
     }
     if size is not None:
         headers["Content-Length"] = str(size)
-    return _IdleLimitedResponse(
-        body, media_type=media_type, headers=headers, idle_timeout=idle_timeout
-    )
+    return _IdleLimitedResponse(body, media_type=media_type, headers=headers, limits=limits)
+
+
+@dataclass(frozen=True)
+class _Limits:
+    idle_timeout: float  # seconds a client may accept nothing
+    shutdown: Shutdown  # and the server's exit cuts every download off by its cutoff
 
 
 class _ClientStalled(Exception):
@@ -108,30 +116,44 @@ class _ClientStalled(Exception):
 
 
 class _IdleLimitedResponse(StreamingResponse):
-    """A streamed body that gives up on a client which accepts no bytes for `idle_timeout`
-    seconds: the response ends unfinished and the server closes the connection, instead of
-    keeping the download (and its memory) alive for as long as the client stays silent."""
+    """A streamed body that gives up on a client which accepts no bytes for the idle timeout
+    (or is still downloading at the shutdown cutoff): the connection is cut off at once,
+    with what was buffered for it, instead of being kept (with its memory) for as long as
+    the client stays silent."""
 
     def __init__(
-        self, body: AsyncGenerator[bytes, None], *, idle_timeout: float, **kwargs: Any
+        self, body: AsyncGenerator[bytes, None], *, limits: _Limits, **kwargs: Any
     ) -> None:
         super().__init__(body, **kwargs)
         self._body = body
-        self.idle_timeout = idle_timeout
+        self.limits = limits
+        self._scope: Scope = {}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        self._scope = scope
+        await super().__call__(scope, receive, send)
 
     async def stream_response(self, send: Send) -> None:
+        shutdown = self.limits.shutdown
+
         async def send_or_give_up(message: Message) -> None:
             try:
-                async with asyncio.timeout(self.idle_timeout):
-                    await send(message)
+                async with asyncio.timeout(self.limits.idle_timeout) as limit:
+                    with shutdown.bounding(limit):
+                        await send(message)
             except TimeoutError:
                 raise _ClientStalled from None
 
         try:
             await super().stream_response(send_or_give_up)
         except _ClientStalled:
-            log.info("download client accepted nothing for %g s; dropping it", self.idle_timeout)
+            if shutdown.cutoff is None:
+                why = f"accepted nothing for {self.limits.idle_timeout:g} s"
+            else:
+                why = "was still downloading when the server shut down"
+            log.info("download client %s; dropping it", why)
             await self._body.aclose()
+            await abort_connection(self._scope)
 
 
 def _safe_name(name: str) -> str:
