@@ -6,12 +6,18 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, and_, func, insert, select, update
+from sqlalchemy import ColumnElement, and_, delete, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from loomworks.core.states import Designation
-from loomworks.db.tables import engagement_memberships, engagements, persons, sessions
+from loomworks.db.tables import (
+    decisions,
+    engagement_memberships,
+    engagements,
+    persons,
+    sessions,
+)
 from loomworks.platform.security import hash_password, new_session_token, token_hash
 
 
@@ -86,7 +92,7 @@ async def credentials_for(conn: AsyncConnection, email: str) -> Credentials:
     row = (
         await conn.execute(
             select(*_person_columns, persons.c.password_hash).where(
-                persons.c.email == normalise_email(email)
+                persons.c.email == normalise_email(email), persons.c.disabled_at.is_(None)
             )
         )
     ).one_or_none()
@@ -118,6 +124,7 @@ async def person_for_token(conn: AsyncConnection, token: str) -> Person | None:
                 sessions.c.token_hash == token_hash(token),
                 sessions.c.revoked_at.is_(None),
                 sessions.c.expires_at > func.now(),
+                persons.c.disabled_at.is_(None),
             )
         )
     ).one_or_none()
@@ -246,3 +253,25 @@ async def end_other_sessions(
         .returning(sessions.c.id)
     )
     return len(ended.all())
+
+
+async def set_disabled(conn: AsyncConnection, *, person_id: uuid.UUID, disabled: bool) -> None:
+    """Disable a person (no sign-in; the caller ends their sessions) or enable them again."""
+    await conn.execute(
+        update(persons)
+        .where(persons.c.id == person_id)
+        .values(disabled_at=func.now() if disabled else None)
+    )
+
+
+async def decisions_by(conn: AsyncConnection, *, person_id: uuid.UUID) -> int:
+    """How many decisions the person has on record (history that keeps them from removal)."""
+    count = await conn.execute(
+        select(func.count()).select_from(decisions).where(decisions.c.person_id == person_id)
+    )
+    return int(count.scalar_one())
+
+
+async def remove_person(conn: AsyncConnection, *, person_id: uuid.UUID) -> None:
+    """Delete the person, their sessions and memberships (cascades)."""
+    await conn.execute(delete(persons).where(persons.c.id == person_id))

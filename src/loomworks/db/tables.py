@@ -105,6 +105,8 @@ persons = Table(
     # The WAL position (bytes) just after this person's last decision: their reads skip any
     # replica that has not replayed it (read-your-writes, loomworks.db.replicas).
     Column("written_lsn", BigInteger, nullable=True),
+    # A disabled person cannot sign in and has no valid session; their history stays.
+    Column("disabled_at", DateTime(timezone=True), nullable=True),
     CheckConstraint("email = lower(email)", name="email_lower_case"),
     # What each replica probe looks for.
     Index(

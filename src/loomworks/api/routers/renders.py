@@ -62,23 +62,29 @@ async def render_content(
         )
     if not render.downloadable:
         raise NotFound(f"Render #{render.display_number} has no downloadable file.")
-    base_name = _safe_name(render.title) or f"render-{render.display_number}"
+    base_name = _safe_name(render.title) or "render"
+    # Every render's download has a name of its own (`curl -OJ` refuses to overwrite, and a
+    # browser would number the copies): the render's number and the start of its id.
+    tag = f" (render {render.display_number} {render_id.hex[:8]})"
+    limits = _Limits(settings.download_idle_timeout_seconds, shutdown)
     if render.content_kind == ContentKind.BINARY_BLOB:
         file = render.files[0]
         media_type = file.media_type if _MEDIA_TYPE.match(file.media_type) else None
+        stem, dot, extension = (_safe_name(file.filename) or base_name).rpartition(".")
+        name = f"{stem}{tag}.{extension}" if dot and stem else f"{extension}{tag}"
         return _download(
             file_chunks(engines, file),
             media_type=media_type or "application/octet-stream",
-            filename=_safe_name(file.filename) or base_name,
+            filename=name,
             size=file.byte_size,
-            limits=_Limits(settings.download_idle_timeout_seconds, shutdown),
+            limits=limits,
         )
     return _download(
         _zip_stream(engines, render.files),
         media_type="application/zip",
-        filename=f"{base_name}.zip",
+        filename=f"{base_name}{tag}.zip",
         size=None,
-        limits=_Limits(settings.download_idle_timeout_seconds, shutdown),
+        limits=limits,
     )
 
 

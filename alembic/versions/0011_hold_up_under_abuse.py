@@ -1,21 +1,24 @@
-"""sign-in pairs: failed sign-ins counted per (email, client address), so that a few wrong
-passwords from one address no longer lock a person out from every other address
+"""hold up under abuse: failed sign-ins counted per (email, client address), so that a few
+wrong passwords from one address no longer lock a person out from every other address; a
+person can be disabled (no sign-in, no session) while their decisions stay on record
 
-Revision ID: 0011_signin_pairs
+Revision ID: 0011_hold_up_under_abuse
 Revises: 0010
 """
 
 from collections.abc import Sequence
 
+import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0011_signin_pairs"
+revision: str = "0011_hold_up_under_abuse"
 down_revision: str | None = "0010"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
+    op.add_column("persons", sa.Column("disabled_at", sa.DateTime(timezone=True), nullable=True))
     op.create_index(
         "ix_login_failures_email_client_address_failed_at",
         "login_failures",
@@ -25,3 +28,4 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_index("ix_login_failures_email_client_address_failed_at", "login_failures")
+    op.drop_column("persons", "disabled_at")
