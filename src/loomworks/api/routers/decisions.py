@@ -125,6 +125,15 @@ def _decision_route(source: Source, decision: Decision) -> Callable[..., Awaitab
     return route
 
 
+def _decided_detail(source: Source, last: RecordedDecision | None) -> str:
+    """What an item that no longer waits says instead of asking for a decision."""
+    decision = source.decision(last.decision) if last is not None else None
+    if last is None or decision is None:
+        return "No longer waiting for a decision."
+    when = last.decided_at.strftime("%H:%M UTC on %Y-%m-%d")
+    return f"{decision.done.capitalize()} by {last.person_name} at {when}; nothing left to decide."
+
+
 def _detail_route(source: Source) -> Callable[..., Awaitable[ItemDetailResponse]]:
     async def route(
         item_id: uuid.UUID, membership: ReadMember, conn: ReadConn
@@ -142,7 +151,11 @@ def _detail_route(source: Source) -> Callable[..., Awaitable[ItemDetailResponse]
             item_kind=NeedsYouKind(source.kind),
             item_id=item.item_id,
             item_label=source.label(item.label_parts),
-            detail=source.detail(item.label_parts),
+            detail=(
+                source.detail(item.label_parts)
+                if item.waiting
+                else _decided_detail(source, item.last_decision)
+            ),
             state=item.state,
             waiting=item.waiting,
             created_at=item.key,
