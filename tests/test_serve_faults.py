@@ -14,7 +14,6 @@ import sys
 import time
 from pathlib import Path
 
-import httpx
 import pytest
 
 from loomworks.platform.embedded import embedded_server
@@ -22,6 +21,7 @@ from loomworks.platform.engine import create_engine
 from loomworks.platform.migrate import upgrade_to_head
 from tests.fixtures.data import make_engagement, make_person, make_render, make_session
 from tests.test_cli import _free_port, _postgres_for
+from tests.test_serve_workers import _wait_healthy
 
 FILE_BYTES = 16 * 1024 * 1024
 
@@ -100,17 +100,6 @@ SHUTDOWN_TIMEOUT = 3
 STALLED_DOWNLOADS = 5
 
 
-def _wait_until_healthy(port: int) -> None:
-    for _ in range(600):
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    raise AssertionError("the server did not start")
-
-
 def _open(port: int, path: str, token: str, *, stalled: bool) -> socket.socket:
     client = socket.socket()
     if stalled:
@@ -142,7 +131,7 @@ def test_sigterm_finishes_within_its_bound_with_stalled_downloads_and_open_strea
         )
     clients: list[socket.socket] = []
     try:
-        _wait_until_healthy(port)
+        _wait_healthy(port)
         clients += [_open(port, path, token, stalled=True) for _ in range(STALLED_DOWNLOADS)]
         # Event streams: two that read, one that stopped reading.
         clients += [_open(port, "/me/dashboard/events", token, stalled=n == 2) for n in range(3)]

@@ -321,10 +321,15 @@ def _person_set_password(settings: Settings, args: argparse.Namespace) -> None:
     _with_database(settings, work)
 
 
-def _engagement_add(settings: Settings, args: argparse.Namespace) -> None:
-    name = args.name.strip()
+def _engagement_name(given: str) -> str:
+    name = given.strip()
     if not name:
         raise CommandError("the engagement name must not be empty")
+    return name
+
+
+def _engagement_add(settings: Settings, args: argparse.Namespace) -> None:
+    name = _engagement_name(args.name)
 
     async def work(conn: AsyncConnection) -> None:
         engagement_id = await create_engagement_once(conn, name=name)
@@ -484,9 +489,7 @@ def _person_remove(settings: Settings, args: argparse.Namespace) -> None:
 
 
 def _engagement_rename(settings: Settings, args: argparse.Namespace) -> None:
-    name = args.name.strip()
-    if not name:
-        raise CommandError("an engagement needs a name")
+    name = _engagement_name(args.name)
 
     async def work(conn: AsyncConnection) -> None:
         engagement_id = await _engagement_id(conn, args.engagement)

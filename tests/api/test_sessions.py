@@ -3,7 +3,6 @@ session's next request is 401 and its event streams end within a heartbeat."""
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -15,9 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from loomworks.db.people import Person
 from loomworks.db.tables import sessions
-from loomworks.platform.settings import Settings
 from tests.fixtures.data import as_, make_person, make_session
-from tests.fixtures.live import LiveServer, live_server, open_stream
+from tests.fixtures.live import LiveServer, live_events_server, open_stream
 
 HEARTBEAT = 1.0
 
@@ -102,11 +100,7 @@ async def test_ending_sessions_refuses_cross_site(
 
 @pytest.fixture
 async def live(database_url: str, engine: AsyncEngine) -> AsyncIterator[LiveServer]:
-    settings = Settings(
-        database_url=database_url, db_pool_size=2, events_heartbeat_seconds=HEARTBEAT
-    )
-    async with live_server(settings) as server:
-        await asyncio.wait_for(server.app.state.events.listening.wait(), timeout=10)
+    async with live_events_server(database_url, heartbeat=HEARTBEAT) as server:
         yield server
 
 
