@@ -8,6 +8,7 @@ import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import SQLAlchemyError
+from starlette.routing import BaseRoute, Match
 
 from loomworks.platform.faults import describe, is_unavailable
 
@@ -84,6 +85,22 @@ def install_error_handlers(app: FastAPI) -> None:
     async def loomworks_error(request: Request, exc: LoomworksError) -> JSONResponse:
         return JSONResponse(
             {"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers
+        )
+
+    @app.exception_handler(405)
+    async def method_not_allowed(request: Request, exc: Exception) -> JSONResponse:
+        """Allow lists every method of the path, which Starlette takes from the first route
+        only (GET /me/sessions and DELETE /me/sessions are two routes)."""
+        methods = {
+            method
+            for route in request.app.router.routes
+            if isinstance(route, BaseRoute) and route.matches(request.scope)[0] == Match.PARTIAL
+            for method in getattr(route, "methods", None) or ()
+        }
+        return JSONResponse(
+            {"detail": "Method Not Allowed"},
+            status_code=405,
+            headers={"Allow": ", ".join(sorted(methods))},
         )
 
     async def database_error(request: Request, exc: Exception) -> JSONResponse:
