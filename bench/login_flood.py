@@ -88,6 +88,7 @@ def _summary(latencies: list[float]) -> tuple[float, float]:
 async def run(options: argparse.Namespace, url: str) -> None:
     token = await _prepare(url)
     # Out of the way: every flood request must reach the password check.
+    os.environ["LOOMWORKS_LOGIN_FAILURES_PER_PAIR"] = "1000000"
     os.environ["LOOMWORKS_LOGIN_FAILURES_PER_EMAIL"] = "1000000"
     os.environ["LOOMWORKS_LOGIN_FAILURES_PER_ADDRESS"] = "1000000"
     settings = Settings()

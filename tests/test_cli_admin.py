@@ -19,7 +19,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from loomworks.cli import main
-from tests.fixtures.data import make_engagement, make_person, make_session
+from tests.fixtures.data import make_engagement, make_person, make_session, make_shape
 
 PASSWORD = "a-long-enough-secret"
 
@@ -76,7 +76,7 @@ async def test_lists_show_people_engagements_and_members(
     assert "Ada Lovelace" in persons[0] and str(ada.id) in persons[0]
     engagements = (await _ok(database_url, "engagement", "list")).splitlines()
     assert engagements[0].startswith("Bay") and str(bay) in engagements[0]
-    assert engagements[1].startswith("Harbour") and "1 members" in engagements[1]
+    assert engagements[1].startswith("Harbour") and engagements[1].endswith("  1 member")
     members = (await _ok(database_url, "member", "list", "Harbour")).splitlines()
     assert len(members) == 1
     assert members[0].split() == ["ada@example.test", "Ada", "Lovelace", "owner"]
@@ -209,3 +209,89 @@ async def test_duplicate_engagement_names_are_refused(
     await _ok(database_url, "engagement", "add", "Harbour")
     await _fails(database_url, "engagement", "add", "harbour ", message="already exists")
     assert len((await _ok(database_url, "engagement", "list")).splitlines()) == 1
+
+
+async def test_empty_lists_say_so(database_url: str, db: AsyncConnection) -> None:
+    assert (await _ok(database_url, "person", "list")).startswith("no people yet")
+    assert (await _ok(database_url, "engagement", "list")).startswith("no engagements yet")
+    await make_engagement(db, "Empty")
+    assert (await _ok(database_url, "member", "list", "Empty")).strip() == "'Empty' has no members"
+
+
+async def test_the_last_owner_stays_unless_forced(database_url: str, db: AsyncConnection) -> None:
+    ada = await make_person(db, "ada@example.test")
+    bea = await make_person(db, "bea@example.test")
+    await make_engagement(db, "Harbour", member=ada, designation="owner")
+    for args in (
+        ("member", "remove", "ada@example.test", "Harbour"),
+        ("member", "set-designation", "ada@example.test", "Harbour", "viewer"),
+        ("person", "remove", "ada@example.test"),
+    ):
+        await _fails(database_url, *args, message="the only owner of 'Harbour'")
+    await _ok(database_url, "member", "add", bea.email, "Harbour", "--designation", "owner")
+    await _ok(database_url, "member", "set-designation", ada.email, "Harbour", "viewer")
+    await _ok(database_url, "member", "remove", bea.email, "Harbour", "--force")
+    assert "viewer" in await _ok(database_url, "member", "list", "Harbour")
+
+
+async def test_disable_ends_sessions_and_sign_in_until_enabled(
+    database_url: str, db: AsyncConnection, client: httpx.AsyncClient
+) -> None:
+    ada = await make_person(db, "ada@example.test")
+    token = await make_session(db, ada)
+    assert "1 session signed out" in await _ok(database_url, "person", "disable", ada.email)
+    client.cookies.set("loomworks_session", token)
+    assert (await client.get("/me")).status_code == 401
+    login = {"email": ada.email, "password": "correct horse battery staple"}
+    assert (await client.post("/auth/login", json=login)).status_code == 401
+    await _ok(database_url, "person", "enable", ada.email)
+    assert (await client.post("/auth/login", json=login)).status_code == 204
+
+
+async def test_remove_a_person_and_rename_and_remove_an_engagement(
+    database_url: str, db: AsyncConnection, client: httpx.AsyncClient
+) -> None:
+    ada = await make_person(db, "ada@example.test")
+    token = await make_session(db, ada)
+    await make_engagement(db, "Harbour", member=ada, designation="operator")
+    await make_engagement(db, "Bay")
+    assert "1 session signed out" in await _ok(database_url, "person", "remove", ada.email)
+    client.cookies.set("loomworks_session", token)
+    assert (await client.get("/me")).status_code == 401
+    assert "ada@example.test" not in await _ok(database_url, "person", "list")
+    await _fails(database_url, "engagement", "rename", "Harbour", "bay", message="already exists")
+    await _ok(database_url, "engagement", "rename", "Harbour", "Harbour North")
+    await _ok(database_url, "engagement", "remove", "Harbour North")
+    listed = await _ok(database_url, "engagement", "list")
+    assert "Harbour" not in listed and "Bay" in listed
+
+
+async def test_a_person_with_decisions_on_record_is_disabled_not_removed(
+    database_url: str, db: AsyncConnection, client: httpx.AsyncClient
+) -> None:
+    ada = await make_person(db, "ada@example.test")
+    eid = await make_engagement(db, "Harbour", member=ada)
+    shape = await make_shape(db, eid)
+    client.cookies.set("loomworks_session", await make_session(db, ada))
+    assert (await client.post(f"/engagements/{eid}/shapes/{shape}/confirm")).status_code == 200
+    await _fails(database_url, "person", "remove", ada.email, message="1 decision on record")
+
+
+@pytest.mark.parametrize("port", ["0", "70000", "99999", "-5", "80.5", "x"])
+async def test_serve_refuses_ports_outside_the_range_in_one_line(
+    database_url: str, port: str
+) -> None:
+    result = await loomworks(database_url, "serve", f"--port={port}")
+    assert result.returncode == 2
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert "is not a port (1-65535)" in result.stderr
+
+
+async def test_session_issue_prints_a_curl_line_for_the_configured_address(
+    database_url: str, db: AsyncConnection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await make_person(db, "ada@example.test")
+    monkeypatch.setenv("LOOMWORKS_HOST", "0.0.0.0")  # noqa: S104 (a setting, not a bind)
+    monkeypatch.setenv("LOOMWORKS_PORT", "8123")
+    out = await _ok(database_url, "session", "issue", "ada@example.test")
+    assert "http://127.0.0.1:8123/me/dashboard/active" in out.splitlines()[1]

@@ -13,6 +13,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.types import Receive, Scope, Send
 from uvicorn.config import STARTUP_FAILURE
 
 from loomworks.api.deps.reads import ReplicaFallback
@@ -20,6 +21,7 @@ from loomworks.api.http.access import AccessMiddleware
 from loomworks.api.http.docs import install_offline_docs
 from loomworks.api.http.errors import install_error_handlers
 from loomworks.api.http.limits import install_input_limits
+from loomworks.api.http.transport import remember_server_send
 from loomworks.api.routers import (
     auth,
     dashboard,
@@ -34,6 +36,7 @@ from loomworks.api.routers import (
     webhooks,
 )
 from loomworks.api.routers.page import install_page
+from loomworks.db.login import SignInGates
 from loomworks.db.replicas import ReadRouter, Replica
 from loomworks.live.hub import EventHub
 from loomworks.live.webhooks import SENDER_CONNECTIONS, WebhookSender
@@ -41,6 +44,7 @@ from loomworks.platform import metrics
 from loomworks.platform.engine import DatabaseTimeouts, create_engine
 from loomworks.platform.security import hashing_pool
 from loomworks.platform.settings import Settings, first_error
+from loomworks.platform.shutdown import Shutdown
 from loomworks.platform.urls import BadDatabaseURL, async_url
 
 log = logging.getLogger(__name__)
@@ -51,6 +55,15 @@ WEBHOOKS_NAME = "loomworks-webhooks"  # and of the webhook sender's
 # Work that runs beside the API for as long as it is up, on the app's engine (the CLI passes
 # the demo simulator this way, so the app itself knows nothing of the demo).
 BackgroundWork = Callable[[AsyncEngine], Awaitable[None]]
+
+
+class LoomworksAPI(FastAPI):
+    """FastAPI, taking note of the server's own `send` before any middleware wraps it, so a
+    response can cut off a client that stopped reading (api/http/transport.py)."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        remember_server_send(scope, send)
+        await super().__call__(scope, receive, send)
 
 
 def create_app(
@@ -64,7 +77,7 @@ def create_app(
     url = database_url or settings.database_url
     if not url:
         raise ValueError("create_app needs a database URL (the CLI starts the embedded server)")
-    app = FastAPI(
+    app = LoomworksAPI(
         title="Loomworks",
         summary="One call per dashboard zone across all of an operator's engagements.",
         version="0.1.0",
@@ -81,7 +94,7 @@ def create_app(
             CORSMiddleware,
             allow_origins=sorted(settings.allowed_origins),
             allow_credentials=True,
-            allow_methods=["GET", "POST"],
+            allow_methods=["GET", "POST", "DELETE"],
             allow_headers=["Content-Type", "If-None-Match", "Last-Event-ID"],
             expose_headers=["ETag", "Retry-After", "X-Poll-Interval"],
         )
@@ -120,6 +133,7 @@ def _lifespan(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         _open(app, settings, url)
         tasks = [asyncio.ensure_future(work(app.state.engine)) for work in background]
+        tasks.append(asyncio.ensure_future(app.state.shutdown.watch()))
         if app.state.reads.replicas:
             tasks.append(asyncio.ensure_future(app.state.reads.watch()))
         try:
@@ -152,11 +166,15 @@ def _open(app: FastAPI, settings: Settings, url: str) -> None:
     )
     app.state.reads = read_router(app.state.engine, settings, timeouts)
     app.state.hashing = hashing_pool(settings.hash_concurrency)
+    app.state.sign_in_gates = SignInGates.for_pool(settings.db_pool_size)
     app.state.cursor_key = None  # loaded on first use
     # The process's one LISTEN connection for event streams; it connects (and reconnects)
     # in the background.
+    # When the server exits, open downloads and streams end before its graceful bound.
+    app.state.shutdown = Shutdown(settings.shutdown_timeout_seconds)
     app.state.events = EventHub(
         app.state.engine,
+        shutdown=app.state.shutdown,
         heartbeat_seconds=settings.events_heartbeat_seconds,
         queue_size=settings.events_queue_size,
         settle=app.state.reads.settle if app.state.reads.replicas else None,

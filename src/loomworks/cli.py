@@ -7,7 +7,7 @@ import asyncio
 import getpass
 import sys
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import NoReturn
 
 from pydantic import ValidationError
@@ -20,18 +20,24 @@ from loomworks.db.engagements import (
     add_member,
     all_engagements,
     create_engagement_once,
+    engagements_left_without_owner,
     find_engagements,
     members_of,
+    remove_engagement,
     remove_member,
+    rename_engagement,
     set_designation,
 )
 from loomworks.db.people import (
     Person,
     all_persons,
     create_person,
+    decisions_by,
     issue_session,
     person_by_email,
+    remove_person,
     revoke_sessions_of,
+    set_disabled,
     set_password,
 )
 from loomworks.db.tokens import revoke_token, revoke_tokens_of, tokens_of
@@ -73,13 +79,20 @@ def _fail(message: str) -> NoReturn:
     raise SystemExit(1)
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage mistakes as one line (`loomworks serve: error: ...`), exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="loomworks", description=__doc__)
-    commands = parser.add_subparsers(title="commands", metavar="COMMAND")
+    parser = _Parser(prog="loomworks", description=__doc__)
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND", parser_class=_Parser)
 
     serve = commands.add_parser("serve", help="run the API (embedded PostgreSQL unless configured)")
     serve.add_argument("--host", default=None, help="bind address (default 127.0.0.1)")
-    serve.add_argument("--port", type=int, default=None, help="port (default 8000)")
+    serve.add_argument("--port", type=_port, default=None, help="port, 1-65535 (default 8000)")
     serve.add_argument("--demo", action="store_true", help="seed demo data and print a curl line")
     serve.add_argument("--workers", type=_positive, default=1, help="worker processes (default 1)")
     serve.set_defaults(run=_serve)
@@ -102,6 +115,19 @@ def _parser() -> argparse.ArgumentParser:
     person_password.add_argument("email")
     _password_options(person_password)
     person_password.set_defaults(run=_person_set_password)
+    for action, help_text in (
+        ("disable", "stop a person signing in and end their sessions (history stays)"),
+        ("enable", "let a disabled person sign in again"),
+    ):
+        toggle = person.add_parser(action, help=help_text)
+        toggle.add_argument("email")
+        toggle.set_defaults(run=_person_toggle, disabled=action == "disable")
+    person_remove = person.add_parser(
+        "remove", help="delete a person with no decisions on record (else: disable)"
+    )
+    person_remove.add_argument("email")
+    _force_option(person_remove)
+    person_remove.set_defaults(run=_person_remove)
 
     engagement = commands.add_parser("engagement", help="engagements").add_subparsers(
         metavar="ACTION"
@@ -112,6 +138,15 @@ def _parser() -> argparse.ArgumentParser:
     engagement.add_parser("list", help="list engagements and their member counts").set_defaults(
         run=_engagement_list
     )
+    engagement_rename = engagement.add_parser("rename", help="give an engagement a new name")
+    engagement_rename.add_argument("engagement", help="engagement name or id")
+    engagement_rename.add_argument("name", help="the new name")
+    engagement_rename.set_defaults(run=_engagement_rename)
+    engagement_remove = engagement.add_parser(
+        "remove", help="delete an engagement with all its jobs, items and history"
+    )
+    engagement_remove.add_argument("engagement", help="engagement name or id")
+    engagement_remove.set_defaults(run=_engagement_remove)
 
     member = commands.add_parser("member", help="memberships").add_subparsers(metavar="ACTION")
     member_add = member.add_parser("add", help="make a person a member of an engagement")
@@ -125,11 +160,13 @@ def _parser() -> argparse.ArgumentParser:
     member_remove = member.add_parser("remove", help="remove a person from an engagement")
     member_remove.add_argument("email")
     member_remove.add_argument("engagement", help="engagement name or id")
+    _force_option(member_remove)
     member_remove.set_defaults(run=_member_remove)
     member_designation = member.add_parser("set-designation", help="change a member's designation")
     member_designation.add_argument("email")
     member_designation.add_argument("engagement", help="engagement name or id")
     member_designation.add_argument("designation", choices=[str(d) for d in Designation])
+    _force_option(member_designation)
     member_designation.set_defaults(run=_member_set_designation)
 
     session = commands.add_parser("session", help="sessions").add_subparsers(metavar="ACTION")
@@ -159,6 +196,18 @@ def _password_options(command: argparse.ArgumentParser) -> None:
     given.add_argument(
         "--password-stdin", action="store_true", help="read the password from standard input"
     )
+
+
+def _force_option(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--force", action="store_true", help="also when it leaves an engagement without an owner"
+    )
+
+
+def _port(value: str) -> int:
+    if not (value.isascii() and value.isdigit()) or not 1 <= int(value) <= 65535:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a port (1-65535)")
+    return int(value)
 
 
 def _positive(value: str) -> int:
@@ -217,10 +266,17 @@ async def _person_or_fail(conn: AsyncConnection, email: str) -> Person:
     return person
 
 
+def base_url(host: str, port: int) -> str:
+    """Where a client on this machine reaches the server: a wildcard bind address is
+    reached on loopback, and an IPv6 address goes in brackets."""
+    host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)  # noqa: S104 (a name for it, not a bind)
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
 def _curl_line(
     settings: Settings, token: str, host: str | None = None, port: int | None = None
 ) -> str:
-    base = f"http://{host or settings.host}:{port or settings.port}"
+    base = base_url(host or settings.host, port or settings.port)
     return f"curl -b 'loomworks_session={token}' {base}/me/dashboard/active"
 
 
@@ -259,7 +315,8 @@ def _new_password(args: argparse.Namespace, email: str) -> str:
 
 def _person_list(settings: Settings, args: argparse.Namespace) -> None:
     async def work(conn: AsyncConnection) -> None:
-        _print_rows([(p.email, p.display_name, str(p.id)) for p in await all_persons(conn)])
+        rows = [(p.email, p.display_name, str(p.id)) for p in await all_persons(conn)]
+        _print_rows(rows, empty="no people yet (add one with: loomworks person add)")
 
     _with_database(settings, work)
 
@@ -277,10 +334,15 @@ def _person_set_password(settings: Settings, args: argparse.Namespace) -> None:
     _with_database(settings, work)
 
 
-def _engagement_add(settings: Settings, args: argparse.Namespace) -> None:
-    name = args.name.strip()
+def _engagement_name(given: str) -> str:
+    name = given.strip()
     if not name:
         raise CommandError("the engagement name must not be empty")
+    return name
+
+
+def _engagement_add(settings: Settings, args: argparse.Namespace) -> None:
+    name = _engagement_name(args.name)
 
     async def work(conn: AsyncConnection) -> None:
         engagement_id = await create_engagement_once(conn, name=name)
@@ -294,7 +356,10 @@ def _engagement_add(settings: Settings, args: argparse.Namespace) -> None:
 def _engagement_list(settings: Settings, args: argparse.Namespace) -> None:
     async def work(conn: AsyncConnection) -> None:
         rows = await all_engagements(conn)
-        _print_rows([(e.name, str(e.id), f"{e.members} members") for e in rows])
+        _print_rows(
+            [(e.name, str(e.id), _count(e.members, "member")) for e in rows],
+            empty="no engagements yet (add one with: loomworks engagement add)",
+        )
 
     _with_database(settings, work)
 
@@ -303,7 +368,10 @@ def _member_list(settings: Settings, args: argparse.Namespace) -> None:
     async def work(conn: AsyncConnection) -> None:
         engagement_id = await _engagement_id(conn, args.engagement)
         members = await members_of(conn, engagement_id=engagement_id)
-        _print_rows([(m.email, m.display_name, m.designation) for m in members])
+        _print_rows(
+            [(m.email, m.display_name, m.designation) for m in members],
+            empty=f"{args.engagement!r} has no members",
+        )
 
     _with_database(settings, work)
 
@@ -312,6 +380,7 @@ def _member_remove(settings: Settings, args: argparse.Namespace) -> None:
     async def work(conn: AsyncConnection) -> None:
         person = await _person_or_fail(conn, args.email)
         engagement_id = await _engagement_id(conn, args.engagement)
+        await _keep_an_owner(conn, person, args, engagement_id=engagement_id)
         if not await remove_member(conn, person_id=person.id, engagement_id=engagement_id):
             raise CommandError(f"{person.email} is not a member of {args.engagement!r}")
         print(f"{person.email} is no longer a member of {args.engagement!r}")
@@ -323,9 +392,10 @@ def _member_set_designation(settings: Settings, args: argparse.Namespace) -> Non
     _designate(settings, args, set_designation, refused="{email} is not a member of {name!r}")
 
 
-def _print_rows(rows: list[tuple[str, ...]]) -> None:
-    """Columns separated by two spaces, padded to line up; nothing at all for no rows."""
+def _print_rows(rows: Sequence[tuple[str, ...]], *, empty: str) -> None:
+    """Columns separated by two spaces, padded to line up; `empty` when there are none."""
     if not rows:
+        print(empty)
         return
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
     for row in rows:
@@ -333,8 +403,12 @@ def _print_rows(rows: list[tuple[str, ...]]) -> None:
         print("  ".join([*cells, row[-1]]))
 
 
+def _count(count: int, noun: str) -> str:
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
 def _sessions(count: int) -> str:
-    return f"{count} session" if count == 1 else f"{count} sessions"
+    return _count(count, "session")
 
 
 def _member_add(settings: Settings, args: argparse.Namespace) -> None:
@@ -354,6 +428,8 @@ def _designate(
     async def work(conn: AsyncConnection) -> None:
         person = await _person_or_fail(conn, args.email)
         engagement_id = await _engagement_id(conn, args.engagement)
+        if change is set_designation and args.designation != Designation.OWNER:
+            await _keep_an_owner(conn, person, args, engagement_id=engagement_id)
         changed = await change(
             conn,
             person_id=person.id,
@@ -374,6 +450,80 @@ async def _engagement_id(conn: AsyncConnection, name_or_id: str) -> uuid.UUID:
     if len(matches) > 1:
         raise CommandError(f"{len(matches)} engagements are named {name_or_id!r}; give the id")
     return matches[0]
+
+
+async def _keep_an_owner(
+    conn: AsyncConnection,
+    person: Person,
+    args: argparse.Namespace,
+    *,
+    engagement_id: uuid.UUID | None = None,
+) -> None:
+    """Refuse (unless --force) to leave an engagement without an owner."""
+    orphaned = await engagements_left_without_owner(
+        conn, person_id=person.id, engagement_id=engagement_id
+    )
+    if orphaned and not args.force:
+        names = ", ".join(repr(name) for name in orphaned)
+        raise CommandError(
+            f"{person.email} is the only owner of {names}; make someone else owner first, "
+            "or add --force"
+        )
+
+
+def _person_toggle(settings: Settings, args: argparse.Namespace) -> None:
+    async def work(conn: AsyncConnection) -> None:
+        person = await _person_or_fail(conn, args.email)
+        await set_disabled(conn, person_id=person.id, disabled=args.disabled)
+        if args.disabled:
+            ended = await revoke_sessions_of(conn, person_id=person.id)
+            revoked = await revoke_tokens_of(conn, person_id=person.id)
+            print(
+                f"{person.email} is disabled; {_sessions(ended)} signed out, "
+                f"{_count(revoked, 'token')} revoked"
+            )
+        else:
+            print(f"{person.email} may sign in again")
+
+    _with_database(settings, work)
+
+
+def _person_remove(settings: Settings, args: argparse.Namespace) -> None:
+    async def work(conn: AsyncConnection) -> None:
+        person = await _person_or_fail(conn, args.email)
+        decided = await decisions_by(conn, person_id=person.id)
+        if decided:
+            raise CommandError(
+                f"{person.email} has {_count(decided, 'decision')} on record; "
+                f"disable them instead (loomworks person disable {person.email})"
+            )
+        await _keep_an_owner(conn, person, args)
+        ended = await revoke_sessions_of(conn, person_id=person.id)
+        await remove_person(conn, person_id=person.id)  # their tokens and webhooks go with them
+        print(f"{person.email} removed; {_sessions(ended)} signed out")
+
+    _with_database(settings, work)
+
+
+def _engagement_rename(settings: Settings, args: argparse.Namespace) -> None:
+    name = _engagement_name(args.name)
+
+    async def work(conn: AsyncConnection) -> None:
+        engagement_id = await _engagement_id(conn, args.engagement)
+        if not await rename_engagement(conn, engagement_id=engagement_id, name=name):
+            raise CommandError(f"an engagement named {name!r} already exists")
+        print(f"{args.engagement!r} is now {name!r} ({engagement_id})")
+
+    _with_database(settings, work)
+
+
+def _engagement_remove(settings: Settings, args: argparse.Namespace) -> None:
+    async def work(conn: AsyncConnection) -> None:
+        engagement_id = await _engagement_id(conn, args.engagement)
+        await remove_engagement(conn, engagement_id=engagement_id)
+        print(f"engagement {args.engagement!r} ({engagement_id}) removed with everything in it")
+
+    _with_database(settings, work)
 
 
 def _session_issue(settings: Settings, args: argparse.Namespace) -> None:
@@ -399,8 +549,6 @@ def _token_list(settings: Settings, args: argparse.Namespace) -> None:
     async def work(conn: AsyncConnection) -> None:
         person = await _person_or_fail(conn, args.email)
         tokens = await tokens_of(conn, person_id=person.id)
-        if not tokens:
-            print(f"{person.email} has no live tokens")
         rows: list[tuple[str, ...]] = [
             (
                 str(t.id),
@@ -411,7 +559,7 @@ def _token_list(settings: Settings, args: argparse.Namespace) -> None:
             )
             for t in tokens
         ]
-        _print_rows(rows)
+        _print_rows(rows, empty=f"{person.email} has no live tokens")
 
     _with_database(settings, work)
 
@@ -425,7 +573,7 @@ def _token_revoke(settings: Settings, args: argparse.Namespace) -> None:
             ended = 1
         else:
             raise CommandError(f"{person.email} has no live token {args.id}")
-        print(f"{person.email}: {ended} token{'' if ended == 1 else 's'} revoked")
+        print(f"{person.email}: {_count(ended, 'token')} revoked")
 
     _with_database(settings, work)
 
@@ -447,7 +595,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> None:
             conn, person_id=portfolio.operator.id, lifetime=settings.session_lifetime
         )
         state = "seeded" if portfolio.created else "already present"
-        print(f"Demo data {state}. Open http://{host}:{port}/ in a browser and sign in as")
+        print(f"Demo data {state}. Open {base_url(host, port)}/ in a browser and sign in as")
         print(f"{DEMO_EMAIL} / {DEMO_PASSWORD}, or:")
         print(_curl_line(settings, token, host, port), flush=True)
 

@@ -174,6 +174,9 @@ async def test_each_decision(client: httpx.AsyncClient, db: AsyncConnection, cas
     detail = (await client.get(f"/engagements/{eid}/{case.collection}/{item}")).json()
     assert detail["waiting"] is False and detail["actions"] == []
     assert detail["last_decision"] == decided
+    # Its wording no longer asks for a decision: it says who took which.
+    assert "waiting for you" not in detail["detail"].lower()
+    assert me.display_name in detail["detail"] and "nothing left to decide" in detail["detail"]
     history = (await client.get(f"/engagements/{eid}/decisions")).json()
     assert history["items"] == [decided] and history["total_count"] == 1
 

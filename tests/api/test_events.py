@@ -29,18 +29,14 @@ from tests.fixtures.data import (
     make_shape,
     make_shaping_job,
 )
-from tests.fixtures.live import Event, LiveServer, live_server, open_stream
+from tests.fixtures.live import Event, LiveServer, live_events_server, live_server, open_stream
 
 HEARTBEAT = 0.5
 
 
 @pytest.fixture
 async def live(database_url: str, engine: AsyncEngine) -> AsyncIterator[LiveServer]:
-    settings = Settings(
-        database_url=database_url, db_pool_size=2, events_heartbeat_seconds=HEARTBEAT
-    )
-    async with live_server(settings) as server:
-        await asyncio.wait_for(server.app.state.events.listening.wait(), timeout=5)
+    async with live_events_server(database_url, heartbeat=HEARTBEAT) as server:
         yield server
 
 

@@ -1,5 +1,6 @@
-"""Failed sign-ins throttled in PostgreSQL: per email, per client address, across processes,
-and exactly at the limit under concurrency; password hashing off the event loop."""
+"""Failed sign-ins throttled in PostgreSQL: per email and client address, per address, per
+email (lifted by a device cookie), across processes, and exactly at the limit under
+concurrency; password hashing off the event loop."""
 
 from __future__ import annotations
 
@@ -77,9 +78,9 @@ async def test_retry_after_is_when_the_oldest_counted_failure_leaves_the_window(
     client: httpx.AsyncClient, db: AsyncConnection
 ) -> None:
     await make_person(db, EMAIL)
-    await _fail_at(db, timedelta(minutes=14), email=EMAIL, address="192.0.2.1")
+    await _fail_at(db, timedelta(minutes=14), email=EMAIL, address=CLIENT_ADDRESS)
     for _ in range(9):
-        await _fail_at(db, timedelta(minutes=1), email=EMAIL, address="192.0.2.1")
+        await _fail_at(db, timedelta(minutes=1), email=EMAIL, address=CLIENT_ADDRESS)
     response = await _login(client, PASSWORD)
     assert response.status_code == 429
     assert 55 <= int(response.headers["retry-after"]) <= 60
@@ -123,6 +124,72 @@ async def test_one_hundred_failures_from_one_address_block_every_email(
     assert 595 <= int(response.headers["retry-after"]) <= 600
     # Failures from other addresses do not add up: a fresh address would still be checked.
     assert await _failures(db) == 100
+
+
+async def test_failures_from_another_address_do_not_lock_the_person_out(
+    client: httpx.AsyncClient, db: AsyncConnection
+) -> None:
+    """Ten wrong passwords from elsewhere brake that address for this email, not this one."""
+    await make_person(db, EMAIL)
+    for _ in range(10):
+        await _fail_at(db, timedelta(minutes=1), email=EMAIL, address="192.0.2.1")
+    assert (await _login(client, PASSWORD)).status_code == 204
+    # Up to 99 from anywhere still leave every other address to be checked.
+    for n in range(89):
+        await _fail_at(db, timedelta(minutes=1), email=EMAIL, address=f"198.51.100.{n}")
+    assert (await _login(client, PASSWORD)).status_code == 204
+
+
+async def _hundred_failures_for(db: AsyncConnection, email: str) -> None:
+    for n in range(100):
+        await _fail_at(db, timedelta(minutes=5), email=email, address=f"203.0.113.{n}")
+
+
+async def test_a_device_cookie_passes_the_per_email_brake_only(
+    client: httpx.AsyncClient, db: AsyncConnection
+) -> None:
+    await make_person(db, EMAIL)
+    signed_in = await _login(client, PASSWORD)
+    assert signed_in.status_code == 204
+    device = client.cookies["loomworks_device"]
+    cookie = next(
+        c for c in signed_in.headers.get_list("set-cookie") if c.startswith("loomworks_device=")
+    )
+    assert "HttpOnly" in cookie
+    max_age = int(cookie.split("Max-Age=")[1].split(";")[0])
+    assert max_age >= 30 * 24 * 3600
+    await _hundred_failures_for(db, EMAIL)
+
+    # This browser still gets in; one without the cookie, or with a forged one, does not.
+    assert (await _login(client, PASSWORD)).status_code == 204
+    client.cookies.clear()
+    refused = await _login(client, PASSWORD)
+    assert refused.status_code == 429
+    assert 595 <= int(refused.headers["retry-after"]) <= 600
+    forged = device[:-2] + ("AA" if not device.endswith("AA") else "BB")
+    for value in (forged, "garbage", "a.b", "x" * 5000):
+        client.cookies.set("loomworks_device", value)
+        assert (await _login(client, PASSWORD)).status_code == 429
+
+    # The cookie is one person's: it does not lift another person's brake ...
+    other = await make_person(db, "bea@example.test")
+    await _hundred_failures_for(db, other.email)
+    client.cookies.set("loomworks_device", device)
+    assert (await _login(client, PASSWORD, other.email)).status_code == 429
+    # ... nor the per-pair or per-address brakes.
+    for _ in range(10):
+        await _fail_at(db, timedelta(minutes=1), email=EMAIL, address=CLIENT_ADDRESS)
+    assert (await _login(client, PASSWORD)).status_code == 429
+
+
+async def test_a_device_cookie_does_not_lift_the_per_address_brake(
+    client: httpx.AsyncClient, db: AsyncConnection
+) -> None:
+    await make_person(db, EMAIL)
+    assert (await _login(client, PASSWORD)).status_code == 204
+    for n in range(100):
+        await _fail_at(db, timedelta(minutes=1), email=f"p{n}@example.test", address=CLIENT_ADDRESS)
+    assert (await _login(client, PASSWORD)).status_code == 429
 
 
 @pytest.mark.parametrize("attempt", range(3))

@@ -7,9 +7,11 @@ import uuid
 import zipfile
 
 import httpx
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from loomworks.db.renders import CHUNK_BYTES
+from loomworks.db.tables import renders
 from tests.fixtures.data import make_engagement, make_person, make_render, sign_in
 
 
@@ -45,7 +47,8 @@ async def test_binary_blob_streams_bytes_media_type_and_filename(
     assert response.headers["content-length"] == str(len(payload))
     disposition = response.headers["content-disposition"]
     assert disposition.startswith("attachment;")
-    assert "filename*=UTF-8''%C3%89l%C3%A9vation%20plan.png" in disposition
+    tag = f"%20%28render%20{await _number(db, rid)}%20{rid.hex[:8]}%29"
+    assert f"filename*=UTF-8''%C3%89l%C3%A9vation%20plan{tag}.png" in disposition
     assert response.headers["x-content-type-options"] == "nosniff"
 
 
@@ -63,7 +66,8 @@ async def test_multi_file_is_a_zip_of_its_files(
     response = await client.get(content_url(eid, rid))
     assert response.status_code == 200
     assert response.headers["content-type"] == "application/zip"
-    assert 'filename="Survey pack.zip"' in response.headers["content-disposition"]
+    name = f"Survey pack (render {await _number(db, rid)} {rid.hex[:8]}).zip"
+    assert f'filename="{name}"' in response.headers["content-disposition"]
     archive = zipfile.ZipFile(io.BytesIO(response.content))
     assert archive.testzip() is None
     assert {name: archive.read(name) for name in archive.namelist()} == {
@@ -125,3 +129,26 @@ async def test_malformed_ids_are_422(client: httpx.AsyncClient, db: AsyncConnect
     await sign_in(client, db)
     response = await client.get(f"/engagements/x/renders/{uuid.uuid4()}/content")
     assert response.status_code == 422
+
+
+async def _number(db: AsyncConnection, render_id: uuid.UUID) -> int:
+    number = (
+        await db.execute(select(renders.c.display_number).where(renders.c.id == render_id))
+    ).scalar_one()
+    return int(number)
+
+
+async def test_two_renders_of_the_same_file_download_under_different_names(
+    client: httpx.AsyncClient, db: AsyncConnection
+) -> None:
+    me = await sign_in(client, db)
+    eid = await make_engagement(db, member=me)
+    names = set()
+    for _ in range(2):
+        rid = await make_render(
+            db, eid, content_kind="binary_blob", files=[("deck-section.csv", "text/csv", b"a")]
+        )
+        disposition = (await client.get(content_url(eid, rid))).headers["content-disposition"]
+        names.add(disposition.split('filename="')[1].split('"')[0])
+    assert len(names) == 2
+    assert all(name.startswith("deck-section (render ") and name.endswith(".csv") for name in names)

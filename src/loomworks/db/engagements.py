@@ -162,3 +162,50 @@ async def activity_summary(conn: AsyncConnection, *, engagement_id: uuid.UUID) -
         decisions_waiting=zone(Zone.NEEDS_YOU),
         produced_renders=sum(zone(Zone.RECENT).values()),
     )
+
+
+async def engagements_left_without_owner(
+    conn: AsyncConnection, *, person_id: uuid.UUID, engagement_id: uuid.UUID | None = None
+) -> list[str]:
+    """Names of the engagements (all of the person's, or just this one) where the person is
+    the only owner: removing them, or making them something else, would leave none."""
+    mine = engagement_memberships.alias("mine")
+    others = engagement_memberships.alias("others")
+    other_owner = (
+        select(others.c.id)
+        .where(
+            others.c.engagement_id == mine.c.engagement_id,
+            others.c.person_id != person_id,
+            others.c.designation == Designation.OWNER,
+        )
+        .exists()
+    )
+    query = (
+        select(engagements.c.name)
+        .join(mine, mine.c.engagement_id == engagements.c.id)
+        .where(mine.c.person_id == person_id, mine.c.designation == Designation.OWNER, ~other_owner)
+        .order_by(engagements.c.name)
+    )
+    if engagement_id is not None:
+        query = query.where(engagements.c.id == engagement_id)
+    return list((await conn.execute(query)).scalars())
+
+
+async def rename_engagement(conn: AsyncConnection, *, engagement_id: uuid.UUID, name: str) -> bool:
+    """False when another engagement already has that name (in any case)."""
+    taken = await conn.execute(
+        select(engagements.c.id).where(
+            func.lower(engagements.c.name) == name.lower(), engagements.c.id != engagement_id
+        )
+    )
+    if taken.first() is not None:
+        return False
+    await conn.execute(
+        update(engagements).where(engagements.c.id == engagement_id).values(name=name)
+    )
+    return True
+
+
+async def remove_engagement(conn: AsyncConnection, *, engagement_id: uuid.UUID) -> None:
+    """Delete the engagement with everything in it (memberships, jobs, items, history)."""
+    await conn.execute(delete(engagements).where(engagements.c.id == engagement_id))

@@ -6,12 +6,18 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import ColumnElement, and_, delete, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from loomworks.core.states import Designation
-from loomworks.db.tables import engagement_memberships, engagements, persons, sessions
+from loomworks.db.tables import (
+    decisions,
+    engagement_memberships,
+    engagements,
+    persons,
+    sessions,
+)
 from loomworks.platform.security import hash_password, new_session_token, token_hash
 
 
@@ -84,7 +90,7 @@ async def credentials_for(conn: AsyncConnection, email: str) -> Credentials:
     row = (
         await conn.execute(
             select(*PERSON_COLUMNS, persons.c.password_hash).where(
-                persons.c.email == normalise_email(email)
+                persons.c.email == normalise_email(email), persons.c.disabled_at.is_(None)
             )
         )
     ).one_or_none()
@@ -116,6 +122,7 @@ async def person_for_token(conn: AsyncConnection, token: str) -> Person | None:
                 sessions.c.token_hash == token_hash(token),
                 sessions.c.revoked_at.is_(None),
                 sessions.c.expires_at > func.now(),
+                persons.c.disabled_at.is_(None),
             )
         )
     ).one_or_none()
@@ -180,12 +187,89 @@ async def revoke_sessions_of(conn: AsyncConnection, *, person_id: uuid.UUID) -> 
     """Sign a person out everywhere; how many live sessions that ended."""
     ended = await conn.execute(
         update(sessions)
-        .where(
-            sessions.c.person_id == person_id,
-            sessions.c.revoked_at.is_(None),
-            sessions.c.expires_at > func.now(),
-        )
+        .where(_live(person_id))
         .values(revoked_at=func.now())
         .returning(sessions.c.id)
     )
     return len(ended.all())
+
+
+@dataclass(frozen=True)
+class SessionRow:
+    id: uuid.UUID
+    created_at: datetime
+    expires_at: datetime
+    current: bool
+
+
+def _live(person_id: uuid.UUID) -> ColumnElement[bool]:
+    return and_(
+        sessions.c.person_id == person_id,
+        sessions.c.revoked_at.is_(None),
+        sessions.c.expires_at > func.now(),
+    )
+
+
+async def live_sessions(
+    conn: AsyncConnection, *, person_id: uuid.UUID, current_token: str
+) -> list[SessionRow]:
+    """A person's valid sessions, newest first, marking the one `current_token` belongs to."""
+    rows = await conn.execute(
+        select(
+            sessions.c.id,
+            sessions.c.created_at,
+            sessions.c.expires_at,
+            (sessions.c.token_hash == token_hash(current_token)).label("current"),
+        )
+        .where(_live(person_id))
+        .order_by(sessions.c.created_at.desc(), sessions.c.id.desc())
+    )
+    return [SessionRow(*row) for row in rows]
+
+
+async def end_session(
+    conn: AsyncConnection, *, person_id: uuid.UUID, session_id: uuid.UUID
+) -> bool:
+    """Revoke one of the person's valid sessions; False when they have no such session."""
+    ended = await conn.execute(
+        update(sessions)
+        .where(_live(person_id), sessions.c.id == session_id)
+        .values(revoked_at=func.now())
+        .returning(sessions.c.id)
+    )
+    return ended.one_or_none() is not None
+
+
+async def end_other_sessions(
+    conn: AsyncConnection, *, person_id: uuid.UUID, current_token: str
+) -> int:
+    """Revoke every valid session of the person but the current one; how many ended."""
+    ended = await conn.execute(
+        update(sessions)
+        .where(_live(person_id), sessions.c.token_hash != token_hash(current_token))
+        .values(revoked_at=func.now())
+        .returning(sessions.c.id)
+    )
+    return len(ended.all())
+
+
+async def set_disabled(conn: AsyncConnection, *, person_id: uuid.UUID, disabled: bool) -> None:
+    """Disable a person (no sign-in; the caller ends their sessions) or enable them again."""
+    await conn.execute(
+        update(persons)
+        .where(persons.c.id == person_id)
+        .values(disabled_at=func.now() if disabled else None)
+    )
+
+
+async def decisions_by(conn: AsyncConnection, *, person_id: uuid.UUID) -> int:
+    """How many decisions the person has on record (history that keeps them from removal)."""
+    count = await conn.execute(
+        select(func.count()).select_from(decisions).where(decisions.c.person_id == person_id)
+    )
+    return int(count.scalar_one())
+
+
+async def remove_person(conn: AsyncConnection, *, person_id: uuid.UUID) -> None:
+    """Delete the person, their sessions and memberships (cascades)."""
+    await conn.execute(delete(persons).where(persons.c.id == person_id))

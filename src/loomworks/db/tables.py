@@ -119,6 +119,8 @@ persons = Table(
     # The WAL position (bytes) just after this person's last decision: their reads skip any
     # replica that has not replayed it (read-your-writes, loomworks.db.replicas).
     Column("written_lsn", BigInteger, nullable=True),
+    # A disabled person cannot sign in and has no valid session; their history stays.
+    Column("disabled_at", DateTime(timezone=True), nullable=True),
     CheckConstraint("email = lower(email)", name="email_lower_case"),
     # What each replica probe looks for.
     Index(
@@ -385,6 +387,9 @@ login_failures = Table(
     Column("client_address", Text, nullable=False),
     _now("failed_at"),
     Index("ix_login_failures_email_failed_at", "email", "failed_at"),
+    Index(
+        "ix_login_failures_email_client_address_failed_at", "email", "client_address", "failed_at"
+    ),
     Index("ix_login_failures_client_address_failed_at", "client_address", "failed_at"),
     Index("ix_login_failures_failed_at", "failed_at"),
 )

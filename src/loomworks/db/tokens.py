@@ -158,6 +158,7 @@ async def bearer_for(conn: AsyncConnection, secret: str) -> Bearer | None:
             select(*PERSON_COLUMNS, found.c.id, found.c.scopes, noted)
             .join_from(found, access_tokens, access_tokens.c.id == found.c.id)
             .join(persons, persons.c.id == access_tokens.c.person_id)
+            .where(persons.c.disabled_at.is_(None))
         )
     ).one_or_none()
     if row is None:

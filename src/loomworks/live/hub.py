@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import signal
 import uuid
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable, Mapping
@@ -29,6 +28,7 @@ from loomworks.core.zones import audience_of
 from loomworks.db.counters import MEMBERSHIP_CHANNEL, NOTIFY_CHANNEL
 from loomworks.db.events import NO_CHANGES, VisibleChange, valid_session_hashes, visible_changes
 from loomworks.platform import metrics
+from loomworks.platform.shutdown import Shutdown
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +38,6 @@ BACKOFF_CAP_SECONDS = 5.0
 # Beats come this much faster than the heartbeat setting, so that a keep-alive, once queued
 # and written, is never later than promised.
 HEARTBEAT_MARGIN = 0.9
-SHUTDOWN_POLL_SECONDS = 0.25
 # The listening connection's application_name, as pg_stat_activity shows it.
 LISTENER_NAME = "loomworks-events"
 
@@ -178,9 +177,11 @@ class EventHub:
         *,
         heartbeat_seconds: float,
         queue_size: int,
+        shutdown: Shutdown,
         settle: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self._engine = engine
+        self._shutdown = shutdown
         # With read replicas: returns once the replicas in use show what the primary has
         # committed, so a client that re-reads on an event reads the change (docs/live.md).
         self._settle = settle
@@ -535,16 +536,9 @@ class EventHub:
 
     async def _watch_for_shutdown(self) -> None:
         """End every stream as soon as the server starts shutting down: uvicorn's graceful
-        shutdown waits for open responses, and these never finish by themselves. There is no
-        ASGI message for it, so look at the uvicorn server behind the SIGTERM handler (as
-        sse-starlette does); the lifespan's close() covers other servers."""
-        while not _server_exiting():  # noqa: ASYNC110 (a flag on uvicorn, no event to await)
-            await asyncio.sleep(SHUTDOWN_POLL_SECONDS)
+        shutdown waits for open responses, and these never finish by themselves (the
+        lifespan's close() covers servers whose exit cannot be seen)."""
+        await self._shutdown.started.wait()
         self.shutting_down = True
         for subscriber in list(self._subscribers):
             subscriber.end("The server is shutting down; reconnect with Last-Event-ID.")
-
-
-def _server_exiting() -> bool:
-    server = getattr(signal.getsignal(signal.SIGTERM), "__self__", None)
-    return bool(getattr(server, "should_exit", False))

@@ -1,14 +1,21 @@
-"""Password hashing and session tokens: what is stored is never what the client holds."""
+"""Password hashing, session tokens and signed device cookies: what is stored is never what
+the client holds."""
 
 from __future__ import annotations
 
+import base64
+import binascii
 import contextlib
 import hashlib
+import hmac
 import os
 import secrets
+import struct
 import sys
 import threading
+import uuid
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta
 
 from pwdlib import PasswordHash
 from pwdlib.hashers.argon2 import Argon2Hasher
@@ -62,3 +69,55 @@ def token_hash(token: str) -> str:
 def new_webhook_secret() -> str:
     """A webhook's signing secret: 256 random bits, recognisable by its prefix."""
     return "lwhook_" + secrets.token_urlsafe(32)
+
+
+# --- device cookies --------------------------------------------------------------------------
+# Set at a successful sign-in; a browser that holds one for a person is exempt from that
+# person's per-email sign-in brake (not from the per-address ones). Value:
+# base64url(person id | expiry as epoch seconds) "." base64url(HMAC-SHA256 tag, 16 bytes).
+DEVICE_COOKIE_LIFETIME = timedelta(days=90)
+_DEVICE_LAYOUT = struct.Struct(">16sq")
+_DEVICE_TAG_BYTES = 16
+MAX_DEVICE_COOKIE_LENGTH = 128
+
+
+def device_key(installation_key: bytes) -> bytes:
+    """A key of its own for device cookies, so no cursor can pass for one (or the reverse)."""
+    return hmac.new(installation_key, b"loomworks device cookie", hashlib.sha256).digest()
+
+
+def device_cookie(key: bytes, person_id: uuid.UUID, *, now: datetime) -> str:
+    expires = int((now + DEVICE_COOKIE_LIFETIME).timestamp())
+    payload = _DEVICE_LAYOUT.pack(person_id.bytes, expires)
+    return f"{_b64(payload)}.{_b64(_device_tag(key, payload))}"
+
+
+def device_person(key: bytes, value: str | None, *, now: datetime) -> uuid.UUID | None:
+    """The person a device cookie was issued to; None unless it is genuine and unexpired."""
+    if not value or len(value) > MAX_DEVICE_COOKIE_LENGTH or value.count(".") != 1:
+        return None
+    encoded_payload, encoded_tag = value.split(".")
+    try:
+        payload, tag = _unb64(encoded_payload), _unb64(encoded_tag)
+    except (binascii.Error, ValueError):
+        return None
+    if len(payload) != _DEVICE_LAYOUT.size or not hmac.compare_digest(
+        tag, _device_tag(key, payload)
+    ):
+        return None
+    person, expires = _DEVICE_LAYOUT.unpack(payload)
+    return uuid.UUID(bytes=person) if expires > now.timestamp() else None
+
+
+def _device_tag(key: bytes, payload: bytes) -> bytes:
+    return hmac.new(key, payload, hashlib.sha256).digest()[:_DEVICE_TAG_BYTES]
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _unb64(text: str) -> bytes:
+    if not text.isascii():
+        raise ValueError("not base64url")
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))

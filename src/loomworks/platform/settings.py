@@ -70,8 +70,12 @@ class Settings(BaseSettings):
     # Comma-separated origins (scheme://host[:port]) whose pages may call the API with the
     # session cookie; none by default.
     cors_origins: str = ""
-    login_failures_per_email: int = Field(default=10, ge=1)
+    # Sign-in throttle (docs/reliability.md): failures within the window for one email from
+    # one client address, from one address, and for one email from everywhere (a device
+    # cookie of that person lifts the last).
+    login_failures_per_pair: int = Field(default=10, ge=1)
     login_failures_per_address: int = Field(default=100, ge=1)
+    login_failures_per_email: int = Field(default=100, ge=1)
     login_failure_window_seconds: int = Field(default=15 * 60, ge=1)
     # Password checks (argon2, ~0.25 s of a core each) run in this many low-priority threads;
     # sign-ins queue for them. Half the cores leaves the rest to the event loop and PostgreSQL.

@@ -1,5 +1,5 @@
 """What the app holds, as typed dependencies: a pooled connection, the engine, the settings,
-the cursor key, the password-check threads and the live event hub."""
+the signing keys, the sign-in gates, the password-check threads and the live event hub."""
 
 from __future__ import annotations
 
@@ -10,10 +10,13 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from loomworks.db.login import SignInGates
 from loomworks.db.secrets import load_cursor_key
 from loomworks.live.hub import EventHub
 from loomworks.platform.faults import connection
+from loomworks.platform.security import device_key
 from loomworks.platform.settings import Settings
+from loomworks.platform.shutdown import Shutdown
 
 
 async def get_conn(request: Request) -> AsyncIterator[AsyncConnection]:
@@ -49,6 +52,27 @@ async def get_cursor_key(request: Request, conn: Conn) -> bytes:
 
 
 CursorKey = Annotated[bytes, Depends(get_cursor_key)]
+
+
+async def get_device_key(request: Request) -> bytes:
+    """The device cookie's signing key, derived from the installation's key (loaded on a
+    connection of its own the first time, so a sign-in holds no pooled connection)."""
+    key: bytes | None = request.app.state.cursor_key
+    if key is None:
+        async with connection(request.app.state.engine) as conn:
+            key = request.app.state.cursor_key = await load_cursor_key(conn)
+    return device_key(key)
+
+
+DeviceKey = Annotated[bytes, Depends(get_device_key)]
+
+
+async def get_sign_in_gates(request: Request) -> SignInGates:
+    gates: SignInGates = request.app.state.sign_in_gates
+    return gates
+
+
+Gates = Annotated[SignInGates, Depends(get_sign_in_gates)]
 AppSettings = Annotated[Settings, Depends(get_settings)]
 
 
@@ -67,3 +91,12 @@ def get_event_hub(request: Request) -> EventHub:
 
 
 Hub = Annotated[EventHub, Depends(get_event_hub)]
+
+
+async def get_shutdown(request: Request) -> Shutdown:
+    shutdown: Shutdown = request.app.state.shutdown
+    return shutdown
+
+
+# For responses that outlive the route: they end by the server's shutdown cutoff.
+Stopping = Annotated[Shutdown, Depends(get_shutdown)]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from fastapi import Response
+from fastapi import Depends, Response
 
 import loomworks
 
@@ -44,3 +44,12 @@ def poll_headers(etag: str, poll_interval_seconds: int) -> dict[str, str]:
 
 def not_modified(headers: dict[str, str]) -> Response:
     return Response(status_code=304, headers=headers)
+
+
+async def _no_store(response: Response) -> None:
+    response.headers["Cache-Control"] = "private, no-store"
+
+
+# For personal answers nobody polls (who I am, my sessions, an item's detail, a history):
+# neither a shared cache nor the browser's may keep them.
+NoStore = Depends(_no_store)

@@ -8,7 +8,7 @@ import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import SQLAlchemyError
-from starlette.routing import Match
+from starlette.routing import BaseRoute, Match
 
 from loomworks.platform.faults import describe, is_unavailable
 
@@ -87,6 +87,22 @@ def install_error_handlers(app: FastAPI) -> None:
             {"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers
         )
 
+    @app.exception_handler(405)
+    async def method_not_allowed(request: Request, exc: Exception) -> JSONResponse:
+        """Allow lists every method of the path, which Starlette takes from the first route
+        only (GET /me/sessions and DELETE /me/sessions are two routes)."""
+        methods = {
+            method
+            for route in request.app.router.routes
+            if isinstance(route, BaseRoute) and route.matches(request.scope)[0] == Match.PARTIAL
+            for method in getattr(route, "methods", None) or ()
+        }
+        return JSONResponse(
+            {"detail": "Method Not Allowed"},
+            status_code=405,
+            headers={"Allow": ", ".join(sorted(methods))},
+        )
+
     async def database_error(request: Request, exc: Exception) -> JSONResponse:
         if is_unavailable(exc):
             log.warning(
@@ -110,28 +126,7 @@ def install_error_handlers(app: FastAPI) -> None:
     for exc_class in unavailable_classes:
         app.add_exception_handler(exc_class, database_error)
 
-    @app.exception_handler(405)
-    async def method_not_allowed(request: Request, exc: Exception) -> JSONResponse:
-        # Starlette names only the first route of the path in Allow; a path served by
-        # several routes (GET and POST /me/tokens) allows all of theirs.
-        allowed = sorted(_methods_of(request))
-        return JSONResponse(
-            {"detail": "Method Not Allowed"},
-            status_code=405,
-            headers={"Allow": ", ".join(allowed)},
-        )
-
     @app.exception_handler(Exception)
     async def unexpected_error(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return JSONResponse({"detail": "Internal server error."}, status_code=500)
-
-
-def _methods_of(request: Request) -> set[str]:
-    """Every method some route of the app serves at the request's path."""
-    methods: set[str] = set()
-    for route in request.app.router.routes:
-        match, _ = route.matches({**request.scope, "method": "GET"})
-        if match != Match.NONE:
-            methods |= getattr(route, "methods", None) or set()
-    return methods

@@ -41,7 +41,11 @@ class BodyLimit:
             await self.app(scope, receive, send)
             return
         declared = Headers(scope=scope).get("content-length", "")
-        if declared.isdigit() and int(declared) > self.max_bytes:
+        # A length of more digits than the limit has is over it (and int() of thousands of
+        # digits would raise).
+        if declared.isdigit() and (
+            len(declared) > len(str(self.max_bytes)) or int(declared) > self.max_bytes
+        ):
             await _too_large(send)
             return
         received = 0

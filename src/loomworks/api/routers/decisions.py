@@ -22,6 +22,7 @@ from loomworks.api.deps import (
     deciding_member,
     engagement_member,
 )
+from loomworks.api.http.conditional import NoStore
 from loomworks.api.http.csrf import SameSite
 from loomworks.api.http.cursor import decode_cursor, encode_cursor
 from loomworks.api.http.errors import (
@@ -151,6 +152,15 @@ def _decision_route(source: Source, decision: Decision) -> Callable[..., Awaitab
     return route
 
 
+def _decided_detail(source: Source, last: RecordedDecision | None) -> str:
+    """What an item that no longer waits says instead of asking for a decision."""
+    decision = source.decision(last.decision) if last is not None else None
+    if last is None or decision is None:
+        return "No longer waiting for a decision."
+    when = last.decided_at.strftime("%H:%M UTC on %Y-%m-%d")
+    return f"{decision.done.capitalize()} by {last.person_name} at {when}; nothing left to decide."
+
+
 def _detail_route(source: Source) -> Callable[..., Awaitable[ItemDetailResponse]]:
     async def route(
         item_id: uuid.UUID,
@@ -180,7 +190,7 @@ def _detail_response(
         item_kind=NeedsYouKind(source.kind),
         item_id=item.item_id,
         item_label=source.label(item.label_parts),
-        detail=source.detail(item.label_parts),
+        detail=(source.detail(item.label_parts) if item.waiting else _decided_detail(source, last)),
         state=item.state,
         waiting=item.waiting,
         created_at=item.key,
@@ -214,6 +224,7 @@ for _source in sources_in(Zone.NEEDS_YOU):
         name=f"read_{_source.kind}",
         summary=f"One {_source.kind.replace('_', ' ')}, with what I may decide on it",
         responses=errors(401, 404, 422, 503),
+        dependencies=[NoStore],
     )
     for _decision in _source.decisions:
         router.add_api_route(
@@ -276,7 +287,11 @@ def _history_response(
     )
 
 
-@router.get("/engagements/{engagement_id}/decisions", responses=errors(400, 401, 404, 422, 503))
+@router.get(
+    "/engagements/{engagement_id}/decisions",
+    responses=errors(400, 401, 404, 422, 503),
+    dependencies=[NoStore],
+)
 async def read_decision_history(
     membership: ReadMember,
     conn: ReadConn,

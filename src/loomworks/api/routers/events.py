@@ -13,9 +13,11 @@ from fastapi import APIRouter, Header
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from loomworks.api.deps import Hub, StreamCaller
+from loomworks.api.deps import Hub, Stopping, StreamCaller
+from loomworks.api.http.transport import abort_connection
 from loomworks.api.schemas.errors import errors
 from loomworks.live.hub import Ended, EventHub, KeepAlive, Subscriber, ZoneChanged
+from loomworks.platform.shutdown import Shutdown
 
 router = APIRouter(prefix="/me/dashboard", tags=["dashboard"])
 
@@ -50,7 +52,7 @@ class EventStreamResponse(Response):
 
     media_type = "text/event-stream"
 
-    def __init__(self, hub: EventHub, subscriber: Subscriber) -> None:
+    def __init__(self, hub: EventHub, subscriber: Subscriber, shutdown: Shutdown) -> None:
         # Not Response.__init__: it would add a Content-Length for the empty body.
         self.status_code = 200
         self.background = None
@@ -62,6 +64,7 @@ class EventStreamResponse(Response):
         ]
         self.hub = hub
         self.subscriber = subscriber
+        self.shutdown = shutdown
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         subscriber = self.subscriber
@@ -69,27 +72,30 @@ class EventStreamResponse(Response):
         gone = asyncio.create_task(self._until_disconnect(receive))
         try:
             async with asyncio.timeout(None) as subscriber.deadline:
-                await send(
-                    {"type": "http.response.start", "status": 200, "headers": self.raw_headers}
-                )
-                backlog, subscriber.backlog = subscriber.backlog, []
-                first = [f"retry: {RECONNECT_MILLISECONDS}\n\n".encode(), *map(encode, backlog)]
-                await self._send(send, b"".join(first))
-                while True:
-                    message = await subscriber.queue.get()
-                    await self._send(send, encode(message))
-                    if isinstance(message, Ended):
-                        break
+                with self.shutdown.bounding(subscriber.deadline):
+                    await self._stream(send)
             await send({"type": "http.response.body", "body": b"", "more_body": False})
         except TimeoutError:
-            # Abandoned: the client took nothing for a heartbeat. Completing the response
-            # would wait on it again; returning makes uvicorn close the connection (it logs
-            # that the response was not completed).
-            pass
+            # Abandoned: the client took nothing for a heartbeat (or is still not reading at
+            # the shutdown cutoff). Completing the response would wait on it again, and so
+            # would a polite close: cut the connection off, with what is buffered for it.
+            await abort_connection(scope)
         finally:
             subscriber.deadline = None
             gone.cancel()
             self.hub.unsubscribe(subscriber)
+
+    async def _stream(self, send: Send) -> None:
+        subscriber = self.subscriber
+        await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
+        backlog, subscriber.backlog = subscriber.backlog, []
+        first = [f"retry: {RECONNECT_MILLISECONDS}\n\n".encode(), *map(encode, backlog)]
+        await self._send(send, b"".join(first))
+        while True:
+            message = await subscriber.queue.get()
+            await self._send(send, encode(message))
+            if isinstance(message, Ended):
+                return
 
     async def _send(self, send: Send, chunk: bytes) -> None:
         self.subscriber.sending_since = self.loop.time()
@@ -103,10 +109,15 @@ class EventStreamResponse(Response):
             self.subscriber.end("The client went away.")
 
 
+_MAX_VERSION_DIGITS = 19  # 2**63 - 1
+
+
 def _version(last_event_id: str | None) -> int | None:
     """The version to resume after. Anything but a version we could have sent (a browser
     replays whatever id it last saw) resumes nothing rather than failing the reconnect."""
-    if last_event_id is None or not last_event_id.isascii() or not last_event_id.isdigit():
+    if last_event_id is None or len(last_event_id) > _MAX_VERSION_DIGITS:
+        return None  # and never int() a huge string: Python refuses past 4,300 digits
+    if not last_event_id.isascii() or not last_event_id.isdigit():
         return None
     version = int(last_event_id)
     return version if version < 2**63 else None
@@ -159,6 +170,7 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
 async def dashboard_events(
     caller: StreamCaller,
     hub: Hub,
+    shutdown: Stopping,
     last_event_id: Annotated[
         str | None,
         Header(
@@ -171,4 +183,4 @@ async def dashboard_events(
     subscriber = await hub.subscribe(
         person_id=caller.person.id, token_hash=caller.token_hash, after=_version(last_event_id)
     )
-    return EventStreamResponse(hub, subscriber)
+    return EventStreamResponse(hub, subscriber, shutdown)

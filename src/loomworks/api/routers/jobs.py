@@ -7,6 +7,7 @@ import uuid
 from fastapi import APIRouter
 
 from loomworks.api.deps import AppSettings, CurrentPerson, ReadConn, ReadMember
+from loomworks.api.http.conditional import NoStore
 from loomworks.api.http.errors import NotFound
 from loomworks.api.schemas.errors import errors
 from loomworks.api.schemas.jobs import JobDetailResponse
@@ -19,7 +20,7 @@ from loomworks.db.jobs import job_detail
 router = APIRouter(prefix="/engagements", tags=["jobs"], responses=errors(401, 404, 422, 503))
 
 
-@router.get("/{engagement_id}/jobs/{job_id}")
+@router.get("/{engagement_id}/jobs/{job_id}", dependencies=[NoStore])
 async def read_job(
     job_id: uuid.UUID,
     membership: ReadMember,

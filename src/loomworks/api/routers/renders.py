@@ -11,20 +11,23 @@ import time
 import uuid
 import zipfile
 from collections.abc import AsyncGenerator, Sequence
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
 from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
-from starlette.types import Message, Send
+from starlette.types import Message, Receive, Scope, Send
 
-from loomworks.api.deps import AppSettings, CurrentPerson, ReadConn, ReadEngines
+from loomworks.api.deps import AppSettings, CurrentPerson, ReadConn, ReadEngines, Stopping
 from loomworks.api.http.errors import Conflict, NotFound
+from loomworks.api.http.transport import abort_connection
 from loomworks.api.schemas.errors import errors
 from loomworks.core.states import ContentKind, RenderState
 from loomworks.db.people import Person
 from loomworks.db.renders import RenderFile, RenderForDownload, file_chunks, render_for_download
+from loomworks.platform.shutdown import Shutdown
 
 log = logging.getLogger(__name__)
 router = APIRouter(
@@ -47,28 +50,35 @@ async def render_content(
     me: CurrentPerson,
     engines: ReadEngines,
     settings: AppSettings,
+    shutdown: Stopping,
 ) -> StreamingResponse:
     """Download a produced render: its file, or a zip of its files."""
     render = await _produced_render(conn, me, engagement_id, render_id)
     if not render.downloadable:
         raise NotFound(f"Render #{render.display_number} has no downloadable file.")
-    base_name = _safe_name(render.title) or f"render-{render.display_number}"
+    base_name = _safe_name(render.title) or "render"
+    # Every render's download has a name of its own (`curl -OJ` refuses to overwrite, and a
+    # browser would number the copies): the render's number and the start of its id.
+    tag = f" (render {render.display_number} {render_id.hex[:8]})"
+    limits = _Limits(settings.download_idle_timeout_seconds, shutdown)
     if render.content_kind == ContentKind.BINARY_BLOB:
         file = render.files[0]
         media_type = file.media_type if _MEDIA_TYPE.match(file.media_type) else None
+        stem, dot, extension = (_safe_name(file.filename) or base_name).rpartition(".")
+        name = f"{stem}{tag}.{extension}" if dot and stem else f"{extension}{tag}"
         return _download(
             file_chunks(engines, file),
             media_type=media_type or "application/octet-stream",
-            filename=_safe_name(file.filename) or base_name,
+            filename=name,
             size=file.byte_size,
-            idle_timeout=settings.download_idle_timeout_seconds,
+            limits=limits,
         )
     return _download(
         _zip_stream(engines, render.files),
         media_type="application/zip",
-        filename=f"{base_name}.zip",
+        filename=f"{base_name}{tag}.zip",
         size=None,
-        idle_timeout=settings.download_idle_timeout_seconds,
+        limits=limits,
     )
 
 
@@ -85,6 +95,7 @@ async def render_file(
     me: CurrentPerson,
     engines: ReadEngines,
     settings: AppSettings,
+    shutdown: Stopping,
 ) -> StreamingResponse:
     """One file of a produced render, to look at: served inline, but sandboxed and never
     sniffed, so an SVG or HTML file cannot run script as this service."""
@@ -98,7 +109,7 @@ async def render_file(
         media_type=media_type or "application/octet-stream",
         filename=_safe_name(file.filename) or "file",
         size=file.byte_size,
-        idle_timeout=settings.download_idle_timeout_seconds,
+        limits=_Limits(settings.download_idle_timeout_seconds, shutdown),
         disposition="inline",
     )
 
@@ -125,7 +136,7 @@ def _download(
     media_type: str,
     filename: str,
     size: int | None,
-    idle_timeout: float,
+    limits: _Limits,
     disposition: str = "attachment",
 ) -> StreamingResponse:
     ascii_name = filename.encode("ascii", "replace").decode().replace("?", "_")
@@ -140,9 +151,13 @@ def _download(
     }
     if size is not None:
         headers["Content-Length"] = str(size)
-    return _IdleLimitedResponse(
-        body, media_type=media_type, headers=headers, idle_timeout=idle_timeout
-    )
+    return _IdleLimitedResponse(body, media_type=media_type, headers=headers, limits=limits)
+
+
+@dataclass(frozen=True)
+class _Limits:
+    idle_timeout: float  # seconds a client may accept nothing
+    shutdown: Shutdown  # and the server's exit cuts every download off by its cutoff
 
 
 class _ClientStalled(Exception):
@@ -150,30 +165,44 @@ class _ClientStalled(Exception):
 
 
 class _IdleLimitedResponse(StreamingResponse):
-    """A streamed body that gives up on a client which accepts no bytes for `idle_timeout`
-    seconds: the response ends unfinished and the server closes the connection, instead of
-    keeping the download (and its memory) alive for as long as the client stays silent."""
+    """A streamed body that gives up on a client which accepts no bytes for the idle timeout
+    (or is still downloading at the shutdown cutoff): the connection is cut off at once,
+    with what was buffered for it, instead of being kept (with its memory) for as long as
+    the client stays silent."""
 
     def __init__(
-        self, body: AsyncGenerator[bytes, None], *, idle_timeout: float, **kwargs: Any
+        self, body: AsyncGenerator[bytes, None], *, limits: _Limits, **kwargs: Any
     ) -> None:
         super().__init__(body, **kwargs)
         self._body = body
-        self.idle_timeout = idle_timeout
+        self.limits = limits
+        self._scope: Scope = {}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        self._scope = scope
+        await super().__call__(scope, receive, send)
 
     async def stream_response(self, send: Send) -> None:
+        shutdown = self.limits.shutdown
+
         async def send_or_give_up(message: Message) -> None:
             try:
-                async with asyncio.timeout(self.idle_timeout):
-                    await send(message)
+                async with asyncio.timeout(self.limits.idle_timeout) as limit:
+                    with shutdown.bounding(limit):
+                        await send(message)
             except TimeoutError:
                 raise _ClientStalled from None
 
         try:
             await super().stream_response(send_or_give_up)
         except _ClientStalled:
-            log.info("download client accepted nothing for %g s; dropping it", self.idle_timeout)
+            if shutdown.cutoff is None:
+                why = f"accepted nothing for {self.limits.idle_timeout:g} s"
+            else:
+                why = "was still downloading when the server shut down"
+            log.info("download client %s; dropping it", why)
             await self._body.aclose()
+            await abort_connection(self._scope)
 
 
 def _safe_name(name: str) -> str:

@@ -1,4 +1,4 @@
-"""Request and response bodies for sign-in, the caller and their memberships."""
+"""Request and response bodies for sign-in, the caller, their memberships and sessions."""
 
 from __future__ import annotations
 
@@ -31,3 +31,14 @@ class MembershipRead(BaseModel):
 
 class MembershipsResponse(BaseModel):
     items: list[MembershipRead]
+
+
+class SessionRead(BaseModel):
+    id: uuid.UUID
+    created_at: datetime
+    expires_at: datetime
+    current: bool = Field(description="whether this is the session of the request itself")
+
+
+class SessionsResponse(BaseModel):
+    items: list[SessionRead]
