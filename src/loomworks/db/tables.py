@@ -353,6 +353,23 @@ dashboard_counts = Table(
     CheckConstraint("n >= 0", name="n_non_negative"),
 )
 
+# Per person and zone, a version that moves whenever anything the person sees in the zone
+# changes (an item, a render's files, an engagement's name, a membership): kept by the
+# counters' triggers (db/counters.py, migration 0013), read by every zone statement for its
+# ETag, so a poll costs one index lookup whatever the size of the portfolio.
+dashboard_person_versions = Table(
+    "dashboard_person_versions",
+    metadata,
+    Column(
+        "person_id",
+        UUID(as_uuid=True),
+        ForeignKey("persons.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("zone", Text, primary_key=True),
+    Column("version", BigInteger, nullable=False, server_default=text("0")),
+)
+
 # Failed sign-ins, kept in the database so the throttle holds across worker processes. A row
 # is written before the password is checked (and deleted again when it was right), so
 # concurrent attempts can never check more passwords than the limit allows; see db/throttle.py.
@@ -371,6 +388,7 @@ login_failures = Table(
 
 DATA_TABLES = (
     login_failures,
+    dashboard_person_versions,
     dashboard_counts,
     decisions,
     render_files,
