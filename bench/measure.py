@@ -225,7 +225,7 @@ async def merged_in_process(
         page = await zone_page(
             conn,
             ROW_CLASSES[zone],
-            person_id=person_id,
+            caller=person_id,
             limit=limit,
             after=None,
             where=ZoneFilter.of([engagement_id]),
@@ -288,7 +288,7 @@ async def captured_statement(
     assert sync_conn is not None
     event.listen(sync_conn, "before_cursor_execute", listener)
     try:
-        await zone_page(conn, ROW_CLASSES[zone], person_id=person_id, limit=limit, after=None)
+        await zone_page(conn, ROW_CLASSES[zone], caller=person_id, limit=limit, after=None)
     finally:
         event.remove(sync_conn, "before_cursor_execute", listener)
     return captured[-1]

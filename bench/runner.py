@@ -212,7 +212,7 @@ async def _measure(
                     return await zone_page(
                         conn,
                         ROW_CLASSES[zone],
-                        person_id=dataset.caller_id,
+                        caller=dataset.caller_id,
                         limit=options.limit,
                         after=None,
                     )

@@ -28,12 +28,22 @@ session_cookie = APIKeyCookie(
 SessionToken = Annotated[str | None, Depends(session_cookie)]
 
 
-async def current_person(conn: Conn, token: SessionToken) -> Person:
+# The 401 for a cookie that names no live session, wherever the session is checked.
+SESSION_ENDED = "Session is unknown, expired or signed out; sign in again."
+
+
+def presented_token(token: str | None) -> str:
+    """The session token the request presents; NotAuthenticated when there is none, or one
+    too long to be ours (checked before anything asks the database)."""
     if not token or len(token) > MAX_TOKEN_LENGTH:
         raise NotAuthenticated()
-    person = await person_for_token(conn, token)
+    return token
+
+
+async def current_person(conn: Conn, token: SessionToken) -> Person:
+    person = await person_for_token(conn, presented_token(token))
     if person is None:
-        raise NotAuthenticated("Session is unknown, expired or signed out; sign in again.")
+        raise NotAuthenticated(SESSION_ENDED)
     return person
 
 
