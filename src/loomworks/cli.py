@@ -3,42 +3,20 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
-import getpass
 import sys
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import NoReturn
-
-from pydantic import ValidationError
-from sqlalchemy import make_url
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from typing import TYPE_CHECKING, NoReturn
 
 from loomworks.core.states import Designation
-from loomworks.db.engagements import (
-    add_member,
-    all_engagements,
-    create_engagement_once,
-    find_engagements,
-    members_of,
-    remove_member,
-    set_designation,
-)
-from loomworks.db.people import (
-    Person,
-    all_persons,
-    create_person,
-    issue_session,
-    person_by_email,
-    revoke_sessions_of,
-    set_password,
-)
-from loomworks.platform.embedded import database_url_or_embedded
-from loomworks.platform.engine import TOOL_TIMEOUTS, create_engine
-from loomworks.platform.faults import describe, is_unavailable
-from loomworks.platform.migrate import upgrade_to_head
-from loomworks.platform.settings import Settings, first_error
-from loomworks.platform.urls import BadDatabaseURL
+
+# Imported where used: `loomworks --help` and a mistyped command answer without loading the
+# database stack (SQLAlchemy, asyncpg, pydantic, alembic), and each command loads what it needs.
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+    from loomworks.db.people import Person
+    from loomworks.platform.settings import Settings
 
 MIN_PASSWORD_LENGTH = 12
 
@@ -53,6 +31,10 @@ def main(argv: list[str] | None = None) -> None:
     if not hasattr(args, "run"):
         parser.print_help()
         raise SystemExit(2)
+    from pydantic import ValidationError
+
+    from loomworks.platform.settings import Settings, first_error
+
     try:
         settings = Settings()
     except ValidationError as exc:
@@ -160,17 +142,23 @@ def _db_upgrade(settings: Settings, args: argparse.Namespace) -> None:
     print("database is at the newest schema")
 
 
-Work = Callable[[AsyncConnection], Awaitable[None]]
+Work = Callable[["AsyncConnection"], Awaitable[None]]
 
 
-def _migrate_and_run(
-    url: str, work: Work | None = None, *, connect_timeout: float = TOOL_TIMEOUTS.connect
-) -> None:
+def _migrate_and_run(url: str, work: Work | None = None, *, connect_timeout: float | None) -> None:
     """Migrate `url` to head, then run `work` in one transaction that commits if it succeeds."""
+    import asyncio
+
+    from sqlalchemy import make_url
+
+    from loomworks.platform.engine import TOOL_TIMEOUTS, create_engine
+    from loomworks.platform.faults import describe, is_unavailable
+    from loomworks.platform.migrate import upgrade_to_head
+    from loomworks.platform.urls import BadDatabaseURL
 
     async def run() -> None:
         # Connecting is bounded like the service's; migrations and commands take their time.
-        timeouts = TOOL_TIMEOUTS._replace(connect=connect_timeout)
+        timeouts = TOOL_TIMEOUTS._replace(connect=connect_timeout or TOOL_TIMEOUTS.connect)
         engine = create_engine(url, pool_size=1, timeouts=timeouts)
         try:
             await upgrade_to_head(engine)
@@ -193,11 +181,15 @@ def _migrate_and_run(
 
 def _with_database(settings: Settings, work: Work | None = None) -> None:
     """_migrate_and_run on the configured database, or the embedded one while it runs."""
+    from loomworks.platform.embedded import database_url_or_embedded
+
     with database_url_or_embedded(settings) as url:
         _migrate_and_run(url, work, connect_timeout=settings.db_connect_timeout_seconds)
 
 
 async def _person_or_fail(conn: AsyncConnection, email: str) -> Person:
+    from loomworks.db.people import person_by_email
+
     person = await person_by_email(conn, email)
     if person is None:
         raise CommandError(f"no person with email {email!r}")
@@ -218,6 +210,8 @@ def _person_add(settings: Settings, args: argparse.Namespace) -> None:
     password = _new_password(args, email)
 
     async def work(conn: AsyncConnection) -> None:
+        from loomworks.db.people import create_person
+
         person = await create_person(conn, email=email, display_name=args.name, password=password)
         if person is None:
             raise CommandError(f"a person with email {email.lower()!r} already exists")
@@ -228,6 +222,8 @@ def _person_add(settings: Settings, args: argparse.Namespace) -> None:
 
 def _new_password(args: argparse.Namespace, email: str) -> str:
     """From --password, --password-stdin or the terminal (twice); never echoed."""
+    import getpass
+
     if args.password is not None:
         password: str = args.password
     elif args.password_stdin:
@@ -246,6 +242,8 @@ def _new_password(args: argparse.Namespace, email: str) -> str:
 
 def _person_list(settings: Settings, args: argparse.Namespace) -> None:
     async def work(conn: AsyncConnection) -> None:
+        from loomworks.db.people import all_persons
+
         _print_rows([(p.email, p.display_name, str(p.id)) for p in await all_persons(conn)])
 
     _with_database(settings, work)
@@ -255,6 +253,8 @@ def _person_set_password(settings: Settings, args: argparse.Namespace) -> None:
     password = _new_password(args, args.email)
 
     async def work(conn: AsyncConnection) -> None:
+        from loomworks.db.people import revoke_sessions_of, set_password
+
         person = await _person_or_fail(conn, args.email)
         await set_password(conn, person_id=person.id, password=password)
         # Whoever knew the old password may hold a session; a new password ends them all.
@@ -270,6 +270,8 @@ def _engagement_add(settings: Settings, args: argparse.Namespace) -> None:
         raise CommandError("the engagement name must not be empty")
 
     async def work(conn: AsyncConnection) -> None:
+        from loomworks.db.engagements import create_engagement_once
+
         engagement_id = await create_engagement_once(conn, name=name)
         if engagement_id is None:
             raise CommandError(f"an engagement named {name!r} already exists")
@@ -280,6 +282,8 @@ def _engagement_add(settings: Settings, args: argparse.Namespace) -> None:
 
 def _engagement_list(settings: Settings, args: argparse.Namespace) -> None:
     async def work(conn: AsyncConnection) -> None:
+        from loomworks.db.engagements import all_engagements
+
         rows = await all_engagements(conn)
         _print_rows([(e.name, str(e.id), f"{e.members} members") for e in rows])
 
@@ -288,6 +292,8 @@ def _engagement_list(settings: Settings, args: argparse.Namespace) -> None:
 
 def _member_list(settings: Settings, args: argparse.Namespace) -> None:
     async def work(conn: AsyncConnection) -> None:
+        from loomworks.db.engagements import members_of
+
         engagement_id = await _engagement_id(conn, args.engagement)
         members = await members_of(conn, engagement_id=engagement_id)
         _print_rows([(m.email, m.display_name, m.designation) for m in members])
@@ -297,6 +303,8 @@ def _member_list(settings: Settings, args: argparse.Namespace) -> None:
 
 def _member_remove(settings: Settings, args: argparse.Namespace) -> None:
     async def work(conn: AsyncConnection) -> None:
+        from loomworks.db.engagements import remove_member
+
         person = await _person_or_fail(conn, args.email)
         engagement_id = await _engagement_id(conn, args.engagement)
         if not await remove_member(conn, person_id=person.id, engagement_id=engagement_id):
@@ -307,6 +315,8 @@ def _member_remove(settings: Settings, args: argparse.Namespace) -> None:
 
 
 def _member_set_designation(settings: Settings, args: argparse.Namespace) -> None:
+    from loomworks.db.engagements import set_designation
+
     _designate(settings, args, set_designation, refused="{email} is not a member of {name!r}")
 
 
@@ -325,6 +335,8 @@ def _sessions(count: int) -> str:
 
 
 def _member_add(settings: Settings, args: argparse.Namespace) -> None:
+    from loomworks.db.engagements import add_member
+
     _designate(settings, args, add_member, refused="{email} is already a member of {name!r}")
 
 
@@ -355,6 +367,8 @@ def _designate(
 
 
 async def _engagement_id(conn: AsyncConnection, name_or_id: str) -> uuid.UUID:
+    from loomworks.db.engagements import find_engagements
+
     matches = await find_engagements(conn, name_or_id)
     if not matches:
         raise CommandError(f"no engagement named {name_or_id!r}")
@@ -365,6 +379,8 @@ async def _engagement_id(conn: AsyncConnection, name_or_id: str) -> uuid.UUID:
 
 def _session_issue(settings: Settings, args: argparse.Namespace) -> None:
     async def work(conn: AsyncConnection) -> None:
+        from loomworks.db.people import issue_session
+
         person = await _person_or_fail(conn, args.email)
         token = await issue_session(conn, person_id=person.id, lifetime=settings.session_lifetime)
         print(token)
@@ -375,6 +391,8 @@ def _session_issue(settings: Settings, args: argparse.Namespace) -> None:
 
 def _session_revoke(settings: Settings, args: argparse.Namespace) -> None:
     async def work(conn: AsyncConnection) -> None:
+        from loomworks.db.people import revoke_sessions_of
+
         person = await _person_or_fail(conn, args.email)
         ended = await revoke_sessions_of(conn, person_id=person.id)
         print(f"{person.email}: {_sessions(ended)} signed out")
@@ -386,8 +404,10 @@ def _serve(settings: Settings, args: argparse.Namespace) -> None:
     import uvicorn
 
     from loomworks.app import BackgroundWork, create_app
+    from loomworks.db.people import issue_session
     from loomworks.demo.seed import DEMO_EMAIL, DEMO_PASSWORD, seed_demo
     from loomworks.demo.simulator import run_simulator
+    from loomworks.platform.embedded import database_url_or_embedded
     from loomworks.workers import run_workers, server_options
 
     host = args.host or settings.host
