@@ -36,6 +36,8 @@ ZONE_KEYS: dict[Zone, tuple[str, str]] = {
     Zone.NEEDS_YOU: ("created_at", "item_id"),
     Zone.RECENT: ("completed_at", "artifact_id"),
 }
+# The physical floor of a database-backed request: one SELECT 1, no session.
+HEALTH_PATH = "/healthz"
 FLOOR_PATH = "/me/memberships"
 # Cheaper still, for reference: authentication alone, with a body that does not grow with the
 # caller's engagements (the floor lists every membership: 1,000 of them at scale L).
