@@ -143,8 +143,10 @@ async def http_load(
     """One loop per client, all concurrent, each GETting `paths` round-robin until the budget
     ends. Each client should hold one connection, as one user's browser tab would: a shared
     httpx pool costs O(connections) of client CPU per request, in this same process.
-    `conditional` maps some of `paths` (labels) to (path, ETag): a poll with If-None-Match."""
-    conditional = conditional or {}
+    `conditional` maps some of `paths` (labels) to (path, ETag): a poll with If-None-Match.
+    A poll answered 200 keeps the new ETag for its next poll, as a client does (the active
+    zone's moves with the minute: a poll kept on the first one measured 200s from then on)."""
+    conditional = dict(conditional or {})
     result = LoadResult()
     started = time.perf_counter()
     issued = 0
@@ -161,6 +163,8 @@ async def http_load(
             t0 = time.perf_counter()
             response = await client.get(url, headers=headers)
             await response.aread()
+            if etag and response.status_code == 200:
+                conditional[path] = (url, response.headers.get("etag", etag))
             result.latencies_s.append(time.perf_counter() - t0)
             result.statuses.append(response.status_code)
             result.paths.append(path)
