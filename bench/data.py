@@ -14,7 +14,7 @@ from __future__ import annotations
 import secrets
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
 from alembic import command
@@ -61,6 +61,8 @@ class Scale:
     noise_persons: int = 20
     # Seconds of sustained 16-client load for the memory figure.
     sustain_seconds: float = 10.0
+    # Every n-th running job reports a phase (1: all of them, the phase-heavy variant).
+    phase_every: int = 5
 
 
 SCALES: dict[str, Scale] = {
@@ -118,6 +120,15 @@ SCALES: dict[str, Scale] = {
         noise_persons=100,
     ),
 }
+
+
+# S again, with every running job reporting a phase (the page then decodes the most progress).
+SCALES["S-phased"] = replace(
+    SCALES["S"],
+    name="S-phased",
+    description="S with every running job in a phase (phase-heavy active zone)",
+    phase_every=1,
+)
 
 
 @dataclass(frozen=True)
@@ -243,7 +254,7 @@ SELECT engagement_id, kind, status, started_at,
        CASE WHEN status IN ('queued', 'dispatched') THEN NULL
             ELSE started_at + dur * interval '3 hours' END,
        CASE WHEN status NOT IN ('queued', 'dispatched') THEN '{{}}'::jsonb
-            WHEN g % 5 = 0 THEN jsonb_build_object(
+            WHEN g % CAST(:phase_every AS int) = 0 THEN jsonb_build_object(
                 'phase', jsonb_build_object(
                     'key', (ARRAY['preparing', 'fetching', 'processing', 'persisting',
                                   'finalizing'])[1 + g % 5 + (g / 5) % 5]))
@@ -481,6 +492,7 @@ async def load(
                         text(sql),
                         {
                             "caller_rows": scale.caller_rows[table],
+                            "phase_every": scale.phase_every,
                             "noise_rows": scale.noise_rows[table],
                             "first": first,
                             "last": first + chunk - 1,

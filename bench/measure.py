@@ -36,6 +36,8 @@ ZONE_KEYS: dict[Zone, tuple[str, str]] = {
     Zone.NEEDS_YOU: ("created_at", "item_id"),
     Zone.RECENT: ("completed_at", "artifact_id"),
 }
+# The physical floor of a database-backed request: one SELECT 1, no session.
+HEALTH_PATH = "/healthz"
 FLOOR_PATH = "/me/memberships"
 # Cheaper still, for reference: authentication alone, with a body that does not grow with the
 # caller's engagements (the floor lists every membership: 1,000 of them at scale L).
@@ -141,8 +143,10 @@ async def http_load(
     """One loop per client, all concurrent, each GETting `paths` round-robin until the budget
     ends. Each client should hold one connection, as one user's browser tab would: a shared
     httpx pool costs O(connections) of client CPU per request, in this same process.
-    `conditional` maps some of `paths` (labels) to (path, ETag): a poll with If-None-Match."""
-    conditional = conditional or {}
+    `conditional` maps some of `paths` (labels) to (path, ETag): a poll with If-None-Match.
+    A poll answered 200 keeps the new ETag for its next poll, as a client does (the active
+    zone's moves with the minute: a poll kept on the first one measured 200s from then on)."""
+    conditional = dict(conditional or {})
     result = LoadResult()
     started = time.perf_counter()
     issued = 0
@@ -159,6 +163,8 @@ async def http_load(
             t0 = time.perf_counter()
             response = await client.get(url, headers=headers)
             await response.aread()
+            if etag and response.status_code == 200:
+                conditional[path] = (url, response.headers.get("etag", etag))
             result.latencies_s.append(time.perf_counter() - t0)
             result.statuses.append(response.status_code)
             result.paths.append(path)
@@ -225,7 +231,7 @@ async def merged_in_process(
         page = await zone_page(
             conn,
             ROW_CLASSES[zone],
-            person_id=person_id,
+            caller=person_id,
             limit=limit,
             after=None,
             where=ZoneFilter.of([engagement_id]),
@@ -288,7 +294,7 @@ async def captured_statement(
     assert sync_conn is not None
     event.listen(sync_conn, "before_cursor_execute", listener)
     try:
-        await zone_page(conn, ROW_CLASSES[zone], person_id=person_id, limit=limit, after=None)
+        await zone_page(conn, ROW_CLASSES[zone], caller=person_id, limit=limit, after=None)
     finally:
         event.remove(sync_conn, "before_cursor_execute", listener)
     return captured[-1]

@@ -24,7 +24,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bench import data, measure, report
-from bench.measure import AUTH_PATH, FLOOR_PATH, ZONES, Budget
+from bench.measure import AUTH_PATH, FLOOR_PATH, HEALTH_PATH, ZONES, Budget
 from loomworks.api.deps import SESSION_COOKIE
 from loomworks.core.rows import ROW_CLASSES
 from loomworks.core.states import Zone
@@ -156,7 +156,7 @@ async def _measure(
         # Warm every path on every pooled database connection (asyncpg prepares statements
         # per connection), then keep the first pages as a user sees them.
         samples: dict[str, Any] = {}
-        for path in [FLOOR_PATH, AUTH_PATH, *zone_paths.values()]:
+        for path in [HEALTH_PATH, FLOOR_PATH, AUTH_PATH, *zone_paths.values()]:
             for _ in range(3):
                 await asyncio.gather(*(user.get(path) for user in users))
             response = await client.get(path)
@@ -177,6 +177,7 @@ async def _measure(
             for zone, path in zone_paths.items()
         }
         labelled = [
+            ("healthz", HEALTH_PATH),
             ("floor", FLOOR_PATH),
             ("auth_only", AUTH_PATH),
             *zone_paths.items(),
@@ -213,7 +214,7 @@ async def _measure(
                     return await zone_page(
                         conn,
                         ROW_CLASSES[zone],
-                        person_id=dataset.caller_id,
+                        caller=dataset.caller_id,
                         limit=options.limit,
                         after=None,
                     )
@@ -310,6 +311,10 @@ def ratios(document: dict[str, Any]) -> dict[str, Any]:
             "http_fanout_over_ours": document["baselines"]["http_fanout"][zone]["p50_ms"] / ours,
             "poll_304_vs_floor_c1": endpoints[f"{zone} 304"]["c1"]["p50_ms"]
             / endpoints["floor"]["c1"]["p50_ms"],
+            # Against the physical floor: one round trip (SELECT 1), no session.
+            "vs_healthz_c1": ours / endpoints["healthz"]["c1"]["p50_ms"],
+            "poll_304_vs_healthz_c1": endpoints[f"{zone} 304"]["c1"]["p50_ms"]
+            / endpoints["healthz"]["c1"]["p50_ms"],
         }
     return out
 

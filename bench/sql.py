@@ -20,10 +20,20 @@ def main() -> None:
         "--scoped", action="store_true", help="the statement filtered to some engagements"
     )
     parser.add_argument("--limit", type=int, default=50, help="page size (default 50)")
+    parser.add_argument(
+        "--by-person",
+        action="store_true",
+        help="the caller as a person id (with replicas), not a session the statement checks",
+    )
     args = parser.parse_args()
     for zone in args.zones:
         statement = zone_statement(
-            Zone(zone), after=args.cursor, scoped=args.scoped, kinds=(), limit=args.limit
+            Zone(zone),
+            after=args.cursor,
+            scoped=args.scoped,
+            kinds=(),
+            limit=args.limit,
+            by_session=not args.by_person,
         )
         print(f"-- {zone}{' (after a cursor)' if args.cursor else ''}")
         print(f"{statement.compile(dialect=postgresql.dialect())};\n")

@@ -23,6 +23,7 @@ FLOORS = {
     "loomworks.workers": 5,
     "loomworks.cli": 5,
     "loomworks.terminal": 5,
+    "loomworks.commands": 5,
 }
 
 

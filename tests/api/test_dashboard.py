@@ -11,8 +11,8 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import event, text
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tests.fixtures.contract import zone_body
 from tests.fixtures.data import (
@@ -452,37 +452,6 @@ async def test_tampered_and_foreign_cursors_are_400(
         response = await client.get(f"/me/dashboard/{other}", params={"cursor": cursor})
         assert response.status_code == 400
         assert "another dashboard zone" in response.json()["detail"]
-
-
-@pytest.mark.parametrize("zone", ZONES)
-async def test_one_statement_per_request(
-    client: httpx.AsyncClient, db: AsyncConnection, app: Any, zone: str
-) -> None:
-    me = await sign_in(client, db)
-    eid = await make_engagement(db, member=me)
-    await make_shaping_job(db, eid)
-    await make_shape(db, eid)
-    await make_render(db, eid)
-    await make_render(db, eid, completed_at=T0 + timedelta(minutes=1))
-    first = await get_zone(client, zone, limit=1)  # warms the cursor key cache
-    engine: AsyncEngine = app.state.engine
-    statements: list[str] = []
-
-    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        statements.append(statement)
-
-    event.listen(engine.sync_engine, "before_cursor_execute", record)
-    try:
-        params = {"limit": 1}
-        if first["next_cursor"]:
-            params["cursor"] = first["next_cursor"]
-        await get_zone(client, zone, **params)
-    finally:
-        event.remove(engine.sync_engine, "before_cursor_execute", record)
-    assert len(statements) == 2, statements  # the session lookup, then the zone
-    assert "sessions" in statements[0]
-    assert "engagement_memberships" in statements[1]
-    assert "UNION ALL" in statements[1]
 
 
 async def test_performance_10_engagements(client: httpx.AsyncClient, db: AsyncConnection) -> None:

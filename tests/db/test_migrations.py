@@ -14,10 +14,15 @@ from loomworks.core.webhooks import outbox_by_registry
 from loomworks.db import outbox
 from loomworks.db.counters import (
     RENAME_FUNCTION_SQL,
+    apply_function_sql,
+    audiences_by_registry,
     counted_by_registry,
+    counters_deleted_sql,
     downloads_by_registry,
     files_function_sql,
     function_sql,
+    kind_zones_by_registry,
+    membership_versions_sql,
     truncate_function_sql,
 )
 from loomworks.db.tables import metadata
@@ -93,3 +98,25 @@ async def test_outbox_triggers_record_what_the_registry_declares(engine: AsyncEn
         for table, recorded in outbox_by_registry().items()
     }
     assert installed == expected
+
+
+async def test_person_versions_follow_what_the_registry_declares(engine: AsyncEngine) -> None:
+    """A kind, zone or audience changed without the migration that re-installs the version
+    triggers fails here."""
+    names = ("dashboard_apply", "dashboard_counts_deleted", "dashboard_membership_versions")
+    async with engine.connect() as conn:
+        installed = dict(
+            (
+                await conn.execute(
+                    text("SELECT proname, prosrc FROM pg_proc WHERE proname = ANY(:names)"),
+                    {"names": list(names)},
+                )
+            ).all()
+        )
+    kinds, audiences = kind_zones_by_registry(), audiences_by_registry()
+    expected = {
+        "dashboard_apply": apply_function_sql(kinds, audiences),
+        "dashboard_counts_deleted": counters_deleted_sql(kinds, audiences)[0],
+        "dashboard_membership_versions": membership_versions_sql(audiences)[0],
+    }
+    assert installed == {name: sql.split("$$")[1] for name, sql in expected.items()}

@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 
 from loomworks.core.kinds import SOURCE_OF, Source, sources_in
-from loomworks.core.progress import DEFAULT_ACTIVITY_LABEL, Progress, progress_of, stalled
+from loomworks.core.progress import DEFAULT_ACTIVITY_LABEL, Progress, progress_from, stalled
 from loomworks.core.rows import ActiveRow, CountRow, JobRow, NeedsYouRow, RecentRow
 from loomworks.core.states import Zone
 
@@ -57,7 +57,7 @@ def job_progress(row: ActiveRow | JobRow, kind: str, moment: Moment) -> Progress
     activity = (
         source.activity(row.status, row.label_parts) if source.activity else DEFAULT_ACTIVITY_LABEL
     )
-    progress = progress_of(
+    progress = progress_from(
         row.status, row.phase, row.composite, row.processed, row.total, activity_label=activity
     )
     silent = moment.as_of - row.progress_updated_at

@@ -138,9 +138,18 @@ def _activity_hint(label: object) -> str:
     return text
 
 
-def _phased(raw: object) -> Progress:
+def phase_key(raw: object) -> str | None:
+    """A stored phase as the statements read it (db/jobs.progress_fields, in SQL, so no row's
+    JSON is decoded for it): None when there is none (absent or JSON null), its key when that
+    is a string, '' for any other value (still a phase, a malformed one)."""
+    if raw is None:
+        return None
     key = raw.get("key") if isinstance(raw, dict) else None
-    if isinstance(key, str) and key in PHASE_LABELS:
+    return key if isinstance(key, str) else ""
+
+
+def _phased(key: str) -> Progress:
+    if key in PHASE_LABELS:
         return Progress(mode="phased", hint=PHASE_LABELS[key], phase=key)
     return Progress(mode="phased", hint=UNKNOWN_PHASE_LABEL, phase=None)
 
@@ -161,6 +170,22 @@ def progress_of(
     phased > composite > counted > activity; a malformed composite counts as absent.
     A ``"phase": null`` entry counts as no phase; any other ``phase`` value means phased mode.
     """
+    return progress_from(
+        status, phase_key(phase), composite, processed, total, activity_label=activity_label
+    )
+
+
+def progress_from(
+    status: str,
+    phase: str | None,
+    composite: object,
+    processed: object,
+    total: object,
+    *,
+    activity_label: str = DEFAULT_ACTIVITY_LABEL,
+) -> Progress:
+    """progress_of, with the phase already read as phase_key reads it (what the statements
+    return: db/jobs.progress_fields)."""
     if not isinstance(status, str) or status not in RUNNING_STATUSES:
         return NO_PROGRESS
 

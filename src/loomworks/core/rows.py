@@ -37,11 +37,13 @@ class ActiveRow(NamedTuple):
     label_text: str | None
     label_extra: str | None
     status: str
-    # The job's PROGRESS_FIELDS values (JSON, None where absent), in progress_of's order.
-    phase: object
+    # The job's PROGRESS_FIELDS values as db/jobs.progress_fields reads them, in
+    # progress_from's order: the phase's key (core.progress.phase_key), the composite's JSON,
+    # the counts when they are integers (None where absent).
+    phase: str | None
     composite: object
-    processed: object
-    total: object
+    processed: int | None
+    total: int | None
     progress_updated_at: datetime
 
     @property
@@ -111,11 +113,11 @@ class JobRow(NamedTuple):
     completed_at: datetime | None
     label_text: str | None
     label_extra: str | None
-    # Its PROGRESS_FIELDS values, in progress_of's order.
-    phase: object
+    # Its PROGRESS_FIELDS values, as ActiveRow's.
+    phase: str | None
     composite: object
-    processed: object
-    total: object
+    processed: int | None
+    total: int | None
     progress_updated_at: datetime
     engagement_name: str
 

@@ -13,7 +13,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from loomworks.core.access import ADMITTED
 from loomworks.core.kinds import SOURCES
+from loomworks.core.states import Zone
+from loomworks.core.zones import audience_of
 
 # (item kind, its predicate with "{r}" standing for the row's table alias)
 Counted = Sequence[tuple[str, str]]
@@ -37,10 +40,12 @@ def counted_by_registry() -> dict[str, list[tuple[str, str]]]:
 # ETags and event ids), and a notification is sent on commit. Installed by migration 0005.
 NOTIFY_CHANNEL = "loomworks_dashboard"
 MEMBERSHIP_CHANNEL = "loomworks_membership"
-APPLY_SQL = (
-    "CREATE SEQUENCE dashboard_version",
-    "CREATE TYPE dashboard_change AS (engagement_id uuid, item_kind text, d integer)",
-    f"""CREATE FUNCTION dashboard_apply(changes dashboard_change[]) RETURNS void
+
+
+def _apply_function(create: str, before_counters: str = "") -> str:
+    """dashboard_apply as migration 0005 wrote it (`before_counters` empty), or with a step
+    run after the version is drawn and before any counter row is locked."""
+    return f"""{create} FUNCTION dashboard_apply(changes dashboard_change[]) RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE
     stamp bigint;
@@ -48,7 +53,7 @@ BEGIN
     IF coalesce(cardinality(changes), 0) = 0 THEN
         RETURN;
     END IF;
-    stamp := nextval('dashboard_version');
+    stamp := nextval('dashboard_version');{before_counters}
     -- Lock the counter rows in key order, so concurrent writers never wait in a cycle.
     PERFORM 1 FROM dashboard_counts c
     WHERE (c.engagement_id, c.item_kind) IN (
@@ -67,8 +72,127 @@ BEGIN
     ON CONFLICT (engagement_id, item_kind) DO UPDATE SET n = c.n + EXCLUDED.n, version = stamp;
     PERFORM pg_notify('{NOTIFY_CHANNEL}', t.engagement_id || ' ' || t.item_kind || ' ' || stamp)
     FROM unnest(changes) t;
-END $$""",
+END $$"""
+
+
+APPLY_SQL = (
+    "CREATE SEQUENCE dashboard_version",
+    "CREATE TYPE dashboard_change AS (engagement_id uuid, item_kind text, d integer)",
+    _apply_function("CREATE"),
 )
+
+# Per person and zone, one version that moves whenever anything the person sees in that
+# zone changes (migration 0015): what a poll's ETag is read from in one index lookup, where
+# a digest of every counter the person sees grew with their portfolio. Kept by the same
+# writes: dashboard_apply (items, files, renames), deleted counters (a TRUNCATE, an
+# engagement deleted) and membership changes.
+PERSON_VERSIONS = "dashboard_person_versions"
+# (zone, the designations that see it), frozen by the migrations that install the SQL
+Audiences = Sequence[tuple[str, Sequence[str]]]
+# (item kind, its zone)
+KindZones = Sequence[tuple[str, str]]
+
+
+def audiences_by_registry() -> list[tuple[str, list[str]]]:
+    """Which designations see each zone: from loomworks.core.access and the zones' audiences."""
+    return [(str(zone), [str(d) for d in ADMITTED[audience_of(zone)]]) for zone in Zone]
+
+
+def kind_zones_by_registry() -> list[tuple[str, str]]:
+    return [(str(source.kind), str(source.zone)) for source in SOURCES]
+
+
+def _listed(values: Sequence[str]) -> str:
+    return ", ".join(f"'{value}'" for value in values)
+
+
+def _audience_values(audiences: Audiences) -> str:
+    rows = ", ".join(
+        f"('{zone}', ARRAY[{_listed(designations)}]::text[])" for zone, designations in audiences
+    )
+    return f"(VALUES {rows}) AS z(zone, designations)"
+
+
+def _move_versions(seen: str) -> str:
+    """Give every (person_id, zone) that `seen` selects (distinct pairs) a new version, locking
+    their rows in key order (concurrent writers never wait on each other in a cycle)."""
+    return (
+        f"INSERT INTO {PERSON_VERSIONS} AS v (person_id, zone, version) "
+        f"SELECT s.person_id, s.zone, nextval('dashboard_version') FROM ({seen}) s "
+        "ORDER BY s.person_id, s.zone "
+        "ON CONFLICT (person_id, zone) DO UPDATE SET version = EXCLUDED.version;"
+    )
+
+
+def _members_seeing(changed: str, kind_zones: KindZones, audiences: Audiences) -> str:
+    """Every (member, zone) that sees one of `changed`'s (engagement_id, item_kind) rows."""
+    kinds = ", ".join(f"('{kind}', '{zone}')" for kind, zone in kind_zones)
+    return (
+        f"SELECT DISTINCT m.person_id, z.zone FROM {changed} t "
+        f"JOIN (VALUES {kinds}) AS k(item_kind, zone) ON k.item_kind = t.item_kind "
+        f"JOIN {_audience_values(audiences)} ON z.zone = k.zone "
+        "JOIN engagement_memberships m ON m.engagement_id = t.engagement_id "
+        "AND m.designation = ANY (z.designations)"
+    )
+
+
+def apply_function_sql(kind_zones: KindZones, audiences: Audiences) -> str:
+    """dashboard_apply that also moves the version of each member who sees a change, before
+    the counters are locked (so a statement waits on a person's version before it holds any
+    counter another writer may need)."""
+    step = "\n    " + _move_versions(_members_seeing("unnest(changes)", kind_zones, audiences))
+    return _apply_function("CREATE OR REPLACE", step)
+
+
+def previous_apply_function_sql() -> str:
+    """dashboard_apply as migration 0005 installed it (what 0013's downgrade puts back)."""
+    return _apply_function("CREATE OR REPLACE")
+
+
+def counters_deleted_sql(kind_zones: KindZones, audiences: Audiences) -> tuple[str, str]:
+    """Counter rows deleted (a source table truncated, a recount): their items left the
+    zones of everyone who saw them."""
+    function = _per_operation(
+        "dashboard_counts_deleted",
+        {"DELETE": _move_versions(_members_seeing("old_rows", kind_zones, audiences))},
+    )
+    trigger = (
+        "CREATE TRIGGER dashboard_counts_deleted AFTER DELETE ON dashboard_counts "
+        "REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT "
+        "EXECUTE FUNCTION dashboard_counts_deleted()"
+    )
+    return function, trigger
+
+
+def membership_versions_sql(audiences: Audiences) -> list[str]:
+    """A membership arrived, left or changed designation: what its person sees changed in
+    every zone the old or the new designation sees. The function, then its triggers."""
+
+    def seen(rows: str) -> str:
+        # Only persons still there: a person deleted takes their memberships with them.
+        return (
+            f"SELECT DISTINCT m.person_id, z.zone FROM {rows} m "
+            "JOIN persons p ON p.id = m.person_id "
+            f"JOIN {_audience_values(audiences)} ON m.designation = ANY (z.designations)"
+        )
+
+    function = _per_operation(
+        "dashboard_membership_versions",
+        {
+            "INSERT": _move_versions(seen("new_rows")),
+            "DELETE": _move_versions(seen("old_rows")),
+            "UPDATE": _move_versions(
+                seen("(SELECT * FROM old_rows UNION ALL SELECT * FROM new_rows)")
+            ),
+        },
+    )
+    triggers = [
+        f"CREATE TRIGGER dashboard_versions_{event} "
+        f"{_TRIGGERS[event].format(table='engagement_memberships')} "
+        "FOR EACH STATEMENT EXECUTE FUNCTION dashboard_membership_versions()"
+        for event in _TRIGGERS
+    ]
+    return [function, *triggers]
 
 
 def _changes(counted: Counted, rows: str, sign: str) -> list[str]:

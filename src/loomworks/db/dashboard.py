@@ -40,17 +40,23 @@ from sqlalchemy import (
     tuple_,
     union_all,
 )
-from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID, aggregate_order_by
+from sqlalchemy.dialects.postgresql import ARRAY, UUID
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from loomworks.core.kinds import Source, sources_in
-from loomworks.core.progress import PROGRESS_FIELDS
 from loomworks.core.rows import ROW_CLASSES, ZONE_OF_ROW, CountRow, Position, RowT, ZoneRow
 from loomworks.core.states import Zone
-from loomworks.db.jobs import progress_fields
+from loomworks.db.jobs import PROGRESS_TYPES, progress_fields
 from loomworks.db.renders import has_download
-from loomworks.db.tables import dashboard_counts, engagement_memberships, engagements, metadata
+from loomworks.db.tables import (
+    dashboard_counts,
+    dashboard_person_versions,
+    engagement_memberships,
+    engagements,
+    metadata,
+    sessions,
+)
 from loomworks.db.visibility import kind_seen, sees_zone
 
 ITEM_COLUMNS = ("engagement_id", "engagement_name", "item_kind", "item_id", "sort_key")
@@ -61,7 +67,7 @@ ZONE_PAYLOAD: dict[Zone, dict[str, Any]] = {
         "label_text": Text,
         "label_extra": Text,
         "status": Text,
-        **{key: JSONB for _, key in PROGRESS_FIELDS},  # db/jobs.progress_fields
+        **PROGRESS_TYPES,  # db/jobs.progress_fields
         "progress_updated_at": DateTime(timezone=True),
     },
     Zone.NEEDS_YOU: {"label_text": Text, "label_extra": Text, "display_number": Integer},
@@ -136,10 +142,11 @@ def _arms(zone: Zone, kinds: tuple[str, ...] = ()) -> tuple[Arm, ...]:
 
 # Statement parameters: the statements are built once per shape and reused with these.
 _PERSON = bindparam("person_id", type_=UUID(as_uuid=True))
+_TOKEN = bindparam("token_hash", type_=Text)
 _ENGAGEMENTS = bindparam("engagement_ids", type_=ARRAY(UUID(as_uuid=True)))
 _AFTER_KEY = bindparam("after_key", type_=DateTime(timezone=True))
 _AFTER_ID = bindparam("after_id", type_=UUID(as_uuid=True))
-_PARAMETERS = {param.key for param in (_PERSON, _ENGAGEMENTS, _AFTER_KEY, _AFTER_ID)}
+_PARAMETERS = {param.key for param in (_PERSON, _TOKEN, _ENGAGEMENTS, _AFTER_KEY, _AFTER_ID)}
 # How many of an arm's newest rows (across all engagements) the fast path looks through for
 # the caller's; see _candidates. Scanning them is an index-only walk of a few pages.
 WINDOW_PER_ROW = 20
@@ -162,19 +169,58 @@ class _Sizes:
         return cls(literal_column(str(fetch), Integer), literal_column(str(window), Integer))
 
 
-def _memberships(*, scoped: bool) -> Select[tuple[uuid.UUID]]:
+@dataclass(frozen=True)
+class BySession:
+    """A caller known only by their session token's hash: the statement itself finds the
+    person of a live session (or none), so the session check costs no round trip of its own."""
+
+    token_hash: str
+
+
+# Who a statement is for: a person already known (the session was checked before, on the
+# primary: with replicas), or a session the statement checks (one database).
+Caller = uuid.UUID | BySession
+
+
+class NotSignedIn(Exception):
+    """The caller's session is unknown, expired or revoked (checked inside the statement)."""
+
+
+@cache
+def _session_person() -> CTE:
+    """The person of the live session whose token hashes to :token_hash (no row: none)."""
+    return (
+        select(sessions.c.person_id)
+        .where(
+            sessions.c.token_hash == _TOKEN,
+            sessions.c.revoked_at.is_(None),
+            sessions.c.expires_at > func.now(),
+        )
+        .cte("caller")
+    )
+
+
+def _caller(by_session: bool) -> ColumnElement[uuid.UUID]:
+    """The caller's person id in a statement: a parameter, or the live session's person
+    (NULL when the session is not live, so every membership subquery is empty)."""
+    if not by_session:
+        return _PERSON
+    return select(_session_person().c.person_id).scalar_subquery()
+
+
+def _memberships(*, scoped: bool, by_session: bool) -> Select[tuple[uuid.UUID]]:
     """The caller's engagements (only the filter's, when `scoped`)."""
     query = select(engagement_memberships.c.engagement_id).where(
-        engagement_memberships.c.person_id == _PERSON
+        engagement_memberships.c.person_id == _caller(by_session)
     )
     if scoped:
         query = query.where(engagement_memberships.c.engagement_id == func.any(_ENGAGEMENTS))
     return query
 
 
-def _visible_engagements(zone: Zone, *, scoped: bool) -> Select[tuple[uuid.UUID]]:
+def _visible_engagements(zone: Zone, *, scoped: bool, by_session: bool) -> Select[tuple[uuid.UUID]]:
     """The caller's engagements whose `zone` they see (needs_you: only where they may decide)."""
-    query = _memberships(scoped=scoped)
+    query = _memberships(scoped=scoped, by_session=by_session)
     # true() for a zone every member sees: SQLAlchemy drops it from the AND.
     return query.where(sees_zone(engagement_memberships.c.designation, zone))
 
@@ -303,66 +349,78 @@ def position_of(row: ZoneRow) -> Position:
     return Position(row.sort_key, row.item_id)
 
 
-def _counters(zone: Zone, arms: Sequence[Arm], *, scoped: bool) -> Subquery:
-    """One row from the counters: the zone's total_count, its state (a digest of the version
-    of every (engagement, kind) the caller sees in it: any change to what the zone shows
-    moves one) and how many filtered engagements the caller is not a member of."""
-    visible = _visible_engagements(zone, scoped=scoped).scalar_subquery()
+def _standing(zone: Zone, *, scoped: bool, by_session: bool) -> list[ColumnElement[Any]]:
+    """Who the caller is (NULL: no live session), their version of the zone (the basis of its
+    ETag: any change to what the zone shows them moves it; one index lookup) and how many
+    filtered engagements they are not a member of."""
+    caller = _caller(by_session)
+    versions = dashboard_person_versions.c
+    version = (
+        select(versions.version)
+        .where(versions.person_id == caller, versions.zone == literal_column(f"'{zone}'", Text))
+        .scalar_subquery()
+    )
+    return [
+        caller.label("person_id"),
+        func.coalesce(version, literal_column("0")).label("state"),
+        _missing(scoped=scoped, by_session=by_session).label("missing"),
+    ]
+
+
+def _head(zone: Zone, arms: Sequence[Arm], *, scoped: bool, by_session: bool) -> Subquery:
+    """One row: _standing, and the zone's total_count for the caller from the counters."""
     counters = dashboard_counts.c
-    entry = (
-        cast(counters.engagement_id, Text)
-        + literal_column("':'")
-        + counters.item_kind
-        + literal_column("':'")
-        + cast(counters.version, Text)
-    )
-    in_order: ColumnElement[Any] = aggregate_order_by(
-        literal_column("','"), counters.engagement_id, counters.item_kind
-    )
-    missing: ColumnElement[int] = literal_column("0", Integer)
-    if scoped:
-        members = select(func.count()).select_from(_memberships(scoped=True).subquery())
-        missing = func.cardinality(_ENGAGEMENTS) - members.scalar_subquery()
+    visible = _visible_engagements(zone, scoped=scoped, by_session=by_session)
+    # bigint, not sum()'s numeric: the driver decodes that as a Decimal, for nothing.
+    total = cast(func.coalesce(func.sum(counters.n), literal_column("0")), BigInteger)
     return (
-        select(
-            # bigint, not sum()'s numeric: the driver decodes that as a Decimal, for nothing.
-            cast(func.coalesce(func.sum(counters.n), literal_column("0")), BigInteger).label(
-                "total_count"
-            ),
-            func.coalesce(func.md5(func.string_agg(entry, in_order)), literal_column("''")).label(
-                "state"
-            ),
-            missing.label("missing"),
-        )
+        select(total.label("total_count"), *_standing(zone, scoped=scoped, by_session=by_session))
         .where(
-            counters.engagement_id.in_(visible),
+            counters.engagement_id.in_(visible.scalar_subquery()),
             counters.item_kind.in_([_kind(arm) for arm in arms]) if arms else false(),
         )
-        .subquery("counters")
+        .subquery("head")
     )
 
 
-STATEMENT_HEAD = ("total_count", "state", "missing")
+def _missing(*, scoped: bool, by_session: bool) -> ColumnElement[int]:
+    """How many engagements of the filter the caller is not a member of."""
+    if not scoped:
+        return literal_column("0", Integer)
+    members = _memberships(scoped=True, by_session=by_session).subquery()
+    return (
+        func.cardinality(_ENGAGEMENTS) - select(func.count()).select_from(members).scalar_subquery()
+    )
+
+
+STATEMENT_HEAD = ("total_count", "person_id", "state", "missing")
 
 
 @lru_cache(maxsize=2048)
 def zone_statement(
-    zone: Zone, *, after: bool, scoped: bool, kinds: tuple[str, ...], limit: int
+    zone: Zone,
+    *,
+    after: bool,
+    scoped: bool,
+    kinds: tuple[str, ...],
+    limit: int,
+    by_session: bool = False,
 ) -> Select[Any]:
     """The one statement behind a zone, built once per shape: STATEMENT_HEAD, then the page
     (`limit` + 1 rows, to see whether more follow) in item_columns(zone) order; one row of
     NULLs after the head when the page is empty. `after` adds the cursor condition, `scoped`
-    narrows the zone to the engagements of the filter, `kinds` (empty: all) to those kinds.
-    Parameters: zone_parameters().
+    narrows the zone to the engagements of the filter, `kinds` (empty: all) to those kinds,
+    `by_session` finds the caller from their session (BySession). Parameters:
+    zone_parameters().
 
     The page is cut from index-only candidates (kind, id, key) of every arm; only its rows
     are then read from their tables and joined to their engagement's name."""
     arms = _arms(zone, kinds)
-    counters = _counters(zone, arms, scoped=scoped)
+    counters = _head(zone, arms, scoped=scoped, by_session=by_session)
     head = [counters.c[name] for name in STATEMENT_HEAD]
     if not arms:  # only kinds with no rows behind them yet
         return select(*head, *(null().label(name) for name in item_columns(zone)))
-    visible = _visible_engagements(zone, scoped=scoped)
+    visible = _visible_engagements(zone, scoped=scoped, by_session=by_session)
     sizes = _Sizes.of(limit)
     candidates = union_all(
         *(_candidates(arm, visible, sizes, after=after, scoped=scoped) for arm in arms)
@@ -387,11 +445,11 @@ def zone_statement(
 
 
 @lru_cache(maxsize=256)
-def state_statement(zone: Zone, *, scoped: bool, kinds: tuple[str, ...]) -> Select[Any]:
-    """Only the zone's state and the filter check, from the counters alone: what a poll
-    with If-None-Match runs instead of the zone statement."""
-    counters = _counters(zone, _arms(zone, kinds), scoped=scoped)
-    return select(counters.c.state, counters.c.missing)
+def state_statement(zone: Zone, *, scoped: bool, by_session: bool = False) -> Select[Any]:
+    """Only who the caller is, their version of the zone and the filter check (STANDING):
+    what a poll with If-None-Match runs instead of the zone statement. The version covers
+    every kind of the zone, so a kind filter needs nothing more."""
+    return select(*_standing(zone, scoped=scoped, by_session=by_session))
 
 
 @lru_cache(maxsize=2048)
@@ -408,9 +466,13 @@ def _compiled(statement: Select[Any], dialect: Dialect) -> tuple[str, tuple[str,
 
 
 def zone_parameters(
-    *, person_id: uuid.UUID, after: Position | None, where: ZoneFilter = NO_FILTER
+    *, caller: Caller, after: Position | None, where: ZoneFilter = NO_FILTER
 ) -> dict[str, Any]:
-    parameters: dict[str, Any] = {"person_id": person_id}
+    parameters: dict[str, Any] = (
+        {"token_hash": caller.token_hash}
+        if isinstance(caller, BySession)
+        else {"person_id": caller}
+    )
     if after is not None:
         parameters |= {"after_key": after.key, "after_id": after.item_id}
     if where.engagement_ids:
@@ -430,31 +492,44 @@ class NotAMember(Exception):
     """The filter names an engagement the caller is not a member of."""
 
 
-async def zone_state(
-    conn: AsyncConnection, zone: Zone, *, person_id: uuid.UUID, where: ZoneFilter = NO_FILTER
-) -> str:
-    """The zone's state for the caller under `where` (NotAMember if the filter names an
-    engagement they do not belong to): equal states, equal pages."""
-    statement = state_statement(zone, scoped=bool(where.engagement_ids), kinds=where.kinds)
-    ((state, missing),) = await _run(
-        conn, statement, zone_parameters(person_id=person_id, after=None, where=where)
-    )
+def _state(person_id: uuid.UUID | None, version: int, missing: int) -> str:
+    """The zone's state for its ETag, once the caller and the filter are known good (else
+    NotSignedIn, then NotAMember: who is asking is settled before what they ask for).
+    Versions come from one sequence, so a person's version is never reused; the person's id
+    keeps two people's equal versions apart."""
+    if person_id is None:
+        raise NotSignedIn()
     if missing:
         raise NotAMember()
-    return str(state)
+    return f"{person_id}:{version}"
+
+
+async def zone_state(
+    conn: AsyncConnection, zone: Zone, *, caller: Caller, where: ZoneFilter = NO_FILTER
+) -> str:
+    """The zone's state for the caller under `where`, in one statement: equal states, equal
+    pages. NotSignedIn for a session that is not live, NotAMember if the filter names an
+    engagement they do not belong to."""
+    statement = state_statement(
+        zone, scoped=bool(where.engagement_ids), by_session=isinstance(caller, BySession)
+    )
+    ((person_id, version, missing),) = await _run(
+        conn, statement, zone_parameters(caller=caller, after=None, where=where)
+    )
+    return _state(person_id, version, missing)
 
 
 async def zone_page(
     conn: AsyncConnection,
     row_class: type[RowT],
     *,
-    person_id: uuid.UUID,
+    caller: Caller,
     limit: int,
     after: Position | None,
     where: ZoneFilter = NO_FILTER,
 ) -> Page[RowT]:
-    """A page of the zone whose rows are `row_class` (ROW_CLASSES), narrowed by `where`
-    (NotAMember if it names an engagement the caller does not belong to)."""
+    """A page of the zone whose rows are `row_class` (ROW_CLASSES), narrowed by `where`,
+    in one statement (NotSignedIn, NotAMember as zone_state)."""
     zone = ZONE_OF_ROW[row_class]
     statement = zone_statement(
         zone,
@@ -462,13 +537,11 @@ async def zone_page(
         scoped=bool(where.engagement_ids),
         kinds=where.kinds,
         limit=limit,
+        by_session=isinstance(caller, BySession),
     )
-    rows = await _run(
-        conn, statement, zone_parameters(person_id=person_id, after=after, where=where)
-    )
-    total, state, missing = rows[0][:3]
-    if missing:
-        raise NotAMember()
+    rows = await _run(conn, statement, zone_parameters(caller=caller, after=after, where=where))
+    total, person_id, version, missing = rows[0][: len(STATEMENT_HEAD)]
+    state = _state(person_id, version, missing)
     # After the head, a page with no items is one row of NULLs.
     start = len(STATEMENT_HEAD)
     items = [row_class._make(row[start:]) for row in rows if row[start] is not None]
@@ -478,33 +551,42 @@ async def zone_page(
         rows=items,
         total_count=int(total),
         next_after=position_of(items[-1]) if has_more else None,
-        state=str(state),
+        state=state,
     )
 
 
-async def counts_of(conn: AsyncConnection, *, person_id: uuid.UUID) -> list[CountRow]:
-    """Every engagement of the caller with its counters, in one statement; needs_you counts
-    only where the caller may decide (a viewer has nothing waiting)."""
+@cache
+def counts_statement(*, by_session: bool) -> Select[Any]:
+    """Who the caller is (NULL: no live session), then every engagement of theirs with its
+    counters (one row of NULLs after the caller when they have none); needs_you counts only
+    where the caller may decide (a viewer has nothing waiting)."""
+    me = select(_caller(by_session).label("person_id")).subquery("me")
     memberships = engagement_memberships.c
     counters = dashboard_counts.c
     visible = kind_seen(counters.item_kind, memberships.designation)
-    rows = await conn.execute(
+    theirs = engagement_memberships.join(
+        engagements, engagements.c.id == memberships.engagement_id
+    ).outerjoin(dashboard_counts, (counters.engagement_id == memberships.engagement_id) & visible)
+    return (
         select(
+            me.c.person_id,
             memberships.engagement_id,
             engagements.c.name,
             memberships.designation,
             counters.item_kind,
-            func.coalesce(counters.n, 0),
-            func.coalesce(counters.version, 0),
+            func.coalesce(counters.n, literal_column("0")),
+            func.coalesce(counters.version, literal_column("0")),
         )
-        .select_from(
-            engagement_memberships.join(
-                engagements, engagements.c.id == memberships.engagement_id
-            ).outerjoin(
-                dashboard_counts, (counters.engagement_id == memberships.engagement_id) & visible
-            )
-        )
-        .where(memberships.person_id == person_id)
+        .select_from(me.outerjoin(theirs, memberships.person_id == me.c.person_id))
         .order_by(engagements.c.name, memberships.engagement_id, counters.item_kind)
     )
-    return [CountRow._make(row) for row in rows]
+
+
+async def counts_of(conn: AsyncConnection, *, caller: Caller) -> list[CountRow]:
+    """Every engagement of the caller with its counters, in one statement (NotSignedIn for a
+    session that is not live)."""
+    statement = counts_statement(by_session=isinstance(caller, BySession))
+    rows = await _run(conn, statement, zone_parameters(caller=caller, after=None))
+    if rows[0][0] is None:
+        raise NotSignedIn()
+    return [CountRow._make(row[1:]) for row in rows if row[1] is not None]

@@ -7,10 +7,12 @@ The writes merge a validated fragment (loomworks.core.progress patch helpers) in
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
+    Boolean,
     ColumnElement,
     Select,
     Table,
@@ -42,20 +44,68 @@ JOB_TABLES: dict[str, Table] = {
 }
 
 
+# How progress_fields reads each PROGRESS_FIELDS value: the phase as its key (text), the
+# counts as integers, so no row's JSON is decoded for them; only a composite stays JSON
+# (and is read only where a job records one).
+PROGRESS_TYPES: dict[str, Any] = {
+    "phase": Text,
+    "composite": JSONB,
+    "processed": BigInteger,
+    "total": BigInteger,
+}
+# A count as the progress contract takes it: a JSON integer (no fraction, no exponent in
+# PostgreSQL's output), at most 18 digits so it fits a bigint (progress_of bounds it further).
+_INTEGER_TEXT = "^[0-9]{1,18}$"
+
+
+def _sql_text(value: str) -> ColumnElement[str]:
+    # Our own constants, written into the SQL: the zone statements bind only request values.
+    return literal_column(f"'{value}'", Text)
+
+
+def _phase_key(value: ColumnElement[Any]) -> ColumnElement[str | None]:
+    """As core.progress.phase_key reads the stored phase: NULL when absent or JSON null, its
+    key when that is a string, '' for anything else (a phase, but a malformed one)."""
+    key = value.op("->", return_type=JSONB)(_sql_text("key"))
+    return case(
+        (func.coalesce(func.jsonb_typeof(value), _sql_text("null")) == _sql_text("null"), null()),
+        (
+            func.jsonb_typeof(key) == _sql_text("string"),
+            value.op("->>", return_type=Text)(_sql_text("key")),
+        ),
+        else_=_sql_text(""),
+    )
+
+
+def _integer(value: ColumnElement[Any]) -> ColumnElement[int | None]:
+    text = cast(value, Text)
+    is_integer = (func.jsonb_typeof(value) == _sql_text("number")) & text.op(
+        "~", return_type=Boolean
+    )(_sql_text(_INTEGER_TEXT))
+    return case((is_integer, cast(text, BigInteger)), else_=null())
+
+
+_READ_AS: dict[str, Callable[[ColumnElement[Any]], ColumnElement[Any]]] = {
+    "phase": _phase_key,
+    "processed": _integer,
+    "total": _integer,
+}
+
+
 def progress_fields(table: Table) -> dict[str, ColumnElement[Any]]:
     """What the progress contract reads of a job's stored JSON: the PROGRESS_FIELDS values,
-    as columns named by their key, in progress_of's order (JSON null where the table has no
-    such document). The rest of those documents (job code may keep anything there) is never
-    sent or decoded; four plain values cost less than one object (docs/benchmarks.md,
-    step 14)."""
+    as columns named by their key, in progress_of's order, typed as PROGRESS_TYPES says (NULL
+    where the table has no such document). The rest of those documents (job code may keep
+    anything there) is never sent or decoded; four plain values cost less than one object,
+    and text and integers less than JSON (docs/benchmarks.md, steps 14 and 15)."""
     fields: dict[str, ColumnElement[Any]] = {}
     for document, key in PROGRESS_FIELDS:
         column = table.c.get(document)
-        fields[key] = (
-            column.op("->", return_type=JSONB)(literal_column(f"'{key}'", Text))
-            if column is not None
-            else cast(null(), JSONB)
-        )
+        if column is None:
+            fields[key] = cast(null(), PROGRESS_TYPES[key])
+            continue
+        value = column.op("->", return_type=JSONB)(_sql_text(key))
+        fields[key] = _READ_AS[key](value) if key in _READ_AS else value
     return fields
 
 

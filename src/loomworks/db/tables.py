@@ -356,24 +356,43 @@ instance_secrets = Table(
     _now("created_at"),
 )
 
+
 # Items per engagement and dashboard item kind, kept exact by row triggers on the source
 # tables (migration 0002), so a zone's total_count sums one row per engagement and kind
 # instead of counting history.
+def _owned_by(column: str, table: str) -> Column[Any]:
+    """A key column naming the row it belongs to, deleted with it."""
+    return Column(
+        column, UUID(as_uuid=True), ForeignKey(f"{table}.id", ondelete="CASCADE"), primary_key=True
+    )
+
+
+def _count(name: str) -> Column[Any]:
+    return Column(name, BigInteger, nullable=False, server_default=text("0"))
+
+
 dashboard_counts = Table(
     "dashboard_counts",
     metadata,
-    Column(
-        "engagement_id",
-        UUID(as_uuid=True),
-        ForeignKey("engagements.id", ondelete="CASCADE"),
-        primary_key=True,
-    ),
+    _owned_by("engagement_id", "engagements"),
     Column("item_kind", Text, primary_key=True),
-    Column("n", BigInteger, nullable=False, server_default=text("0")),
+    _count("n"),
     # Moves (from one sequence) whenever this kind's items of this engagement change:
-    # what the zones' ETags and the event stream's ids are made of (db/counters.py).
-    Column("version", BigInteger, nullable=False, server_default=text("0")),
+    # what the event stream's ids are made of (db/counters.py).
+    _count("version"),
     CheckConstraint("n >= 0", name="n_non_negative"),
+)
+
+# Per person and zone, a version that moves whenever anything the person sees in the zone
+# changes (an item, a render's files, an engagement's name, a membership): kept by the
+# counters' triggers (db/counters.py, migration 0015), read by every zone statement for its
+# ETag, so a poll costs one index lookup whatever the size of the portfolio.
+dashboard_person_versions = Table(
+    "dashboard_person_versions",
+    metadata,
+    _owned_by("person_id", "persons"),
+    Column("zone", Text, primary_key=True),
+    _count("version"),
 )
 
 # Failed sign-ins, kept in the database so the throttle holds across worker processes. A row
@@ -522,6 +541,7 @@ DATA_TABLES = (
     webhooks,
     access_tokens,
     login_failures,
+    dashboard_person_versions,
     dashboard_counts,
     decisions,
     render_files,

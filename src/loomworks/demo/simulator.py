@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from loomworks.core.labels import humanise
-from loomworks.core.progress import PHASE_LABELS, Progress, ProgressMode, progress_of
+from loomworks.core.progress import PHASE_LABELS, Progress, ProgressMode, progress_from
 from loomworks.core.rows import JobRow
 from loomworks.core.states import ActiveKind, ContentKind, ExternalStatus, JobStatus
 from loomworks.db.decisions import ItemNotWaiting, ItemUnknown, decide, oldest_waiting
@@ -113,7 +113,7 @@ async def advance_job(conn: AsyncConnection, job: JobRow, rng: random.Random) ->
             await dispatch_job(conn, job.job_kind, job.id)
             await begin_progress(conn, job, rng)
         return False
-    progress = progress_of(job.status, job.phase, job.composite, job.processed, job.total)
+    progress = progress_from(job.status, job.phase, job.composite, job.processed, job.total)
     return await ADVANCE_BY_MODE[progress.mode](conn, job, progress, rng)
 
 

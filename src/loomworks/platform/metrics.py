@@ -13,9 +13,8 @@ import logging
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from fastapi import FastAPI, Response
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     REGISTRY,
@@ -28,6 +27,9 @@ from prometheus_client import (
     start_http_server,
 )
 from sqlalchemy import event
+
+if TYPE_CHECKING:  # the web framework only where the route is added: tools import this module
+    from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from loomworks.platform.settings import Settings
@@ -135,8 +137,10 @@ def exposition() -> bytes:
 def install_metrics_route(app: FastAPI) -> None:
     """GET /metrics on the app itself; no session needed (scrapers have none)."""
 
-    @app.get("/metrics", include_in_schema=False)
-    def metrics() -> Response:
+    from fastapi import Response
+
+    @app.get("/metrics", include_in_schema=False, response_model=None)
+    def metrics() -> Any:
         return Response(exposition(), media_type=CONTENT_TYPE_LATEST)
 
 

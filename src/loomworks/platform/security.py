@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
+import functools
 import hashlib
 import hmac
 import os
@@ -21,8 +22,14 @@ from pwdlib import PasswordHash
 from pwdlib.hashers.argon2 import Argon2Hasher
 
 _hasher = PasswordHash((Argon2Hasher(),))
-# Verified against when the email is unknown, so a wrong email costs as much as a wrong password.
-_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Verified against when the email is unknown, so a wrong email costs as much as a wrong
+    password. Made on first use, not at import: a command that checks no password (most of
+    the CLI) does not spend a quarter of a second of argon2 on it."""
+    return _hasher.hash(secrets.token_urlsafe(16))
 
 
 def hash_password(password: str) -> str:
@@ -31,7 +38,7 @@ def hash_password(password: str) -> str:
 
 def verify_password(password: str, password_hash: str | None) -> bool:
     if password_hash is None:
-        _hasher.verify(password, _DUMMY_HASH)
+        _hasher.verify(password, _dummy_hash())
         return False
     try:
         return _hasher.verify(password, password_hash)
@@ -44,9 +51,13 @@ def hashing_pool(workers: int) -> ThreadPoolExecutor:
     """Threads for password checks: at most `workers` argon2 runs at once (each takes a core
     for ~0.25 s), and at the lowest CPU priority, so that under a flood of sign-ins the event
     loop serving everything else still gets the CPU when it needs it; sign-ins queue instead."""
-    return ThreadPoolExecutor(
+    pool = ThreadPoolExecutor(
         max_workers=workers, thread_name_prefix="password-hash", initializer=_lowest_priority
     )
+    # The service makes its dummy hash at start-up, in the background, so its first unknown
+    # email costs one verification like any other sign-in.
+    pool.submit(_dummy_hash)
+    return pool
 
 
 def _lowest_priority() -> None:

@@ -20,7 +20,13 @@ from loomworks.api.deps.membership import (
     deciding_member,
     engagement_member,
 )
-from loomworks.api.deps.reads import ReadConn, ReadEngines, ReplicaFallback, WriteFence
+from loomworks.api.deps.reads import (
+    DashboardRead,
+    ReadConn,
+    ReadEngines,
+    ReplicaFallback,
+    WriteFence,
+)
 from loomworks.api.deps.session import (
     SESSION_COOKIE,
     CurrentPerson,
@@ -35,6 +41,7 @@ __all__ = [
     "Conn",
     "CurrentPerson",
     "CursorKey",
+    "DashboardRead",
     "DecidingMember",
     "DeviceKey",
     "Engine",

@@ -44,10 +44,13 @@ Conn = Annotated[AsyncConnection, Depends(get_conn, scope="function")]
 Engine = Annotated[AsyncEngine, Depends(get_engine)]
 
 
-async def get_cursor_key(request: Request, conn: Conn) -> bytes:
+async def get_cursor_key(request: Request) -> bytes:
+    """The installation's cursor key, read once per process (on a connection of its own, so
+    a route that needs no other connection to the primary takes none)."""
     key: bytes | None = request.app.state.cursor_key
     if key is None:
-        key = request.app.state.cursor_key = await load_cursor_key(conn)
+        async with connection(request.app.state.engine) as conn:
+            key = request.app.state.cursor_key = await load_cursor_key(conn)
     return key
 
 

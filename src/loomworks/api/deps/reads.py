@@ -6,6 +6,8 @@ and the fence a write leaves for the writer's next reads (docs/scaling.md, "Read
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -13,10 +15,19 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from loomworks.api.deps.connections import Conn
-from loomworks.api.deps.session import CurrentPerson
+from loomworks.api.deps.session import (
+    BearerToken,
+    CurrentPerson,
+    SessionToken,
+    identify,
+    presented_token,
+)
+from loomworks.db.dashboard import BySession, Caller
+from loomworks.db.people import Person
 from loomworks.db.replicas import ReadRouter, Replica, fence_write
 from loomworks.platform.faults import connection, is_unavailable
 from loomworks.platform.metrics import READ_ROUTES
+from loomworks.platform.security import token_hash
 
 
 class ReplicaFailed(Exception):
@@ -33,12 +44,13 @@ def _read_router(request: Request) -> ReadRouter:
     return reads
 
 
-async def get_read_conn(
-    request: Request, conn: Conn, me: CurrentPerson
+@asynccontextmanager
+async def _reading(
+    request: Request, conn: AsyncConnection, me: Person
 ) -> AsyncIterator[AsyncConnection]:
-    """The connection a read-only route runs on: a replica that may serve the caller
-    (loomworks.db.replicas), else the request's primary connection, already open for the
-    session check (which stays on the primary: a session newer than a replica is found)."""
+    """A replica's connection that may serve the caller (loomworks.db.replicas), else `conn`,
+    the request's primary connection, already open for the session check (which stays on
+    the primary: a session newer than a replica is found)."""
     reads = _read_router(request)
     replica = None
     if reads.replicas and not getattr(request.state, READ_ON_PRIMARY, False):
@@ -58,7 +70,46 @@ async def get_read_conn(
         raise ReplicaFailed(replica.name) from exc
 
 
+async def get_read_conn(
+    request: Request, conn: Conn, me: CurrentPerson
+) -> AsyncIterator[AsyncConnection]:
+    """The connection a read-only route runs on (_reading)."""
+    async with _reading(request, conn, me) as read_conn:
+        yield read_conn
+
+
 ReadConn = Annotated[AsyncConnection, Depends(get_read_conn, scope="function")]
+
+
+@dataclass(frozen=True)
+class CallerRead:
+    """A dashboard read: where it runs, and who it is for (loomworks.db.dashboard.Caller)."""
+
+    conn: AsyncConnection
+    caller: Caller
+
+
+async def get_caller_read(
+    request: Request, token: SessionToken, bearer: BearerToken
+) -> AsyncIterator[CallerRead]:
+    """For the dashboard's reads, whose statements can check the session themselves. On one
+    database, with a session cookie: a pooled connection in autocommit (no BEGIN or ROLLBACK
+    of its own) and the session token's hash, so the read is one round trip, the session
+    check included. With a bearer token, or with replicas: as ReadConn, the credential
+    checked on the primary first (where read-your-writes learns the caller's last write),
+    the read where it may run."""
+    if bearer is None and not _read_router(request).replicas:
+        caller = BySession(token_hash(presented_token(token)))
+        async with connection(request.app.state.autocommit_engine) as conn:
+            yield CallerRead(conn, caller)
+        return
+    async with connection(request.app.state.engine) as primary:
+        me = (await identify(primary, token, bearer)).person
+        async with _reading(request, primary, me) as conn:
+            yield CallerRead(conn, me.id)
+
+
+DashboardRead = Annotated[CallerRead, Depends(get_caller_read, scope="function")]
 
 
 async def get_read_engines(request: Request, conn: ReadConn) -> tuple[AsyncEngine, ...]:

@@ -42,6 +42,18 @@ BearerToken = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_sche
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
+# The 401 for a cookie that names no live session, wherever the session is checked.
+SESSION_ENDED = "Session is unknown, expired or signed out; sign in again."
+
+
+def presented_token(token: str | None) -> str:
+    """The session token the request presents; NotAuthenticated when there is none, or one
+    too long to be ours (checked before anything asks the database)."""
+    if not token or len(token) > MAX_TOKEN_LENGTH:
+        raise NotAuthenticated()
+    return token
+
+
 @dataclass(frozen=True)
 class Caller:
     """The person a request speaks for, and the token it came with (None: a session cookie)."""
@@ -50,7 +62,7 @@ class Caller:
     bearer: Bearer | None = None
 
 
-async def _identify(
+async def identify(
     conn: AsyncConnection, token: str | None, bearer: HTTPAuthorizationCredentials | None
 ) -> Caller:
     """The caller behind the bearer token if there is one, else behind the session cookie."""
@@ -61,24 +73,22 @@ async def _identify(
         if found is None:
             raise NotAuthenticated("Token is unknown, expired or revoked.")
         return Caller(found.person, found)
-    if not token or len(token) > MAX_TOKEN_LENGTH:
-        raise NotAuthenticated()
-    person = await person_for_token(conn, token)
+    person = await person_for_token(conn, presented_token(token))
     if person is None:
-        raise NotAuthenticated("Session is unknown, expired or signed out; sign in again.")
+        raise NotAuthenticated(SESSION_ENDED)
     return Caller(person)
 
 
 async def token_holder(conn: Conn, token: SessionToken, bearer: BearerToken) -> Caller:
     """The caller, whatever a token's scopes: only for a token deleting itself."""
-    return await _identify(conn, token, bearer)
+    return await identify(conn, token, bearer)
 
 
 async def current_caller(
     request: Request, conn: Conn, token: SessionToken, bearer: BearerToken
 ) -> Caller:
     """The caller; a token without `decide` may only read (403 naming the scope)."""
-    caller = await _identify(conn, token, bearer)
+    caller = await identify(conn, token, bearer)
     if (
         caller.bearer is not None
         and request.method not in READ_METHODS
@@ -123,9 +133,9 @@ async def stream_caller(
     """CurrentPerson for a response that outlives the route: the credential is checked on a
     connection given back at once, so an open stream holds none."""
     async with engine.connect() as conn:
-        caller = await _identify(conn, token, bearer)
+        caller = await identify(conn, token, bearer)
     credential = bearer.credentials if bearer is not None else token
-    assert credential is not None  # _identify has refused a request with neither
+    assert credential is not None  # identify has refused a request with neither
     return StreamSession(caller.person, token_hash(credential))
 
 

@@ -6,23 +6,34 @@ from __future__ import annotations
 
 import inspect
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
-from loomworks.api.deps import AppSettings, CurrentPerson, CursorKey, ReadConn, ReadMember
+from loomworks.api.deps import AppSettings, CursorKey, DashboardRead
+from loomworks.api.deps.session import SESSION_ENDED
 from loomworks.api.http.conditional import entity_tag, matches, not_modified, poll_headers
 from loomworks.api.http.cursor import decode_cursor, encode_cursor
-from loomworks.api.http.errors import NotFound
+from loomworks.api.http.errors import BadCursor, NotAuthenticated, NotFound
 from loomworks.api.http.paging import Cursor, Limit
 from loomworks.api.http.responses import JSONBody
 from loomworks.api.schemas.dashboard import ZONE_RESPONSES, DashboardCountsResponse
 from loomworks.api.schemas.errors import errors
 from loomworks.core import items
+from loomworks.core.rows import Position
 from loomworks.core.zones import ZONES, ZoneSpec
-from loomworks.db.dashboard import NotAMember, ZoneFilter, counts_of, zone_page, zone_state
+from loomworks.db.dashboard import (
+    NO_FILTER,
+    NotAMember,
+    NotSignedIn,
+    ZoneFilter,
+    counts_of,
+    zone_page,
+    zone_state,
+)
 
 router = APIRouter(
     prefix="/me/dashboard", tags=["dashboard"], responses=errors(400, 401, 404, 422, 503)
@@ -45,22 +56,43 @@ POLLED: dict[int | str, dict[str, Any]] = {
 }
 
 
+@contextmanager
+def _answers() -> Iterator[None]:
+    """What the statements found about the caller, as HTTP: a session that is not live is
+    401, a filter naming an engagement they are not a member of is 404 (the statements say
+    the first before the second, as the dependencies did when they checked in turn)."""
+    try:
+        yield
+    except NotSignedIn:
+        raise NotAuthenticated(SESSION_ENDED) from None
+    except NotAMember:
+        raise NotFound() from None
+
+
 @dataclass(frozen=True)
 class ZoneReader:
-    """What answering any zone needs from the request: the caller and the app's settings."""
+    """What answering any zone needs from the request: the read (where, for whom) and the
+    app's settings."""
 
     request: Request
-    conn: ReadConn
-    me: CurrentPerson
+    read: DashboardRead
     key: bytes
     settings: AppSettings
 
     async def respond(
-        self, spec: ZoneSpec[Any], limit: int, cursor: str | None, where: ZoneFilter
+        self,
+        spec: ZoneSpec[Any],
+        limit: int,
+        cursor: str | None,
+        where: ZoneFilter,
+        *,
+        path: ZoneFilter = NO_FILTER,
     ) -> Response:
-        """304 if the caller's copy is current (from the counters alone), else the page."""
+        """304 if the caller's copy is current (their version of the zone alone), else the
+        page; one statement either way (a poll that finds a change runs both). `path`: the
+        engagement the route's path names, whose membership goes before a bad cursor."""
         filters = f"{where.engagement_ids}{where.kinds}"
-        after = decode_cursor(self.key, spec.zone, cursor, filters) if cursor else None
+        after = await self._position(spec, cursor, filters, path) if cursor else None
         moment = items.Moment.now(self.settings.stall_after)
         clock = moment.as_of if spec.clock_sensitive else None
 
@@ -68,17 +100,16 @@ class ZoneReader:
             etag = entity_tag(spec.zone, filters, limit, cursor, clock, state)
             return poll_headers(etag, self.settings.poll_interval_seconds)
 
-        try:
+        conn, caller = self.read.conn, self.read.caller
+        with _answers():
             if_none_match = self.request.headers.get("if-none-match")
             if if_none_match:
-                state = await zone_state(self.conn, spec.zone, person_id=self.me.id, where=where)
+                state = await zone_state(conn, spec.zone, caller=caller, where=where)
                 if matches(if_none_match, headers(state)["ETag"]):
                     return not_modified(headers(state))
             page = await zone_page(
-                self.conn, spec.row, person_id=self.me.id, limit=limit, after=after, where=where
+                conn, spec.row, caller=caller, limit=limit, after=after, where=where
             )
-        except NotAMember:
-            raise NotFound() from None
         next_cursor = (
             encode_cursor(self.key, spec.zone, page.next_after, filters)
             if page.next_after
@@ -91,11 +122,25 @@ class ZoneReader:
         }
         return JSONBody(body, headers=headers(page.state))
 
+    async def _position(
+        self, spec: ZoneSpec[Any], cursor: str, filters: str, path: ZoneFilter
+    ) -> Position:
+        """Where the cursor points. A bad cursor is 400 only once the caller is known to be
+        signed in and a member of the path's engagement (401 and 404 come first, as when
+        the dependencies checked those before the route ran): an error path, so the check
+        is a statement of its own."""
+        try:
+            return decode_cursor(self.key, spec.zone, cursor, filters)
+        except BadCursor:
+            with _answers():
+                await zone_state(self.read.conn, spec.zone, caller=self.read.caller, where=path)
+            raise
+
 
 async def zone_reader(
-    request: Request, conn: ReadConn, me: CurrentPerson, key: CursorKey, settings: AppSettings
+    request: Request, read: DashboardRead, key: CursorKey, settings: AppSettings
 ) -> ZoneReader:
-    return ZoneReader(request, conn, me, key, settings)
+    return ZoneReader(request, read, key, settings)
 
 
 Reader = Annotated[ZoneReader, Depends(zone_reader)]
@@ -103,10 +148,11 @@ Reader = Annotated[ZoneReader, Depends(zone_reader)]
 
 @router.get("/counts", response_model=DashboardCountsResponse, responses=POLLED)
 async def dashboard_counts(
-    request: Request, conn: ReadConn, me: CurrentPerson, settings: AppSettings
+    request: Request, read: DashboardRead, settings: AppSettings
 ) -> Response:
     """How many items each zone holds for me, in total and per engagement and kind."""
-    rows = await counts_of(conn, person_id=me.id)
+    with _answers():
+        rows = await counts_of(read.conn, caller=read.caller)
     headers = poll_headers(entity_tag("counts", rows), settings.poll_interval_seconds)
     if matches(request.headers.get("if-none-match"), headers["ETag"]):
         return not_modified(headers)
@@ -135,14 +181,16 @@ def _add_zone_routes(spec: ZoneSpec[Any]) -> None:
         return await reader.respond(spec, limit, cursor, ZoneFilter.of(engagement_id, kind))
 
     async def in_engagement(
-        membership: ReadMember,
+        engagement_id: uuid.UUID,
         reader: Reader,
         limit: Limit = 50,
         cursor: Cursor = None,
         kind: list[str] = [],  # noqa: B006
     ) -> Response:
-        where = ZoneFilter.of([membership.engagement_id], kind)
-        return await reader.respond(spec, limit, cursor, where)
+        # Not a member: the statement finds it (404), after the session (401).
+        path = ZoneFilter.of([engagement_id])
+        where = ZoneFilter.of([engagement_id], kind)
+        return await reader.respond(spec, limit, cursor, where, path=path)
 
     for target, route, name, summary in (
         (router, across, f"dashboard_{spec.zone}", spec.summary),
