@@ -30,10 +30,12 @@ from loomworks.api.routers import (
     jobs,
     me,
     renders,
+    triage,
 )
 from loomworks.api.routers.page import install_page
 from loomworks.db.replicas import ReadRouter, Replica
 from loomworks.live.hub import EventHub
+from loomworks.live.waker import wake_forever
 from loomworks.platform import metrics
 from loomworks.platform.engine import DatabaseTimeouts, create_engine
 from loomworks.platform.security import hashing_pool
@@ -81,7 +83,18 @@ def create_app(
             allow_headers=["Content-Type", "If-None-Match", "Last-Event-ID"],
             expose_headers=["ETag", "Retry-After", "X-Poll-Interval"],
         )
-    for module in (health, auth, me, dashboard, events, decisions, engagements, jobs, renders):
+    for module in (
+        health,
+        auth,
+        me,
+        dashboard,
+        events,
+        decisions,
+        engagements,
+        jobs,
+        renders,
+        triage,
+    ):
         app.include_router(module.router)
     app.include_router(dashboard.engagement_router)
     install_offline_docs(app)
@@ -103,6 +116,7 @@ def _lifespan(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         _open(app, settings, url)
         tasks = [asyncio.ensure_future(work(app.state.engine)) for work in background]
+        tasks.append(asyncio.ensure_future(wake_forever(app.state.engine)))
         if app.state.reads.replicas:
             tasks.append(asyncio.ensure_future(app.state.reads.watch()))
         try:

@@ -51,6 +51,15 @@ from loomworks.core.states import Zone
 from loomworks.db.jobs import progress_fields
 from loomworks.db.renders import has_download
 from loomworks.db.tables import dashboard_counts, engagement_memberships, engagements, metadata
+from loomworks.db.triage import (
+    CLAIM_PAYLOAD,
+    PLAIN,
+    Triage,
+    counts_adjustments,
+    kept,
+    with_claim,
+    zone_total,
+)
 from loomworks.db.visibility import kind_seen, sees_zone
 
 ITEM_COLUMNS = ("engagement_id", "engagement_name", "item_kind", "item_id", "sort_key")
@@ -64,7 +73,14 @@ ZONE_PAYLOAD: dict[Zone, dict[str, Any]] = {
         **{key: JSONB for _, key in PROGRESS_FIELDS},  # db/jobs.progress_fields
         "progress_updated_at": DateTime(timezone=True),
     },
-    Zone.NEEDS_YOU: {"label_text": Text, "label_extra": Text, "display_number": Integer},
+    Zone.NEEDS_YOU: {
+        "label_text": Text,
+        "label_extra": Text,
+        "display_number": Integer,
+        "claimer_id": UUID(as_uuid=True),  # the item's claim (db/triage.py), if any
+        "claimer_name": Text,
+        "claimed_until": DateTime(timezone=True),
+    },
     Zone.RECENT: {"label_text": Text, "display_number": Integer, "downloadable": Boolean},
 }
 for _zone, _row in ROW_CLASSES.items():
@@ -107,6 +123,8 @@ def _arm(source: Source) -> Arm:
         }
     if source.downloadable:
         payload["downloadable"] = has_download(table)
+    if source.zone == Zone.NEEDS_YOU:
+        payload |= CLAIM_PAYLOAD
     # Literal SQL, not bound parameters: PostgreSQL can only match a partial index when it
     # sees the constants, and a prepared statement's generic plan would not.
     where: ColumnElement[bool] = text(source.predicate(table.name))  # type: ignore[assignment]
@@ -120,10 +138,16 @@ class ZoneFilter:
 
     engagement_ids: tuple[uuid.UUID, ...] = ()
     kinds: tuple[str, ...] = ()
+    triage: Triage = PLAIN  # order and claimed state (db/triage.py)
 
     @classmethod
-    def of(cls, engagement_ids: Iterable[uuid.UUID] = (), kinds: Iterable[str] = ()) -> ZoneFilter:
-        return cls(tuple(sorted(set(engagement_ids))), tuple(sorted(set(kinds))))
+    def of(
+        cls,
+        engagement_ids: Iterable[uuid.UUID] = (),
+        kinds: Iterable[str] = (),
+        triage: Triage = PLAIN,
+    ) -> ZoneFilter:
+        return cls(tuple(sorted(set(engagement_ids))), tuple(sorted(set(kinds))), triage)
 
 
 NO_FILTER = ZoneFilter()
@@ -195,8 +219,29 @@ def _kind(arm: Arm) -> ColumnElement[str]:
     return literal_column(f"'{arm.kind}'::text", Text)
 
 
+def _in_order(
+    key: ColumnElement[Any], item_id: ColumnElement[Any], triage: Triage
+) -> tuple[ColumnElement[Any], ColumnElement[Any]]:
+    """ORDER BY of a zone's order: newest first (key, then id, descending) or oldest first."""
+    if triage.oldest:
+        return key.asc(), item_id.asc()
+    return key.desc(), item_id.desc()
+
+
+def _past(key: ColumnElement[Any], item_id: ColumnElement[Any], triage: Triage) -> Any:
+    """The rows after the cursor's position in the zone's order."""
+    position = tuple_(_AFTER_KEY, _AFTER_ID)
+    return tuple_(key, item_id) > position if triage.oldest else tuple_(key, item_id) < position
+
+
 def _candidates(
-    arm: Arm, visible: Select[tuple[uuid.UUID]], sizes: _Sizes, *, after: bool, scoped: bool
+    arm: Arm,
+    visible: Select[tuple[uuid.UUID]],
+    sizes: _Sizes,
+    *,
+    after: bool,
+    scoped: bool,
+    triage: Triage = PLAIN,
 ) -> Select[Any] | CompoundSelect[Any]:
     """(item_kind, item_id, sort_key) of the arm's newest `fetch` rows for the caller, exactly,
     by whichever path is cheap, read from indexes alone.
@@ -212,13 +257,18 @@ def _candidates(
     merged. PostgreSQL evaluates the choice once and skips the branch not taken.
     """
     table = arm.table
-    newest_first = (arm.key.desc(), table.c.id.desc())
-    before = [tuple_(arm.key, table.c.id) < tuple_(_AFTER_KEY, _AFTER_ID)] if after else []
+    newest_first = _in_order(arm.key, table.c.id, triage)
+    before = [_past(arm.key, table.c.id, triage)] if after else []
 
     memberships = visible.subquery(f"{arm.kind}_engagements")
     per_engagement = (
         select(table.c.id.label("item_id"), arm.key.label("sort_key"))
-        .where(arm.where, *before, table.c.engagement_id == memberships.c.engagement_id)
+        .where(
+            arm.where,
+            *before,
+            table.c.engagement_id == memberships.c.engagement_id,
+            *kept(arm.kind, table.c.id, _PERSON, triage),
+        )
         .order_by(*newest_first)
         .limit(sizes.fetch)
         .lateral(f"{arm.kind}_rows")
@@ -226,7 +276,7 @@ def _candidates(
     slow = (
         select(_kind(arm).label("item_kind"), per_engagement.c.item_id, per_engagement.c.sort_key)
         .select_from(memberships.join(per_engagement, true()))
-        .order_by(per_engagement.c.sort_key.desc(), per_engagement.c.item_id.desc())
+        .order_by(*_in_order(per_engagement.c.sort_key, per_engagement.c.item_id, triage))
         .limit(sizes.fetch)
     )
     if scoped:
@@ -241,8 +291,11 @@ def _candidates(
     )
     hits = (
         select(window.c.id.label("item_id"), window.c.key.label("sort_key"))
-        .where(_is_visible(window.c.engagement_id, visible))
-        .order_by(window.c.key.desc(), window.c.id.desc())
+        .where(
+            _is_visible(window.c.engagement_id, visible),
+            *kept(arm.kind, window.c.id, _PERSON, triage),
+        )
+        .order_by(*_in_order(window.c.key, window.c.id, triage))
         .limit(sizes.fetch)
         .cte(f"{arm.kind}_hits")
     )
@@ -262,11 +315,12 @@ def _payload(zone: Zone, arm: Arm, page: CTE) -> Select[Any]:
         (arm.payload[name] if name in arm.payload else cast(null(), sql_type)).label(name)
         for name, sql_type in ZONE_PAYLOAD[zone].items()
     ]
-    return (
+    rows = (
         select(table.c.engagement_id, page.c.item_kind, page.c.item_id, page.c.sort_key, *payload)
         .join_from(page, table, table.c.id == page.c.item_id)
         .where(page.c.item_kind == _kind(arm))
     )
+    return with_claim(rows, arm.kind, page.c.item_id) if zone == Zone.NEEDS_YOU else rows
 
 
 def item_columns(zone: Zone) -> tuple[str, ...]:
@@ -278,7 +332,9 @@ def position_of(row: ZoneRow) -> Position:
     return Position(row.sort_key, row.item_id)
 
 
-def _counters(zone: Zone, arms: Sequence[Arm], *, scoped: bool) -> Subquery:
+def _counters(
+    zone: Zone, arms: Sequence[Arm], *, scoped: bool, triage: Triage | None = None
+) -> Subquery:
     """One row from the counters: the zone's total_count, its state (a digest of the version
     of every (engagement, kind) the caller sees in it: any change to what the zone shows
     moves one) and how many filtered engagements the caller is not a member of."""
@@ -298,12 +354,16 @@ def _counters(zone: Zone, arms: Sequence[Arm], *, scoped: bool) -> Subquery:
     if scoped:
         members = select(func.count()).select_from(_memberships(scoped=True).subquery())
         missing = func.cardinality(_ENGAGEMENTS) - members.scalar_subquery()
+    # bigint, not sum()'s numeric: the driver decodes that as a Decimal, for nothing.
+    total: ColumnElement[int] = cast(
+        func.coalesce(func.sum(counters.n), literal_column("0")), BigInteger
+    )
+    if triage is not None:  # what the caller's snoozes and filters keep (db/triage.py)
+        kinds = [arm.kind for arm in arms]
+        total = zone_total(total, kinds, _visible_engagements(zone, scoped=scoped), _PERSON, triage)
     return (
         select(
-            # bigint, not sum()'s numeric: the driver decodes that as a Decimal, for nothing.
-            cast(func.coalesce(func.sum(counters.n), literal_column("0")), BigInteger).label(
-                "total_count"
-            ),
+            total.label("total_count"),
             func.coalesce(func.md5(func.string_agg(entry, in_order)), literal_column("''")).label(
                 "state"
             ),
@@ -322,7 +382,13 @@ STATEMENT_HEAD = ("total_count", "state", "missing")
 
 @lru_cache(maxsize=2048)
 def zone_statement(
-    zone: Zone, *, after: bool, scoped: bool, kinds: tuple[str, ...], limit: int
+    zone: Zone,
+    *,
+    after: bool,
+    scoped: bool,
+    kinds: tuple[str, ...],
+    limit: int,
+    triage: Triage = PLAIN,
 ) -> Select[Any]:
     """The one statement behind a zone, built once per shape: STATEMENT_HEAD, then the page
     (`limit` + 1 rows, to see whether more follow) in item_columns(zone) order; one row of
@@ -333,18 +399,21 @@ def zone_statement(
     The page is cut from index-only candidates (kind, id, key) of every arm; only its rows
     are then read from their tables and joined to their engagement's name."""
     arms = _arms(zone, kinds)
-    counters = _counters(zone, arms, scoped=scoped)
+    counters = _counters(zone, arms, scoped=scoped, triage=triage)
     head = [counters.c[name] for name in STATEMENT_HEAD]
     if not arms:  # only kinds with no rows behind them yet
         return select(*head, *(null().label(name) for name in item_columns(zone)))
     visible = _visible_engagements(zone, scoped=scoped)
     sizes = _Sizes.of(limit)
     candidates = union_all(
-        *(_candidates(arm, visible, sizes, after=after, scoped=scoped) for arm in arms)
+        *(
+            _candidates(arm, visible, sizes, after=after, scoped=scoped, triage=triage)
+            for arm in arms
+        )
     ).subquery("candidates")
     page = (
         select(candidates)
-        .order_by(candidates.c.sort_key.desc(), candidates.c.item_id.desc())
+        .order_by(*_in_order(candidates.c.sort_key, candidates.c.item_id, triage))
         .limit(sizes.fetch)
         .cte("page")
     )
@@ -357,7 +426,7 @@ def zone_statement(
                 engagements, engagements.c.id == rows.c.engagement_id
             )
         )
-        .order_by(rows.c.sort_key.desc(), rows.c.item_id.desc())
+        .order_by(*_in_order(rows.c.sort_key, rows.c.item_id, triage))
     )
 
 
@@ -437,6 +506,7 @@ async def zone_page(
         scoped=bool(where.engagement_ids),
         kinds=where.kinds,
         limit=limit,
+        triage=where.triage,
     )
     rows = await _run(
         conn, statement, zone_parameters(person_id=person_id, after=after, where=where)
@@ -457,26 +527,35 @@ async def zone_page(
     )
 
 
-async def counts_of(conn: AsyncConnection, *, person_id: uuid.UUID) -> list[CountRow]:
+async def counts_of(
+    conn: AsyncConnection, *, person_id: uuid.UUID, overdue_before: datetime
+) -> list[CountRow]:
     """Every engagement of the caller with its counters, in one statement; needs_you counts
-    only where the caller may decide (a viewer has nothing waiting)."""
+    only where the caller may decide (a viewer has nothing waiting), leave out what the
+    caller snoozed and say how many are overdue (db/triage.py)."""
     memberships = engagement_memberships.c
     counters = dashboard_counts.c
     visible = kind_seen(counters.item_kind, memberships.designation)
+    triaged = counts_adjustments(person_id, overdue_before)
     rows = await conn.execute(
         select(
             memberships.engagement_id,
             engagements.c.name,
             memberships.designation,
             counters.item_kind,
-            func.coalesce(counters.n, 0),
+            func.coalesce(counters.n, 0) - func.coalesce(triaged.c.snoozed, 0),
             func.coalesce(counters.version, 0),
+            func.coalesce(triaged.c.overdue, 0),
         )
         .select_from(
-            engagement_memberships.join(
-                engagements, engagements.c.id == memberships.engagement_id
-            ).outerjoin(
+            engagement_memberships.join(engagements, engagements.c.id == memberships.engagement_id)
+            .outerjoin(
                 dashboard_counts, (counters.engagement_id == memberships.engagement_id) & visible
+            )
+            .outerjoin(
+                triaged,
+                (triaged.c.engagement_id == counters.engagement_id)
+                & (triaged.c.item_kind == counters.item_kind),
             )
         )
         .where(memberships.person_id == person_id)

@@ -18,11 +18,13 @@ from loomworks.api.http.cursor import decode_cursor, encode_cursor
 from loomworks.api.http.errors import NotFound
 from loomworks.api.http.paging import Cursor, Limit
 from loomworks.api.http.responses import JSONBody
+from loomworks.api.routers.triage import triage_of
 from loomworks.api.schemas.dashboard import ZONE_RESPONSES, DashboardCountsResponse
 from loomworks.api.schemas.errors import errors
 from loomworks.core import items
 from loomworks.core.zones import ZONES, ZoneSpec
 from loomworks.db.dashboard import NotAMember, ZoneFilter, counts_of, zone_page, zone_state
+from loomworks.db.triage import PLAIN, Triage
 
 router = APIRouter(
     prefix="/me/dashboard", tags=["dashboard"], responses=errors(400, 401, 404, 422, 503)
@@ -60,8 +62,10 @@ class ZoneReader:
     ) -> Response:
         """304 if the caller's copy is current (from the counters alone), else the page."""
         filters = f"{where.engagement_ids}{where.kinds}"
+        if where.triage != PLAIN:  # cursors and ETags are bound to the order and filters too
+            filters += repr(where.triage)
         after = decode_cursor(self.key, spec.zone, cursor, filters) if cursor else None
-        moment = items.Moment.now(self.settings.stall_after)
+        moment = items.Moment.now(self.settings.stall_after, self.settings.overdue_after)
         clock = moment.as_of if spec.clock_sensitive else None
 
         def headers(state: str) -> dict[str, str]:
@@ -106,7 +110,8 @@ async def dashboard_counts(
     request: Request, conn: ReadConn, me: CurrentPerson, settings: AppSettings
 ) -> Response:
     """How many items each zone holds for me, in total and per engagement and kind."""
-    rows = await counts_of(conn, person_id=me.id)
+    moment = items.Moment.now(settings.stall_after, settings.overdue_after)
+    rows = await counts_of(conn, person_id=me.id, overdue_before=moment.overdue_before)
     headers = poll_headers(entity_tag("counts", rows), settings.poll_interval_seconds)
     if matches(request.headers.get("if-none-match"), headers["ETag"]):
         return not_modified(headers)
@@ -114,11 +119,16 @@ async def dashboard_counts(
 
 
 def _kinds_of(spec: ZoneSpec[Any], route: Callable[..., Awaitable[Response]]) -> None:
-    """Give the route's `kind` parameter the zone's own kinds (unknown kinds: 422)."""
+    """Give the route's `kind` parameter the zone's own kinds (unknown kinds: 422), and its
+    `triage` the zone's triage parameters (api/routers/triage.py)."""
     kinds = Annotated[list[spec.kinds], Query(alias="kind", description="only these kinds")]  # type: ignore[name-defined]
     signature = inspect.signature(route, eval_str=True)
     parameters = [
-        parameter.replace(annotation=kinds) if parameter.name == "kind" else parameter
+        parameter.replace(annotation=kinds)
+        if parameter.name == "kind"
+        else parameter.replace(default=Depends(triage_of(spec.zone)))
+        if parameter.name == "triage"
+        else parameter
         for parameter in signature.parameters.values()
     ]
     route.__signature__ = signature.replace(parameters=parameters)  # type: ignore[attr-defined]
@@ -131,8 +141,10 @@ def _add_zone_routes(spec: ZoneSpec[Any]) -> None:
         cursor: Cursor = None,
         engagement_id: Engagements = [],  # noqa: B006 (FastAPI copies defaults)
         kind: list[str] = [],  # noqa: B006 (the zone's kinds: _kinds_of)
+        triage: Triage = PLAIN,  # the zone's triage parameters: _kinds_of
     ) -> Response:
-        return await reader.respond(spec, limit, cursor, ZoneFilter.of(engagement_id, kind))
+        where = ZoneFilter.of(engagement_id, kind, triage)
+        return await reader.respond(spec, limit, cursor, where)
 
     async def in_engagement(
         membership: ReadMember,
@@ -140,8 +152,9 @@ def _add_zone_routes(spec: ZoneSpec[Any]) -> None:
         limit: Limit = 50,
         cursor: Cursor = None,
         kind: list[str] = [],  # noqa: B006
+        triage: Triage = PLAIN,
     ) -> Response:
-        where = ZoneFilter.of([membership.engagement_id], kind)
+        where = ZoneFilter.of([membership.engagement_id], kind, triage)
         return await reader.respond(spec, limit, cursor, where)
 
     for target, route, name, summary in (

@@ -24,6 +24,7 @@ from loomworks.api.http.csrf import SameSite
 from loomworks.api.http.cursor import decode_cursor, encode_cursor
 from loomworks.api.http.errors import Conflict, LoomworksError, NotFound, Unprocessable
 from loomworks.api.http.paging import Cursor, Limit
+from loomworks.api.routers.triage import claim_on, settle_claims
 from loomworks.api.schemas.decisions import (
     BulkDecisionCreate,
     BulkDecisionResponse,
@@ -79,8 +80,10 @@ async def take(
     decision: Decision,
     item_id: uuid.UUID,
     note: str | None,
+    override_claim: bool = False,
 ) -> DecisionRead:
-    """Decide, or say why not: 404 unknown item, 409 no longer waiting (and who decided)."""
+    """Decide, or say why not: 404 unknown item, 409 no longer waiting (and who decided) or
+    held by a colleague's claim."""
     try:
         decided = await decide(
             conn,
@@ -103,6 +106,8 @@ async def take(
         raise Conflict(
             labels.already_decided(taken.done, last.person_name, last.decided_at)
         ) from None
+    if decided.won:  # a decision ends the snoozes and the claim (api/routers/triage.py)
+        await settle_claims(conn, me, source, item_id, override_claim)
     await conn.commit()
     if decided.won:  # counted once committed; a repeat of one's own decision is no new one
         DECISIONS.labels(source.kind, decision.name).inc()
@@ -117,9 +122,8 @@ def _decision_route(source: Source, decision: Decision) -> Callable[..., Awaitab
         me: CurrentPerson,
         body: Note = None,
     ) -> DecisionRead:
-        return await take(
-            conn, me, membership, source, decision, item_id, body.note if body else None
-        )
+        note, override = (body.note, body.override_claim) if body else (None, False)
+        return await take(conn, me, membership, source, decision, item_id, note, override)
 
     return route
 
@@ -150,6 +154,7 @@ def _detail_route(source: Source) -> Callable[..., Awaitable[ItemDetailResponse]
             ),
             actions=items.actions(source, item.engagement_id, item.item_id) if decidable else [],
             last_decision=decision_read(item.last_decision) if item.last_decision else None,
+            **await claim_on(conn, source, item_id, waiting=item.waiting),
         )
 
     return route
@@ -206,7 +211,16 @@ async def decide_many(
             membership = await deciding_member(
                 await engagement_member(entry.engagement_id, conn, me)
             )
-            read = await take(conn, me, membership, source, decision, entry.item_id, entry.note)
+            read = await take(
+                conn,
+                me,
+                membership,
+                source,
+                decision,
+                entry.item_id,
+                entry.note,
+                entry.override_claim,
+            )
             results.append(BulkDecisionResult(item_id=entry.item_id, status=200, decision=read))
         except LoomworksError as exc:
             await conn.rollback()
