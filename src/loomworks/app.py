@@ -33,12 +33,14 @@ from loomworks.api.routers import (
     me,
     renders,
     tokens,
+    triage,
     webhooks,
 )
 from loomworks.api.routers.page import install_page
 from loomworks.db.login import SignInGates
 from loomworks.db.replicas import ReadRouter, Replica
 from loomworks.live.hub import EventHub
+from loomworks.live.waker import wake_forever
 from loomworks.live.webhooks import SENDER_CONNECTIONS, WebhookSender
 from loomworks.platform import metrics
 from loomworks.platform.engine import DatabaseTimeouts, create_engine
@@ -110,6 +112,7 @@ def create_app(
         engagements,
         jobs,
         renders,
+        triage,
     )
     for module in routers:
         app.include_router(module.router)
@@ -134,6 +137,7 @@ def _lifespan(
         _open(app, settings, url)
         tasks = [asyncio.ensure_future(work(app.state.engine)) for work in background]
         tasks.append(asyncio.ensure_future(app.state.shutdown.watch()))
+        tasks.append(asyncio.ensure_future(wake_forever(app.state.engine)))
         if app.state.reads.replicas:
             tasks.append(asyncio.ensure_future(app.state.reads.watch()))
         try:

@@ -280,6 +280,7 @@ async def test_counts_per_zone_engagement_and_kind(
     assert body["zones"]["active"] == {
         "total": 2,
         "kinds": {"shape_production": 2, "render_production": 0, "external_polling": 0},
+        "overdue": 0,  # only needs_you items can be overdue
     }
     assert body["zones"]["needs_you"]["total"] == 3
     assert body["zones"]["needs_you"]["kinds"]["pending_shape"] == 2

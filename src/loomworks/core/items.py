@@ -44,10 +44,17 @@ class Moment:
 
     as_of: datetime
     stall_after: timedelta
+    # A needs_you item is overdue once its recency key is this much older than `as_of`.
+    overdue_after: timedelta = timedelta(days=1)
 
     @classmethod
-    def now(cls, stall_after: timedelta) -> Moment:
-        return cls(datetime.now(UTC).replace(second=0, microsecond=0), stall_after)
+    def now(cls, stall_after: timedelta, overdue_after: timedelta = timedelta(days=1)) -> Moment:
+        return cls(datetime.now(UTC).replace(second=0, microsecond=0), stall_after, overdue_after)
+
+    @property
+    def overdue_before(self) -> datetime:
+        """Items keyed before this are overdue."""
+        return self.as_of - self.overdue_after
 
 
 def job_progress(row: ActiveRow | JobRow, kind: str, moment: Moment) -> Progress:
@@ -123,7 +130,17 @@ def needs_you_item(row: NeedsYouRow, moment: Moment) -> Item:
         "detail_url": item_url(source, row.engagement_id, row.item_id),
         # needs_you never shows a viewer's engagements: every item's decisions are the caller's.
         "actions": actions(source, row.engagement_id, row.item_id),
+        **claim_fields(row.claimer_id, row.claimer_name, row.claimed_until),
+        "overdue": row.sort_key < moment.overdue_before,
     }
+
+
+def claim_fields(
+    claimer_id: uuid.UUID | None, claimer_name: str | None, claimed_until: datetime | None
+) -> Item:
+    """`claimed_by` ({id, display_name} or None) and `claimed_until` of an item."""
+    claimed_by = {"id": claimer_id, "display_name": claimer_name} if claimer_id else None
+    return {"claimed_by": claimed_by, "claimed_until": claimed_until if claimer_id else None}
 
 
 def recent_item(row: RecentRow, moment: Moment) -> Item:
@@ -145,7 +162,11 @@ def counts(rows: Sequence[CountRow]) -> Item:
     def empty() -> dict[str, Item]:
         # Plain str keys: orjson writes no StrEnum keys.
         return {
-            str(zone): {"total": 0, "kinds": {str(source.kind): 0 for source in sources_in(zone)}}
+            str(zone): {
+                "total": 0,
+                "kinds": {str(source.kind): 0 for source in sources_in(zone)},
+                "overdue": 0,
+            }
             for zone in Zone
         }
 
@@ -167,4 +188,5 @@ def counts(rows: Sequence[CountRow]) -> Item:
         for counted in (overall[zone], engagement["zones"][zone]):
             counted["total"] += row.n
             counted["kinds"][row.item_kind] += row.n
+            counted["overdue"] += row.overdue
     return {"zones": overall, "engagements": list(engagements.values())}

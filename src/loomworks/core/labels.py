@@ -154,6 +154,12 @@ def already_decided(done: str, by: str, at: datetime) -> str:
     return f"Already {done} by {by} at {moment:%H:%M} UTC on {moment:%Y-%m-%d}."
 
 
+def claimed_by_other(by: str, until: datetime) -> str:
+    """The 409 answer when a colleague's claim holds the item."""
+    moment = until.astimezone(UTC)
+    return f"{by} is on this item (claimed until {moment:%H:%M} UTC on {moment:%Y-%m-%d})."
+
+
 def no_longer_waiting(state: str) -> str:
     return f"This item no longer waits for a decision (it is {humanise(state, 'changed').lower()})."
 

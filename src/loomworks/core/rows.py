@@ -60,6 +60,9 @@ class NeedsYouRow(NamedTuple):
     label_text: str | None
     label_extra: str | None
     display_number: int | None
+    claimer_id: uuid.UUID | None  # who is on it (a claim), if anyone
+    claimer_name: str | None
+    claimed_until: datetime | None
 
     @property
     def label_parts(self) -> LabelParts:
@@ -98,8 +101,9 @@ class CountRow(NamedTuple):
     engagement_name: str
     designation: str
     item_kind: str | None
-    n: int
+    n: int  # less what the caller snoozed
     version: int
+    overdue: int  # needs_you: of those, keyed before the overdue threshold
 
 
 class JobRow(NamedTuple):

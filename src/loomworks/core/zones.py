@@ -30,8 +30,9 @@ class ZoneSpec(Generic[RowT]):
 
     @property
     def clock_sensitive(self) -> bool:
-        """Only active items read the clock (stalled jobs): the others' pages ignore it."""
-        return self.zone == Zone.ACTIVE
+        """Active items read the clock (stalled jobs), needs_you items too (overdue); recent
+        pages ignore it."""
+        return self.zone in (Zone.ACTIVE, Zone.NEEDS_YOU)
 
 
 ZONES: dict[Zone, ZoneSpec[Any]] = {

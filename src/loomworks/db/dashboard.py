@@ -57,6 +57,15 @@ from loomworks.db.tables import (
     metadata,
     sessions,
 )
+from loomworks.db.triage import (
+    CLAIM_PAYLOAD,
+    PLAIN,
+    Triage,
+    counts_adjustments,
+    kept,
+    with_claim,
+    zone_total,
+)
 from loomworks.db.visibility import kind_seen, sees_zone
 
 ITEM_COLUMNS = ("engagement_id", "engagement_name", "item_kind", "item_id", "sort_key")
@@ -70,7 +79,14 @@ ZONE_PAYLOAD: dict[Zone, dict[str, Any]] = {
         **PROGRESS_TYPES,  # db/jobs.progress_fields
         "progress_updated_at": DateTime(timezone=True),
     },
-    Zone.NEEDS_YOU: {"label_text": Text, "label_extra": Text, "display_number": Integer},
+    Zone.NEEDS_YOU: {
+        "label_text": Text,
+        "label_extra": Text,
+        "display_number": Integer,
+        "claimer_id": UUID(as_uuid=True),  # the item's claim (db/triage.py), if any
+        "claimer_name": Text,
+        "claimed_until": DateTime(timezone=True),
+    },
     Zone.RECENT: {"label_text": Text, "display_number": Integer, "downloadable": Boolean},
 }
 for _zone, _row in ROW_CLASSES.items():
@@ -113,6 +129,8 @@ def _arm(source: Source) -> Arm:
         }
     if source.downloadable:
         payload["downloadable"] = has_download(table)
+    if source.zone == Zone.NEEDS_YOU:
+        payload |= CLAIM_PAYLOAD
     # Literal SQL, not bound parameters: PostgreSQL can only match a partial index when it
     # sees the constants, and a prepared statement's generic plan would not.
     where: ColumnElement[bool] = text(source.predicate(table.name))  # type: ignore[assignment]
@@ -126,10 +144,16 @@ class ZoneFilter:
 
     engagement_ids: tuple[uuid.UUID, ...] = ()
     kinds: tuple[str, ...] = ()
+    triage: Triage = PLAIN  # order and claimed state (db/triage.py)
 
     @classmethod
-    def of(cls, engagement_ids: Iterable[uuid.UUID] = (), kinds: Iterable[str] = ()) -> ZoneFilter:
-        return cls(tuple(sorted(set(engagement_ids))), tuple(sorted(set(kinds))))
+    def of(
+        cls,
+        engagement_ids: Iterable[uuid.UUID] = (),
+        kinds: Iterable[str] = (),
+        triage: Triage = PLAIN,
+    ) -> ZoneFilter:
+        return cls(tuple(sorted(set(engagement_ids))), tuple(sorted(set(kinds))), triage)
 
 
 NO_FILTER = ZoneFilter()
@@ -146,7 +170,10 @@ _TOKEN = bindparam("token_hash", type_=Text)
 _ENGAGEMENTS = bindparam("engagement_ids", type_=ARRAY(UUID(as_uuid=True)))
 _AFTER_KEY = bindparam("after_key", type_=DateTime(timezone=True))
 _AFTER_ID = bindparam("after_id", type_=UUID(as_uuid=True))
-_PARAMETERS = {param.key for param in (_PERSON, _TOKEN, _ENGAGEMENTS, _AFTER_KEY, _AFTER_ID)}
+_OVERDUE_BEFORE = bindparam("overdue_before", type_=DateTime(timezone=True))
+_PARAMETERS = {
+    param.key for param in (_PERSON, _TOKEN, _ENGAGEMENTS, _AFTER_KEY, _AFTER_ID, _OVERDUE_BEFORE)
+}
 # How many of an arm's newest rows (across all engagements) the fast path looks through for
 # the caller's; see _candidates. Scanning them is an index-only walk of a few pages.
 WINDOW_PER_ROW = 20
@@ -241,8 +268,30 @@ def _kind(arm: Arm) -> ColumnElement[str]:
     return literal_column(f"'{arm.kind}'::text", Text)
 
 
+def _in_order(
+    key: ColumnElement[Any], item_id: ColumnElement[Any], triage: Triage
+) -> tuple[ColumnElement[Any], ColumnElement[Any]]:
+    """ORDER BY of a zone's order: newest first (key, then id, descending) or oldest first."""
+    if triage.oldest:
+        return key.asc(), item_id.asc()
+    return key.desc(), item_id.desc()
+
+
+def _past(key: ColumnElement[Any], item_id: ColumnElement[Any], triage: Triage) -> Any:
+    """The rows after the cursor's position in the zone's order."""
+    position = tuple_(_AFTER_KEY, _AFTER_ID)
+    return tuple_(key, item_id) > position if triage.oldest else tuple_(key, item_id) < position
+
+
 def _candidates(
-    arm: Arm, visible: Select[tuple[uuid.UUID]], sizes: _Sizes, *, after: bool, scoped: bool
+    arm: Arm,
+    visible: Select[tuple[uuid.UUID]],
+    sizes: _Sizes,
+    *,
+    after: bool,
+    scoped: bool,
+    by_session: bool,
+    triage: Triage = PLAIN,
 ) -> Select[Any] | CompoundSelect[Any]:
     """(item_kind, item_id, sort_key) of the arm's newest `fetch` rows for the caller, exactly,
     by whichever path is cheap, read from indexes alone.
@@ -258,13 +307,19 @@ def _candidates(
     merged. PostgreSQL evaluates the choice once and skips the branch not taken.
     """
     table = arm.table
-    newest_first = (arm.key.desc(), table.c.id.desc())
-    before = [tuple_(arm.key, table.c.id) < tuple_(_AFTER_KEY, _AFTER_ID)] if after else []
+    newest_first = _in_order(arm.key, table.c.id, triage)
+    before = [_past(arm.key, table.c.id, triage)] if after else []
+    caller = _caller(by_session)
 
     memberships = visible.subquery(f"{arm.kind}_engagements")
     per_engagement = (
         select(table.c.id.label("item_id"), arm.key.label("sort_key"))
-        .where(arm.where, *before, table.c.engagement_id == memberships.c.engagement_id)
+        .where(
+            arm.where,
+            *before,
+            table.c.engagement_id == memberships.c.engagement_id,
+            *kept(arm.kind, table.c.id, caller, triage),
+        )
         .order_by(*newest_first)
         .limit(sizes.fetch)
         .lateral(f"{arm.kind}_rows")
@@ -272,7 +327,7 @@ def _candidates(
     slow = (
         select(_kind(arm).label("item_kind"), per_engagement.c.item_id, per_engagement.c.sort_key)
         .select_from(memberships.join(per_engagement, true()))
-        .order_by(per_engagement.c.sort_key.desc(), per_engagement.c.item_id.desc())
+        .order_by(*_in_order(per_engagement.c.sort_key, per_engagement.c.item_id, triage))
         .limit(sizes.fetch)
     )
     if scoped:
@@ -287,8 +342,11 @@ def _candidates(
     )
     hits = (
         select(window.c.id.label("item_id"), window.c.key.label("sort_key"))
-        .where(_is_visible(window.c.engagement_id, visible))
-        .order_by(window.c.key.desc(), window.c.id.desc())
+        .where(
+            _is_visible(window.c.engagement_id, visible),
+            *kept(arm.kind, window.c.id, caller, triage),
+        )
+        .order_by(*_in_order(window.c.key, window.c.id, triage))
         .limit(sizes.fetch)
         .cte(f"{arm.kind}_hits")
     )
@@ -304,7 +362,7 @@ def _payload(zone: Zone, arm: Arm, page: CTE) -> Select[Any]:
     """The page's rows of this arm with what the items show: read only for the `fetch` rows
     that made the page, not for every candidate."""
     table = arm.table
-    return (
+    rows = (
         select(
             table.c.engagement_id,
             page.c.item_kind,
@@ -315,6 +373,7 @@ def _payload(zone: Zone, arm: Arm, page: CTE) -> Select[Any]:
         .join_from(page, table, table.c.id == page.c.item_id)
         .where(page.c.item_kind == _kind(arm))
     )
+    return with_claim(rows, arm.kind, page.c.item_id) if zone == Zone.NEEDS_YOU else rows
 
 
 def _payload_columns(zone: Zone, arm: Arm) -> list[ColumnElement[Any]]:
@@ -367,12 +426,19 @@ def _standing(zone: Zone, *, scoped: bool, by_session: bool) -> list[ColumnEleme
     ]
 
 
-def _head(zone: Zone, arms: Sequence[Arm], *, scoped: bool, by_session: bool) -> Subquery:
-    """One row: _standing, and the zone's total_count for the caller from the counters."""
+def _head(
+    zone: Zone, arms: Sequence[Arm], *, scoped: bool, by_session: bool, triage: Triage
+) -> Subquery:
+    """One row: _standing, and the zone's total_count for the caller from the counters, less
+    what their snoozes and claimed filter leave out (db/triage.py)."""
     counters = dashboard_counts.c
     visible = _visible_engagements(zone, scoped=scoped, by_session=by_session)
     # bigint, not sum()'s numeric: the driver decodes that as a Decimal, for nothing.
-    total = cast(func.coalesce(func.sum(counters.n), literal_column("0")), BigInteger)
+    total: ColumnElement[int] = cast(
+        func.coalesce(func.sum(counters.n), literal_column("0")), BigInteger
+    )
+    kinds = [arm.kind for arm in arms]
+    total = zone_total(total, kinds, visible, _caller(by_session), triage)
     return (
         select(total.label("total_count"), *_standing(zone, scoped=scoped, by_session=by_session))
         .where(
@@ -405,6 +471,7 @@ def zone_statement(
     kinds: tuple[str, ...],
     limit: int,
     by_session: bool = False,
+    triage: Triage = PLAIN,
 ) -> Select[Any]:
     """The one statement behind a zone, built once per shape: STATEMENT_HEAD, then the page
     (`limit` + 1 rows, to see whether more follow) in item_columns(zone) order; one row of
@@ -416,18 +483,29 @@ def zone_statement(
     The page is cut from index-only candidates (kind, id, key) of every arm; only its rows
     are then read from their tables and joined to their engagement's name."""
     arms = _arms(zone, kinds)
-    counters = _head(zone, arms, scoped=scoped, by_session=by_session)
+    counters = _head(zone, arms, scoped=scoped, by_session=by_session, triage=triage)
     head = [counters.c[name] for name in STATEMENT_HEAD]
     if not arms:  # only kinds with no rows behind them yet
         return select(*head, *(null().label(name) for name in item_columns(zone)))
     visible = _visible_engagements(zone, scoped=scoped, by_session=by_session)
     sizes = _Sizes.of(limit)
     candidates = union_all(
-        *(_candidates(arm, visible, sizes, after=after, scoped=scoped) for arm in arms)
+        *(
+            _candidates(
+                arm,
+                visible,
+                sizes,
+                after=after,
+                scoped=scoped,
+                by_session=by_session,
+                triage=triage,
+            )
+            for arm in arms
+        )
     ).subquery("candidates")
     page = (
         select(candidates)
-        .order_by(candidates.c.sort_key.desc(), candidates.c.item_id.desc())
+        .order_by(*_in_order(candidates.c.sort_key, candidates.c.item_id, triage))
         .limit(sizes.fetch)
         .cte("page")
     )
@@ -440,7 +518,7 @@ def zone_statement(
                 engagements, engagements.c.id == rows.c.engagement_id
             )
         )
-        .order_by(rows.c.sort_key.desc(), rows.c.item_id.desc())
+        .order_by(*_in_order(rows.c.sort_key, rows.c.item_id, triage))
     )
 
 
@@ -538,6 +616,7 @@ async def zone_page(
         kinds=where.kinds,
         limit=limit,
         by_session=isinstance(caller, BySession),
+        triage=where.triage,
     )
     rows = await _run(conn, statement, zone_parameters(caller=caller, after=after, where=where))
     total, person_id, version, missing = rows[0][: len(STATEMENT_HEAD)]
@@ -564,9 +643,19 @@ def counts_statement(*, by_session: bool) -> Select[Any]:
     memberships = engagement_memberships.c
     counters = dashboard_counts.c
     visible = kind_seen(counters.item_kind, memberships.designation)
-    theirs = engagement_memberships.join(
-        engagements, engagements.c.id == memberships.engagement_id
-    ).outerjoin(dashboard_counts, (counters.engagement_id == memberships.engagement_id) & visible)
+    # What the caller snoozed (left out) and how many of the rest are overdue (db/triage.py).
+    triaged = counts_adjustments(_caller(by_session), _OVERDUE_BEFORE)
+    theirs = (
+        engagement_memberships.join(engagements, engagements.c.id == memberships.engagement_id)
+        .outerjoin(
+            dashboard_counts, (counters.engagement_id == memberships.engagement_id) & visible
+        )
+        .outerjoin(
+            triaged,
+            (triaged.c.engagement_id == counters.engagement_id)
+            & (triaged.c.item_kind == counters.item_kind),
+        )
+    )
     return (
         select(
             me.c.person_id,
@@ -574,19 +663,24 @@ def counts_statement(*, by_session: bool) -> Select[Any]:
             engagements.c.name,
             memberships.designation,
             counters.item_kind,
-            func.coalesce(counters.n, literal_column("0")),
+            func.coalesce(counters.n, literal_column("0"))
+            - func.coalesce(triaged.c.snoozed, literal_column("0")),
             func.coalesce(counters.version, literal_column("0")),
+            func.coalesce(triaged.c.overdue, literal_column("0")),
         )
         .select_from(me.outerjoin(theirs, memberships.person_id == me.c.person_id))
         .order_by(engagements.c.name, memberships.engagement_id, counters.item_kind)
     )
 
 
-async def counts_of(conn: AsyncConnection, *, caller: Caller) -> list[CountRow]:
+async def counts_of(
+    conn: AsyncConnection, *, caller: Caller, overdue_before: datetime
+) -> list[CountRow]:
     """Every engagement of the caller with its counters, in one statement (NotSignedIn for a
     session that is not live)."""
     statement = counts_statement(by_session=isinstance(caller, BySession))
-    rows = await _run(conn, statement, zone_parameters(caller=caller, after=None))
+    parameters = zone_parameters(caller=caller, after=None) | {"overdue_before": overdue_before}
+    rows = await _run(conn, statement, parameters)
     if rows[0][0] is None:
         raise NotSignedIn()
     return [CountRow._make(row[1:]) for row in rows if row[1] is not None]

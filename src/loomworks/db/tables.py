@@ -533,7 +533,50 @@ webhook_stalls = Table(
 )
 
 
+# Triage (docs/triage.md): a person's snoozes hide an item from their own needs_you until
+# `until`; a claim tells colleagues who is on an item until `claimed_until`. Both rows live
+# only while they hold: the waker (db/triage.py) deletes them when they lapse, and a decision
+# deletes them, so "the row exists" is what the zone statements test.
+snoozes = Table(
+    "snoozes",
+    metadata,
+    Column(
+        "person_id",
+        UUID(as_uuid=True),
+        ForeignKey("persons.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("item_kind", Text, primary_key=True),
+    Column("item_id", UUID(as_uuid=True), primary_key=True),
+    _engagement_fk(),
+    Column("until", DateTime(timezone=True), nullable=False),
+    _now("created_at"),
+    Index("ix_snoozes_until", "until"),
+    Index("ix_snoozes_item", "item_kind", "item_id"),
+)
+
+claims = Table(
+    "claims",
+    metadata,
+    Column("item_kind", Text, primary_key=True),
+    Column("item_id", UUID(as_uuid=True), primary_key=True),
+    _engagement_fk(),
+    Column(
+        "person_id",
+        UUID(as_uuid=True),
+        ForeignKey("persons.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("claimed_until", DateTime(timezone=True), nullable=False),
+    _now("created_at"),
+    Index("ix_claims_claimed_until", "claimed_until"),
+    Index("ix_claims_person", "person_id"),
+)
+
+
 DATA_TABLES = (
+    claims,
+    snoozes,
     webhook_stalls,
     webhook_attempts,
     webhook_deliveries,

@@ -63,6 +63,10 @@ class Settings(BaseSettings):
     undo_seconds: int = Field(
         default=60, ge=1, le=86_400, description="how long after deciding a person may undo"
     )
+    # Triage (docs/triage.md): how long an "I'm on it" claim holds, and when a waiting item
+    # counts as overdue.
+    claim_seconds: int = Field(default=900, ge=1, le=7 * 24 * 3600)
+    overdue_after_seconds: int = Field(default=86400, ge=1)
     # Event streams (docs/live.md): a keep-alive comment and a session check this often.
     events_heartbeat_seconds: float = Field(default=15.0, gt=0, le=15)
     # Events a stream may have waiting to be sent; a stream that falls further behind is ended.
@@ -126,6 +130,14 @@ class Settings(BaseSettings):
     @property
     def stall_after(self) -> timedelta:
         return timedelta(seconds=self.stall_after_seconds)
+
+    @property
+    def claim_hold(self) -> timedelta:
+        return timedelta(seconds=self.claim_seconds)
+
+    @property
+    def overdue_after(self) -> timedelta:
+        return timedelta(seconds=self.overdue_after_seconds)
 
 
 def first_error(exc: ValidationError) -> str:

@@ -20,6 +20,7 @@ from loomworks.api.http.cursor import decode_cursor, encode_cursor
 from loomworks.api.http.errors import BadCursor, NotAuthenticated, NotFound
 from loomworks.api.http.paging import Cursor, Limit
 from loomworks.api.http.responses import JSONBody
+from loomworks.api.routers.triage import triage_of
 from loomworks.api.schemas.dashboard import ZONE_RESPONSES, DashboardCountsResponse
 from loomworks.api.schemas.errors import errors
 from loomworks.core import items
@@ -34,6 +35,7 @@ from loomworks.db.dashboard import (
     zone_page,
     zone_state,
 )
+from loomworks.db.triage import PLAIN, Triage
 
 router = APIRouter(
     prefix="/me/dashboard", tags=["dashboard"], responses=errors(400, 401, 404, 422, 503)
@@ -92,8 +94,10 @@ class ZoneReader:
         page; one statement either way (a poll that finds a change runs both). `path`: the
         engagement the route's path names, whose membership goes before a bad cursor."""
         filters = f"{where.engagement_ids}{where.kinds}"
+        if where.triage != PLAIN:  # cursors and ETags are bound to the order and filters too
+            filters += repr(where.triage)
         after = await self._position(spec, cursor, filters, path) if cursor else None
-        moment = items.Moment.now(self.settings.stall_after)
+        moment = items.Moment.now(self.settings.stall_after, self.settings.overdue_after)
         clock = moment.as_of if spec.clock_sensitive else None
 
         def headers(state: str) -> dict[str, str]:
@@ -151,8 +155,9 @@ async def dashboard_counts(
     request: Request, read: DashboardRead, settings: AppSettings
 ) -> Response:
     """How many items each zone holds for me, in total and per engagement and kind."""
+    moment = items.Moment.now(settings.stall_after, settings.overdue_after)
     with _answers():
-        rows = await counts_of(read.conn, caller=read.caller)
+        rows = await counts_of(read.conn, caller=read.caller, overdue_before=moment.overdue_before)
     headers = poll_headers(entity_tag("counts", rows), settings.poll_interval_seconds)
     if matches(request.headers.get("if-none-match"), headers["ETag"]):
         return not_modified(headers)
@@ -160,11 +165,16 @@ async def dashboard_counts(
 
 
 def _kinds_of(spec: ZoneSpec[Any], route: Callable[..., Awaitable[Response]]) -> None:
-    """Give the route's `kind` parameter the zone's own kinds (unknown kinds: 422)."""
+    """Give the route's `kind` parameter the zone's own kinds (unknown kinds: 422), and its
+    `triage` the zone's triage parameters (api/routers/triage.py)."""
     kinds = Annotated[list[spec.kinds], Query(alias="kind", description="only these kinds")]  # type: ignore[name-defined]
     signature = inspect.signature(route, eval_str=True)
     parameters = [
-        parameter.replace(annotation=kinds) if parameter.name == "kind" else parameter
+        parameter.replace(annotation=kinds)
+        if parameter.name == "kind"
+        else parameter.replace(default=Depends(triage_of(spec.zone)))
+        if parameter.name == "triage"
+        else parameter
         for parameter in signature.parameters.values()
     ]
     route.__signature__ = signature.replace(parameters=parameters)  # type: ignore[attr-defined]
@@ -177,8 +187,10 @@ def _add_zone_routes(spec: ZoneSpec[Any]) -> None:
         cursor: Cursor = None,
         engagement_id: Engagements = [],  # noqa: B006 (FastAPI copies defaults)
         kind: list[str] = [],  # noqa: B006 (the zone's kinds: _kinds_of)
+        triage: Triage = PLAIN,  # the zone's triage parameters: _kinds_of
     ) -> Response:
-        return await reader.respond(spec, limit, cursor, ZoneFilter.of(engagement_id, kind))
+        where = ZoneFilter.of(engagement_id, kind, triage)
+        return await reader.respond(spec, limit, cursor, where)
 
     async def in_engagement(
         engagement_id: uuid.UUID,
@@ -186,10 +198,11 @@ def _add_zone_routes(spec: ZoneSpec[Any]) -> None:
         limit: Limit = 50,
         cursor: Cursor = None,
         kind: list[str] = [],  # noqa: B006
+        triage: Triage = PLAIN,
     ) -> Response:
         # Not a member: the statement finds it (404), after the session (401).
         path = ZoneFilter.of([engagement_id])
-        where = ZoneFilter.of([engagement_id], kind)
+        where = ZoneFilter.of([engagement_id], kind, triage)
         return await reader.respond(spec, limit, cursor, where, path=path)
 
     for target, route, name, summary in (

@@ -33,6 +33,7 @@ from loomworks.api.http.errors import (
     Unprocessable,
 )
 from loomworks.api.http.paging import Cursor, Limit
+from loomworks.api.routers.triage import claim_on, settle_claims
 from loomworks.api.schemas.decisions import (
     BulkDecisionCreate,
     BulkDecisionResponse,
@@ -107,8 +108,10 @@ async def take(
     decision: Decision,
     item_id: uuid.UUID,
     note: str | None,
+    override_claim: bool = False,
 ) -> DecisionRead:
-    """Decide, or say why not: 404 unknown item, 409 no longer waiting (and who decided)."""
+    """Decide, or say why not: 404 unknown item, 409 no longer waiting (and who decided) or
+    held by a colleague's claim (unless `override_claim`)."""
     try:
         decided = await decide(
             conn,
@@ -131,6 +134,8 @@ async def take(
         raise Conflict(
             labels.already_decided(taken.done, last.person_name, last.decided_at)
         ) from None
+    if decided.won:  # a decision ends the snoozes and the claim (api/routers/triage.py)
+        await settle_claims(conn, rule.caller, source, item_id, override_claim)
     await conn.commit()
     if decided.won:  # counted once committed; a repeat of one's own decision is no new one
         DECISIONS.labels(source.kind, decision.name).inc()
@@ -145,9 +150,8 @@ def _decision_route(source: Source, decision: Decision) -> Callable[..., Awaitab
         rule: Undoing,
         body: Note = None,
     ) -> DecisionRead:
-        return await take(
-            conn, rule, membership, source, decision, item_id, body.note if body else None
-        )
+        note, override = (body.note, body.override_claim) if body else (None, False)
+        return await take(conn, rule, membership, source, decision, item_id, note, override)
 
     return route
 
@@ -173,7 +177,8 @@ def _detail_route(source: Source) -> Callable[..., Awaitable[ItemDetailResponse]
         )
         if item is None:
             raise NotFound()
-        return _detail_response(source, item, membership.designation, rule)
+        claim = await claim_on(conn, source, item_id, waiting=item.waiting)
+        return _detail_response(source, item, membership.designation, rule).model_copy(update=claim)
 
     return route
 
@@ -267,7 +272,16 @@ async def decide_many(
             membership = await deciding_member(
                 await engagement_member(entry.engagement_id, conn, me)
             )
-            read = await take(conn, rule, membership, source, decision, entry.item_id, entry.note)
+            read = await take(
+                conn,
+                rule,
+                membership,
+                source,
+                decision,
+                entry.item_id,
+                entry.note,
+                entry.override_claim,
+            )
             results.append(BulkDecisionResult(item_id=entry.item_id, status=200, decision=read))
         except LoomworksError as exc:
             await conn.rollback()

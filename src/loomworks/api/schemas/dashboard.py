@@ -7,7 +7,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
-from loomworks.api.schemas.decisions import Action, NeedsYouItemBase
+from loomworks.api.schemas.decisions import Action, NeedsYouItemBase, PersonRef
 from loomworks.api.schemas.progress import ActiveProgress
 from loomworks.core.states import ActiveKind, ArtifactKind, Designation, Zone
 
@@ -28,6 +28,11 @@ class DashboardNeedsYouItem(NeedsYouItemBase):
     created_at: datetime
     detail_url: str
     actions: list[Action]
+    claimed_by: PersonRef | None = Field(description="who said they are on it, if anyone")
+    claimed_until: datetime | None = Field(description="until when their claim holds")
+    overdue: bool = Field(
+        description="its recency key is older than LOOMWORKS_OVERDUE_AFTER_SECONDS"
+    )
 
 
 class DashboardRecentItem(BaseModel):
@@ -61,6 +66,10 @@ class DashboardRecentResponse(BaseModel):
 class ZoneCounts(BaseModel):
     total: int
     kinds: dict[str, int] = Field(description="per item kind of the zone that has items")
+    overdue: int = Field(
+        description="needs_you: items I may decide waiting longer than "
+        "LOOMWORKS_OVERDUE_AFTER_SECONDS (0 in other zones)"
+    )
 
 
 class EngagementCounts(BaseModel):

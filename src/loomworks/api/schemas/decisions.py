@@ -23,6 +23,9 @@ class DecisionCreate(BaseModel):
         description="why, in a few words; kept in the history",
         examples=["Footprint matches the survey."],
     )
+    override_claim: bool = Field(
+        default=False, description="decide even though a colleague has claimed the item"
+    )
 
 
 class PersonRef(BaseModel):
@@ -106,6 +109,8 @@ class ItemDetailResponse(NeedsYouItemBase):
     download_url: str | None
     actions: list[Action] = Field(description="what I may decide now; empty for a viewer")
     last_decision: DecisionRead | None
+    claimed_by: PersonRef | None = Field(default=None, description="who is on it, if anyone")
+    claimed_until: datetime | None = None
 
 
 class BulkDecisionEntry(BaseModel):
@@ -116,6 +121,7 @@ class BulkDecisionEntry(BaseModel):
     item_id: uuid.UUID
     decision: str = Field(examples=["confirm"])
     note: SafeText | None = Field(default=None, max_length=MAX_NOTE_LENGTH)
+    override_claim: bool = False
 
 
 class BulkDecisionCreate(BaseModel):
