@@ -473,7 +473,7 @@ PRIMARY_ONLY_READS = {
     "/me": "the session check, which is on the primary",
     "/me/memberships": "what the caller may see: memberships are read where sessions are",
     "/me/tokens": "credentials, read where they are checked: a new token is listed at once",
-    "/me/sessions": "sessions, read where they are checked: one ended is gone from the list at once",
+    "/me/sessions": "sessions, read where they are checked: an ended one is gone at once",
     "/me/webhooks": "a person's own settings: a new webhook is listed at once",
     "/me/webhooks/{webhook_id}/deliveries": "attempts the sender records on the primary",
 }
