@@ -475,6 +475,7 @@ PRIMARY_ONLY_READS = {
     "/me/tokens": "credentials, read where they are checked: a new token is listed at once",
     "/me/sessions": "sessions, read where they are checked: an ended one is gone at once",
     "/me/webhooks": "a person's own settings: a new webhook is listed at once",
+    "/me/snoozes": "a person's own triage: a snooze set is listed at once",
     "/me/webhooks/{webhook_id}/deliveries": "attempts the sender records on the primary",
 }
 

@@ -389,7 +389,7 @@ def source_rows(source: Source) -> Select[Any]:
     Not scoped to a person: never serve it to one unchecked."""
     arm = _arm(source)
     table = arm.table
-    return select(
+    rows = select(
         table.c.engagement_id,
         engagements.c.name.label("engagement_name"),
         _kind(arm).label("item_kind"),
@@ -397,6 +397,8 @@ def source_rows(source: Source) -> Select[Any]:
         arm.key.label("sort_key"),
         *_payload_columns(source.zone, arm),
     ).join_from(table, engagements, engagements.c.id == table.c.engagement_id)
+    # needs_you rows carry their claim (db/triage.py), as in the zone statement.
+    return with_claim(rows, arm.kind, table.c.id) if source.zone == Zone.NEEDS_YOU else rows
 
 
 def item_columns(zone: Zone) -> tuple[str, ...]:
@@ -429,24 +431,24 @@ def _standing(zone: Zone, *, scoped: bool, by_session: bool) -> list[ColumnEleme
 def _head(
     zone: Zone, arms: Sequence[Arm], *, scoped: bool, by_session: bool, triage: Triage
 ) -> Subquery:
-    """One row: _standing, and the zone's total_count for the caller from the counters, less
-    what their snoozes and claimed filter leave out (db/triage.py)."""
+    """One row (a select of scalars, whatever the counters hold): _standing, and the zone's
+    total_count for the caller from the counters, less what their snoozes and claimed
+    filter leave out (db/triage.py)."""
     counters = dashboard_counts.c
     visible = _visible_engagements(zone, scoped=scoped, by_session=by_session)
-    # bigint, not sum()'s numeric: the driver decodes that as a Decimal, for nothing.
-    total: ColumnElement[int] = cast(
-        func.coalesce(func.sum(counters.n), literal_column("0")), BigInteger
-    )
-    kinds = [arm.kind for arm in arms]
-    total = zone_total(total, kinds, visible, _caller(by_session), triage)
-    return (
-        select(total.label("total_count"), *_standing(zone, scoped=scoped, by_session=by_session))
+    counted = (
+        # bigint, not sum()'s numeric: the driver decodes that as a Decimal, for nothing.
+        select(cast(func.coalesce(func.sum(counters.n), literal_column("0")), BigInteger))
         .where(
             counters.engagement_id.in_(visible.scalar_subquery()),
             counters.item_kind.in_([_kind(arm) for arm in arms]) if arms else false(),
         )
-        .subquery("head")
+        .scalar_subquery()
     )
+    kinds = [arm.kind for arm in arms]
+    total = zone_total(counted, kinds, visible, _caller(by_session), triage)
+    standing = _standing(zone, scoped=scoped, by_session=by_session)
+    return select(total.label("total_count"), *standing).subquery("head")
 
 
 def _missing(*, scoped: bool, by_session: bool) -> ColumnElement[int]:

@@ -104,7 +104,7 @@ SNOOZE_PATH = "/me/snoozes/{item_kind}/{item_id}"
 
 @router.put(
     SNOOZE_PATH,
-    responses=errors(401, 403, 404, 409, 413, 422, 503),
+    responses=errors(400, 401, 403, 404, 409, 413, 422, 503),
     dependencies=[SameSite, WriteFence],
 )
 async def put_snooze(
@@ -232,7 +232,7 @@ for _source in sources_in(Zone.NEEDS_YOU):
         summary=f"Say I'm on a {_kind_words}",
         description="Claims the item for LOOMWORKS_CLAIM_SECONDS (claiming again extends); "
         "409 names the colleague whose claim holds.",
-        responses=errors(401, 403, 404, 409, 413, 422, 503),
+        responses=errors(400, 401, 403, 404, 409, 413, 422, 503),
         dependencies=[SameSite, WriteFence],
     )
     router.add_api_route(

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from loomworks.api.http.limits import SafeText
 from loomworks.core.states import NeedsYouKind
@@ -23,7 +23,7 @@ class DecisionCreate(BaseModel):
         description="why, in a few words; kept in the history",
         examples=["Footprint matches the survey."],
     )
-    override_claim: bool = Field(
+    override_claim: StrictBool = Field(
         default=False, description="decide even though a colleague has claimed the item"
     )
 
@@ -121,7 +121,7 @@ class BulkDecisionEntry(BaseModel):
     item_id: uuid.UUID
     decision: str = Field(examples=["confirm"])
     note: SafeText | None = Field(default=None, max_length=MAX_NOTE_LENGTH)
-    override_claim: bool = False
+    override_claim: StrictBool = False
 
 
 class BulkDecisionCreate(BaseModel):
