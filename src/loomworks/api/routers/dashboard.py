@@ -13,7 +13,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
-from loomworks.api.deps import AppSettings, CursorKey, DashboardRead
+from loomworks.api.deps import AppSettings, DashboardRead
+from loomworks.api.deps.connections import get_cursor_key, get_settings
 from loomworks.api.deps.session import SESSION_ENDED
 from loomworks.api.http.conditional import entity_tag, matches, not_modified, poll_headers
 from loomworks.api.http.cursor import decode_cursor, encode_cursor
@@ -141,10 +142,11 @@ class ZoneReader:
             raise
 
 
-async def zone_reader(
-    request: Request, read: DashboardRead, key: CursorKey, settings: AppSettings
-) -> ZoneReader:
-    return ZoneReader(request, read, key, settings)
+async def zone_reader(request: Request, read: DashboardRead) -> ZoneReader:
+    """The settings and the cursor key are the app's (get_settings, get_cursor_key), read
+    here rather than as dependencies of their own: each dependency FastAPI resolves costs
+    every zone read and poll (docs/benchmarks.md, step 15)."""
+    return ZoneReader(request, read, await get_cursor_key(request), await get_settings(request))
 
 
 Reader = Annotated[ZoneReader, Depends(zone_reader)]
@@ -166,16 +168,19 @@ async def dashboard_counts(
 
 def _kinds_of(spec: ZoneSpec[Any], route: Callable[..., Awaitable[Response]]) -> None:
     """Give the route's `kind` parameter the zone's own kinds (unknown kinds: 422), and its
-    `triage` the zone's triage parameters (api/routers/triage.py)."""
+    `triage` the zone's triage parameters (api/routers/triage.py); a zone with none has no
+    `triage` parameter for FastAPI to resolve, and reads PLAIN (the route's default)."""
     kinds = Annotated[list[spec.kinds], Query(alias="kind", description="only these kinds")]  # type: ignore[name-defined]
+    triage = triage_of(spec.zone)
     signature = inspect.signature(route, eval_str=True)
     parameters = [
         parameter.replace(annotation=kinds)
         if parameter.name == "kind"
-        else parameter.replace(default=Depends(triage_of(spec.zone)))
+        else parameter.replace(default=Depends(triage))
         if parameter.name == "triage"
         else parameter
         for parameter in signature.parameters.values()
+        if parameter.name != "triage" or triage is not None
     ]
     route.__signature__ = signature.replace(parameters=parameters)  # type: ignore[attr-defined]
 

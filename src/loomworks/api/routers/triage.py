@@ -30,7 +30,6 @@ from loomworks.core.kinds import SOURCE_OF, Source, sources_in
 from loomworks.core.states import NeedsYouKind, Zone
 from loomworks.db.people import Person
 from loomworks.db.triage import (
-    PLAIN,
     Claimed,
     ClaimHolder,
     ItemPlace,
@@ -66,13 +65,10 @@ async def needs_you_triage(
     return Triage(oldest=order == Order.OLDEST, claimed=claimed)
 
 
-async def plain_triage() -> Triage:
-    return PLAIN
-
-
-def triage_of(zone: Zone) -> Callable[..., Awaitable[Triage]]:
-    """The dependency that reads a zone's triage parameters."""
-    return needs_you_triage if zone == Zone.NEEDS_YOU else plain_triage
+def triage_of(zone: Zone) -> Callable[..., Awaitable[Triage]] | None:
+    """The dependency that reads a zone's triage parameters; None for a zone that has none
+    (its routes take no triage dependency and read it PLAIN)."""
+    return needs_you_triage if zone == Zone.NEEDS_YOU else None
 
 
 def claimed_conflict(holder: ClaimHolder) -> Conflict:
