@@ -430,18 +430,30 @@ async def test_walks_match_model(
     engagement_ids = await load(client, db, portfolio)
     for zone, limit in zone_limits.items():
         expected = model(portfolio, zone)
-        walked: list[Expected] = []
-        cursor: str | None = None
-        for _ in range(len(expected) + 1):  # never more pages than items, plus the last one
-            page = await get_page(client, zone, limit, cursor)
-            assert page["total_count"] == len(expected), zone
-            walked += [observed(zone, item, engagement_ids) for item in page["items"]]
-            cursor = page["next_cursor"]
-            if cursor is None:
-                break
-        assert cursor is None, f"{zone}: the walk did not end"
-        assert_same_walk(walked, expected)
+        await walk_matches(client, zone, limit, engagement_ids, expected)
         event(f"{zone}: {describe(expected, limit)}")
+
+
+async def walk_matches(
+    client: httpx.AsyncClient,
+    zone: str,
+    limit: int,
+    engagement_ids: Sequence[uuid.UUID],
+    expected: list[Expected],
+    **filters: Any,
+) -> None:
+    """Walk the zone page by page under `filters`: exactly `expected`, total_count on every page."""
+    walked: list[Expected] = []
+    cursor: str | None = None
+    for _ in range(len(expected) + 1):  # never more pages than items, plus the last one
+        page = await get_page(client, zone, limit, cursor, **filters)
+        assert page["total_count"] == len(expected), (zone, filters)
+        walked += [observed(zone, item, engagement_ids) for item in page["items"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert cursor is None, f"{zone}: the walk did not end"
+    assert_same_walk(walked, expected)
 
 
 @dataclass(frozen=True)
@@ -567,15 +579,5 @@ async def test_searched_walks_match_model(
         if zone == "needs_you" and oldest:
             filters["order"] = "oldest"
             expected = expected[::-1]
-        walked: list[Expected] = []
-        cursor: str | None = None
-        for _ in range(len(expected) + 1):
-            page = await get_page(client, zone, limit, cursor, **filters)
-            assert page["total_count"] == len(expected), (zone, q)
-            walked += [observed(zone, item, engagement_ids) for item in page["items"]]
-            cursor = page["next_cursor"]
-            if cursor is None:
-                break
-        assert cursor is None, f"{zone}: the walk did not end"
-        assert_same_walk(walked, expected)
+        await walk_matches(client, zone, limit, engagement_ids, expected, **filters)
         event(f"{zone} with q: {describe(expected, limit)}")
