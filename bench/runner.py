@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 from sqlalchemy import text
@@ -36,6 +37,8 @@ from loomworks.platform.migrate import upgrade_to_head
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 RESULTS_DIR = PROJECT_ROOT / "bench-results"
 CONCURRENCY = (1, 16)
+# `q` per zone, beside the plain zone: words of the generated labels (bench/data.py).
+SEARCHES = {Zone.ACTIVE: "plan", Zone.NEEDS_YOU: "survey", Zone.RECENT: "sheet 12"}
 
 
 @dataclass(frozen=True)
@@ -126,6 +129,10 @@ async def _measure(
     name = dataset.scale.name
     eids = dataset.caller_engagement_ids
     zone_paths = {zone: f"/me/dashboard/{zone}?limit={options.limit}" for zone in ZONES}
+    # Triage beside the plain zones (docs/triage.md): a search in each zone, oldest first.
+    triage_paths = {
+        f"{zone} q={q!r}": f"{zone_paths[zone]}&q={quote(q)}" for zone, q in SEARCHES.items()
+    } | {"needs_you oldest": f"{zone_paths[Zone.NEEDS_YOU]}&order=oldest"}
     headers = {"cookie": f"{SESSION_COOKIE}={dataset.token}"}
     out: dict[str, Any] = {}
     fanout_width = max(1, min(len(eids), options.fanout_connections))
@@ -156,7 +163,13 @@ async def _measure(
         # Warm every path on every pooled database connection (asyncpg prepares statements
         # per connection), then keep the first pages as a user sees them.
         samples: dict[str, Any] = {}
-        for path in [HEALTH_PATH, FLOOR_PATH, AUTH_PATH, *zone_paths.values()]:
+        for path in [
+            HEALTH_PATH,
+            FLOOR_PATH,
+            AUTH_PATH,
+            *zone_paths.values(),
+            *triage_paths.values(),
+        ]:
             for _ in range(3):
                 await asyncio.gather(*(user.get(path) for user in users))
             response = await client.get(path)
@@ -181,6 +194,7 @@ async def _measure(
             ("floor", FLOOR_PATH),
             ("auth_only", AUTH_PATH),
             *zone_paths.items(),
+            *triage_paths.items(),
             *((label, label) for label in polls),
         ]
         # One client: every path in turn, request by request, so the ratios to the floor

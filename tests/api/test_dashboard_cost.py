@@ -56,6 +56,8 @@ async def _reads(client: httpx.AsyncClient, zone: str, eid: Any) -> dict[str, Re
         "later page": (f"/me/dashboard/{zone}", {"limit": 1, "cursor": first["next_cursor"]}, {}),
         "filtered": (f"/me/dashboard/{zone}", {"engagement_id": str(eid)}, {}),
         "one engagement": (f"/engagements/{eid}/dashboard/{zone}", {}, {}),
+        "searched": (f"/me/dashboard/{zone}", {"q": "a", "limit": 1}, {}),
+        "searched in one engagement": (f"/engagements/{eid}/dashboard/{zone}", {"q": "a"}, {}),
         "counts": ("/me/dashboard/counts", {}, {}),
     }
     for name, (url, params, _) in list(reads.items()):

@@ -260,13 +260,36 @@ async def reset(db: AsyncConnection) -> None:
     await db.execute(text(f"TRUNCATE {names} CASCADE"))
 
 
+# The words of the rows' label columns, one per row (by its id), for the searched walks: a
+# humanised key, `%` and `_` as text, a backslash, two cases.
+WORDS = ("site_plan", "Roof-outline", "50% done", "a_b", "axb", "North WING", "back\\slash")
+
+
+def word(row: SourceRow) -> str:
+    return WORDS[row.id.int % len(WORDS)]
+
+
+def searched_text(row: SourceRow) -> str:
+    """What `q` reads of the row's label, as docs/triage.md says, lower-cased."""
+    spoken = word(row).replace("_", " ").replace("-", " ")
+    text = {
+        "shaping_jobs": f"Shaping: {spoken}",
+        "render_jobs": f"Rendering: {spoken}",
+        "external_production_records": f"{word(row)} from Acme Surveys",
+        "shapes": word(row),
+        "assertions": word(row),
+        "renders": f"Render #1: {word(row)}",
+    }[row.source]
+    return text.lower()
+
+
 def row_values(row: SourceRow, engagement_ids: Sequence[uuid.UUID]) -> tuple[Table, dict[str, Any]]:
     common = {"id": row.id, "engagement_id": engagement_ids[row.engagement]}
     if row.source == "shaping_jobs":
-        values = {"status": row.state, "started_at": row.at, "shape_type": "site_plan"}
+        values = {"status": row.state, "started_at": row.at, "shape_type": word(row)}
         return shaping_jobs, common | values
     if row.source == "render_jobs":
-        values = {"status": row.state, "started_at": row.at, "render_type": "summary_report"}
+        values = {"status": row.state, "started_at": row.at, "render_type": word(row)}
         return render_jobs, common | values
     if row.source == "external_production_records":
         values = {
@@ -275,25 +298,26 @@ def row_values(row: SourceRow, engagement_ids: Sequence[uuid.UUID]) -> tuple[Tab
             "completed_at": row.completed_at,
             "resolved_at": row.resolved_at,
             "provider": "Acme Surveys",
+            "description": word(row),
         }
         return external_production_records, common | values
     if row.source == "shapes":
         values = {
             "state": row.state,
             "created_at": row.at,
-            "title": "Wing",
+            "title": word(row),
             "shape_type": "site_plan",
         }
         return shapes, common | values
     if row.source == "assertions":
-        values = {"state": row.state, "created_at": row.at, "statement": "The survey is whole."}
+        values = {"state": row.state, "created_at": row.at, "statement": word(row)}
         return assertions, common | values
     values = {
         "state": row.state,
         "created_at": row.at,
         "completed_at": row.completed_at,
         "reviewed_at": row.reviewed_at,
-        "title": "Site summary",
+        "title": word(row),
         "display_number": 1,
         "content_kind": "inline_dict",
         "inline_content": {"summary": "ok"},
@@ -351,9 +375,9 @@ async def load(
 
 
 async def get_page(
-    client: httpx.AsyncClient, zone: str, limit: int, cursor: str | None
+    client: httpx.AsyncClient, zone: str, limit: int, cursor: str | None, **filters: Any
 ) -> dict[str, Any]:
-    params: dict[str, Any] = {"limit": limit}
+    params: dict[str, Any] = {"limit": limit, **filters}
     if cursor is not None:
         params["cursor"] = cursor
     body = zone_body(zone, await client.get(f"/me/dashboard/{zone}", params=params))
@@ -406,18 +430,30 @@ async def test_walks_match_model(
     engagement_ids = await load(client, db, portfolio)
     for zone, limit in zone_limits.items():
         expected = model(portfolio, zone)
-        walked: list[Expected] = []
-        cursor: str | None = None
-        for _ in range(len(expected) + 1):  # never more pages than items, plus the last one
-            page = await get_page(client, zone, limit, cursor)
-            assert page["total_count"] == len(expected), zone
-            walked += [observed(zone, item, engagement_ids) for item in page["items"]]
-            cursor = page["next_cursor"]
-            if cursor is None:
-                break
-        assert cursor is None, f"{zone}: the walk did not end"
-        assert_same_walk(walked, expected)
+        await walk_matches(client, zone, limit, engagement_ids, expected)
         event(f"{zone}: {describe(expected, limit)}")
+
+
+async def walk_matches(
+    client: httpx.AsyncClient,
+    zone: str,
+    limit: int,
+    engagement_ids: Sequence[uuid.UUID],
+    expected: list[Expected],
+    **filters: Any,
+) -> None:
+    """Walk the zone page by page under `filters`: exactly `expected`, total_count on every page."""
+    walked: list[Expected] = []
+    cursor: str | None = None
+    for _ in range(len(expected) + 1):  # never more pages than items, plus the last one
+        page = await get_page(client, zone, limit, cursor, **filters)
+        assert page["total_count"] == len(expected), (zone, filters)
+        walked += [observed(zone, item, engagement_ids) for item in page["items"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert cursor is None, f"{zone}: the walk did not end"
+    assert_same_walk(walked, expected)
 
 
 @dataclass(frozen=True)
@@ -486,3 +522,62 @@ async def test_rows_arriving_mid_walk_do_not_disturb_it(
     assert_same_walk(walked, expected)
     arrived = len(model(portfolio, zone, present)) - len(expected)
     event("visible rows arrived mid-walk" if arrived else "no visible row arrived mid-walk")
+
+
+# Searches: pieces of the words, the fixed words of labels, engagement names, `%` and `_`.
+SEARCHES = st.sampled_from(
+    (
+        "plan",
+        "SITE PLAN",
+        "roof outline",
+        "%",
+        "_",
+        "a_b",
+        "wing",
+        "\\",
+        "render #1: ",
+        "shaping: ",
+        " from acme",
+        "engagement 1",
+        "x",
+        "nothing like it",
+    )
+) | st.text(alphabet="abdeinorstw _%#:", min_size=1, max_size=4)
+
+
+def searched(portfolio: Portfolio, zone: str, q: str, engagement_ids: int) -> list[Expected]:
+    """The model's walk, narrowed to rows whose label or engagement name contains `q`."""
+    rows = {row.id: row for row in portfolio.rows}
+    names = [f"engagement {n}" for n in range(engagement_ids)]
+    return [
+        item
+        for item in model(portfolio, zone)
+        if q.lower() in searched_text(rows[item.id]) or q.lower() in names[item.engagement]
+    ]
+
+
+@settings(PROPERTY_SETTINGS, max_examples=60)
+@given(
+    portfolio=portfolios(),
+    zone_limits=st.fixed_dictionaries({zone: limits for zone in ZONES}),
+    q=SEARCHES,
+    oldest=st.booleans(),
+)
+async def test_searched_walks_match_model(
+    client: httpx.AsyncClient,
+    db: AsyncConnection,
+    portfolio: Portfolio,
+    zone_limits: dict[str, int],
+    q: str,
+    oldest: bool,
+) -> None:
+    """A walk with `q` (and, in needs_you, either order) never skips or repeats a match."""
+    engagement_ids = await load(client, db, portfolio)
+    for zone, limit in zone_limits.items():
+        expected = searched(portfolio, zone, q, len(engagement_ids))
+        filters: dict[str, Any] = {"q": q}
+        if zone == "needs_you" and oldest:
+            filters["order"] = "oldest"
+            expected = expected[::-1]
+        await walk_matches(client, zone, limit, engagement_ids, expected, **filters)
+        event(f"{zone} with q: {describe(expected, limit)}")

@@ -9,11 +9,12 @@ trigger-kept dashboard_counts. docs/dashboard.md explains the shape and its meas
 
 from __future__ import annotations
 
+import operator
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from functools import cache, lru_cache
+from functools import cache, lru_cache, reduce
 from typing import Any, Generic
 
 from sqlalchemy import (
@@ -34,6 +35,7 @@ from sqlalchemy import (
     func,
     literal_column,
     null,
+    or_,
     select,
     text,
     true,
@@ -49,6 +51,7 @@ from loomworks.core.rows import ROW_CLASSES, ZONE_OF_ROW, CountRow, Position, Ro
 from loomworks.core.states import Zone
 from loomworks.db.jobs import PROGRESS_TYPES, progress_fields
 from loomworks.db.renders import has_download
+from loomworks.db.search import label_text, like_pattern
 from loomworks.db.tables import (
     dashboard_counts,
     dashboard_person_versions,
@@ -114,6 +117,7 @@ class Arm:
     key: ColumnElement[datetime]
     where: ColumnElement[bool]
     payload: dict[str, ColumnElement[Any]]
+    label: ColumnElement[str]  # what `q` searches of its label (db/search.py)
 
 
 def _arm(source: Source) -> Arm:
@@ -134,7 +138,7 @@ def _arm(source: Source) -> Arm:
     # Literal SQL, not bound parameters: PostgreSQL can only match a partial index when it
     # sees the constants, and a prepared statement's generic plan would not.
     where: ColumnElement[bool] = text(source.predicate(table.name))  # type: ignore[assignment]
-    return Arm(table, source.kind, table.c[source.key], where, payload)
+    return Arm(table, source.kind, table.c[source.key], where, payload, label_text(source, table))
 
 
 @dataclass(frozen=True)
@@ -171,8 +175,10 @@ _ENGAGEMENTS = bindparam("engagement_ids", type_=ARRAY(UUID(as_uuid=True)))
 _AFTER_KEY = bindparam("after_key", type_=DateTime(timezone=True))
 _AFTER_ID = bindparam("after_id", type_=UUID(as_uuid=True))
 _OVERDUE_BEFORE = bindparam("overdue_before", type_=DateTime(timezone=True))
+_PATTERN = bindparam("q_pattern", type_=Text)  # db/search.like_pattern of the request's q
 _PARAMETERS = {
-    param.key for param in (_PERSON, _TOKEN, _ENGAGEMENTS, _AFTER_KEY, _AFTER_ID, _OVERDUE_BEFORE)
+    param.key
+    for param in (_PERSON, _TOKEN, _ENGAGEMENTS, _AFTER_KEY, _AFTER_ID, _OVERDUE_BEFORE, _PATTERN)
 }
 # How many of an arm's newest rows (across all engagements) the fast path looks through for
 # the caller's; see _candidates. Scanning them is an index-only walk of a few pages.
@@ -306,6 +312,8 @@ def _candidates(
     visible engagement (a short walk down its (engagement_id, key DESC, id DESC) index),
     merged. PostgreSQL evaluates the choice once and skips the branch not taken.
     """
+    if triage.search:
+        return _matching(arm, visible, sizes, after=after, by_session=by_session, triage=triage)
     table = arm.table
     newest_first = _in_order(arm.key, table.c.id, triage)
     before = [_past(arm.key, table.c.id, triage)] if after else []
@@ -356,6 +364,63 @@ def _candidates(
     )
     slow_sq = slow.subquery(f"{arm.kind}_slow")
     return union_all(fast, select(slow_sq).where(~fast_is_exact))
+
+
+def _matches(arm: Arm) -> ColumnElement[bool]:
+    """The row's label (as db/search.py reads it) or its engagement's name contains `q`."""
+    named = select(engagements.c.id).where(engagements.c.name.ilike(_PATTERN))
+    return or_(arm.label.ilike(_PATTERN), arm.table.c.engagement_id.in_(named))
+
+
+def _searched(
+    arm: Arm, visible: Select[tuple[uuid.UUID]], caller: ColumnElement[Any], triage: Triage
+) -> list[ColumnElement[bool]]:
+    """The arm's rows the caller sees (in their view: db/triage.kept) that match `q`."""
+    table = arm.table
+    return [
+        arm.where,
+        table.c.engagement_id.in_(visible.scalar_subquery()),
+        *kept(arm.kind, table.c.id, caller, triage),
+        _matches(arm),
+    ]
+
+
+def _matching(
+    arm: Arm,
+    visible: Select[tuple[uuid.UUID]],
+    sizes: _Sizes,
+    *,
+    after: bool,
+    by_session: bool,
+    triage: Triage,
+) -> Select[Any]:
+    """With `q`: the arm's first `fetch` matching rows in the zone's order, by one plain
+    query the planner shapes (a walk down the newest-first index that stops at `fetch`
+    matches, or the matches gathered and sorted: the trigram index of the label text)."""
+    table = arm.table
+    before = [_past(arm.key, table.c.id, triage)] if after else []
+    matches = (
+        select(table.c.id.label("item_id"), arm.key.label("sort_key"))
+        .where(*_searched(arm, visible, _caller(by_session), triage), *before)
+        .order_by(*_in_order(arm.key, table.c.id, triage))
+        .limit(sizes.fetch)
+        .subquery(f"{arm.kind}_matches")
+    )
+    return select(_kind(arm).label("item_kind"), matches.c.item_id, matches.c.sort_key)
+
+
+def _search_total(
+    arms: Sequence[Arm],
+    visible: Select[tuple[uuid.UUID]],
+    caller: ColumnElement[Any],
+    triage: Triage,
+) -> ColumnElement[int]:
+    """total_count with `q`: the matches counted (the counters cannot know `q`)."""
+    counts = [
+        select(func.count()).where(*_searched(arm, visible, caller, triage)).scalar_subquery()
+        for arm in arms
+    ]
+    return reduce(operator.add, counts) if counts else literal_column("0", BigInteger)
 
 
 def _payload(zone: Zone, arm: Arm, page: CTE) -> Select[Any]:
@@ -433,9 +498,13 @@ def _head(
 ) -> Subquery:
     """One row (a select of scalars, whatever the counters hold): _standing, and the zone's
     total_count for the caller from the counters, less what their snoozes and claimed
-    filter leave out (db/triage.py)."""
-    counters = dashboard_counts.c
+    filter leave out (db/triage.py); with `q`, the matches counted."""
     visible = _visible_engagements(zone, scoped=scoped, by_session=by_session)
+    standing = _standing(zone, scoped=scoped, by_session=by_session)
+    if triage.search:  # counted, not read from the counters
+        matched = _search_total(arms, visible, _caller(by_session), triage)
+        return select(matched.label("total_count"), *standing).subquery("head")
+    counters = dashboard_counts.c
     counted = (
         # bigint, not sum()'s numeric: the driver decodes that as a Decimal, for nothing.
         select(cast(func.coalesce(func.sum(counters.n), literal_column("0")), BigInteger))
@@ -447,7 +516,6 @@ def _head(
     )
     kinds = [arm.kind for arm in arms]
     total = zone_total(counted, kinds, visible, _caller(by_session), triage)
-    standing = _standing(zone, scoped=scoped, by_session=by_session)
     return select(total.label("total_count"), *standing).subquery("head")
 
 
@@ -557,6 +625,8 @@ def zone_parameters(
         parameters |= {"after_key": after.key, "after_id": after.item_id}
     if where.engagement_ids:
         parameters["engagement_ids"] = list(where.engagement_ids)
+    if where.triage.search:
+        parameters["q_pattern"] = like_pattern(where.triage.query)
     return parameters
 
 

@@ -11,7 +11,7 @@ ETags move and live events go out exactly as for any other change.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
@@ -60,10 +60,21 @@ class Claimed(StrEnum):
 @dataclass(frozen=True)
 class Triage:
     """How a request narrows and orders a zone beyond engagements and kinds: the shape of
-    its statement (the search text itself is a parameter)."""
+    its statement. The search text itself is a parameter: `query` is left out of equality
+    (statements are cached by shape) but not out of the repr that cursors and ETags bind."""
 
     oldest: bool = False
     claimed: Claimed | None = None
+    search: bool = False  # a `q` is given: query
+    query: str = field(default="", compare=False)
+
+    def __post_init__(self) -> None:
+        if self.search != bool(self.query):
+            raise ValueError("search is set exactly when there is a query")
+
+    @classmethod
+    def of(cls, *, oldest: bool = False, claimed: Claimed | None = None, q: str = "") -> Triage:
+        return cls(oldest, claimed, bool(q), q)
 
 
 PLAIN = Triage()

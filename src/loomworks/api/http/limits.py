@@ -86,7 +86,7 @@ async def _no_receive() -> Message:
     return {"type": "http.disconnect"}
 
 
-def _storable(text: str) -> str:
+def storable(text: str) -> str:
     """PostgreSQL text cannot hold NUL, and a lone surrogate (\\ud800 in JSON) is not Unicode
     that UTF-8 can encode: refuse both as bad input rather than fail at the database."""
     if "\x00" in text:
@@ -102,7 +102,7 @@ def _storable(text: str) -> str:
 # The schema says so for NUL (lone surrogates cannot be written in a JSON Schema pattern).
 SafeText = Annotated[
     str,
-    AfterValidator(_storable),
+    AfterValidator(storable),
     Field(json_schema_extra={"pattern": "^[^\\u0000]*$"}),
 ]
 

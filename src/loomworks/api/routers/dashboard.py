@@ -168,8 +168,8 @@ async def dashboard_counts(
 
 def _kinds_of(spec: ZoneSpec[Any], route: Callable[..., Awaitable[Response]]) -> None:
     """Give the route's `kind` parameter the zone's own kinds (unknown kinds: 422), and its
-    `triage` the zone's triage parameters (api/routers/triage.py); a zone with none has no
-    `triage` parameter for FastAPI to resolve, and reads PLAIN (the route's default)."""
+    `triage` the zone's triage parameters (api/routers/triage.py: `q` everywhere, order and
+    claims on needs_you)."""
     kinds = Annotated[list[spec.kinds], Query(alias="kind", description="only these kinds")]  # type: ignore[name-defined]
     triage = triage_of(spec.zone)
     signature = inspect.signature(route, eval_str=True)
@@ -180,7 +180,6 @@ def _kinds_of(spec: ZoneSpec[Any], route: Callable[..., Awaitable[Response]]) ->
         if parameter.name == "triage"
         else parameter
         for parameter in signature.parameters.values()
-        if parameter.name != "triage" or triage is not None
     ]
     route.__signature__ = signature.replace(parameters=parameters)  # type: ignore[attr-defined]
 

@@ -10,11 +10,13 @@ from enum import StrEnum
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
+from pydantic import AfterValidator
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from loomworks.api.deps import AppSettings, Conn, CurrentPerson, DecidingMember, WriteFence
 from loomworks.api.http.csrf import SameSite
 from loomworks.api.http.errors import Conflict, Forbidden, NotFound
+from loomworks.api.http.limits import storable
 from loomworks.api.schemas.decisions import PersonRef
 from loomworks.api.schemas.errors import errors
 from loomworks.api.schemas.triage import (
@@ -29,6 +31,7 @@ from loomworks.core.access import may_decide
 from loomworks.core.kinds import SOURCE_OF, Source, sources_in
 from loomworks.core.states import NeedsYouKind, Zone
 from loomworks.db.people import Person
+from loomworks.db.search import MAX_QUERY_LENGTH
 from loomworks.db.triage import (
     Claimed,
     ClaimHolder,
@@ -52,7 +55,19 @@ class Order(StrEnum):
     OLDEST = "oldest"
 
 
+Search = Annotated[
+    str,
+    AfterValidator(storable),
+    Query(
+        max_length=MAX_QUERY_LENGTH,
+        description="only items whose label or engagement name contains this text (any case;"
+        " % and _ match themselves; empty: no filter)",
+    ),
+]
+
+
 async def needs_you_triage(
+    q: Search = "",
     order: Annotated[
         Order, Query(description="newest (default: key, then id, descending) or oldest first")
     ] = Order.NEWEST,
@@ -61,14 +76,18 @@ async def needs_you_triage(
         Query(description="mine: claimed by me; others: by a colleague; none: unclaimed"),
     ] = None,
 ) -> Triage:
-    """needs_you's order and claim filter (anything else: 422)."""
-    return Triage(oldest=order == Order.OLDEST, claimed=claimed)
+    """needs_you's search, order and claim filter (anything else: 422)."""
+    return Triage.of(oldest=order == Order.OLDEST, claimed=claimed, q=q)
 
 
-def triage_of(zone: Zone) -> Callable[..., Awaitable[Triage]] | None:
-    """The dependency that reads a zone's triage parameters; None for a zone that has none
-    (its routes take no triage dependency and read it PLAIN)."""
-    return needs_you_triage if zone == Zone.NEEDS_YOU else None
+async def plain_triage(q: Search = "") -> Triage:
+    """The search of the zones without order or claims."""
+    return Triage.of(q=q)
+
+
+def triage_of(zone: Zone) -> Callable[..., Awaitable[Triage]]:
+    """The dependency that reads a zone's triage parameters."""
+    return needs_you_triage if zone == Zone.NEEDS_YOU else plain_triage
 
 
 def claimed_conflict(holder: ClaimHolder) -> Conflict:

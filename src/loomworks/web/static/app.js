@@ -32,7 +32,8 @@ const state = {
   ticks: 0,
   counts: null,
   countsEtag: null,
-  filters: { engagements: [], kinds: {} }, // read from the URL once the zones are known
+  filters: { engagements: [], kinds: {}, q: "", oldest: false }, // read from the URL once the zones are known
+  searchTimer: null,
   zones: {},
   view: "dashboard", // or "done": my decisions
   done: { items: [], next: null },
@@ -74,6 +75,9 @@ function zoneSection(zone) {
       { class: "zone-head" },
       h("h2", { id: titleId }, `${zone.title} `, h("span", { class: "total" }), h("span", { class: "visually-hidden" }, " items")),
       h("label", { class: "kind" }, "Kind ", h("select", { "data-kind-filter": zone.zone })),
+      deciding
+        ? h("button", { type: "button", class: "chip", id: "oldest-first", "aria-pressed": "false" }, "Oldest first")
+        : null,
     ),
     deciding
       ? h(
@@ -97,7 +101,8 @@ function readFilters() {
     kinds[zone] = params.getAll(`${zone}_kind`).filter((kind) => ZONE_KINDS[zone].includes(kind));
   }
   state.view = params.get("view") === "done" ? "done" : "dashboard";
-  return { engagements: params.getAll("engagement_id"), kinds };
+  const q = (params.get("q") || "").slice(0, 200);
+  return { engagements: params.getAll("engagement_id"), kinds, q, oldest: params.get("order") === "oldest" };
 }
 
 function writeFilters() {
@@ -106,6 +111,8 @@ function writeFilters() {
   for (const zone of ZONES) {
     for (const kind of state.filters.kinds[zone]) params.append(`${zone}_kind`, kind);
   }
+  if (state.filters.q) params.set("q", state.filters.q);
+  if (state.filters.oldest) params.set("order", "oldest");
   if (state.view === "done") params.set("view", "done");
   const query = params.toString();
   history.pushState(null, "", `/${query ? `?${query}` : ""}`);
@@ -115,6 +122,8 @@ function zoneQuery(zone, extra) {
   const params = new URLSearchParams(extra);
   for (const id of state.filters.engagements) params.append("engagement_id", id);
   for (const kind of state.filters.kinds[zone]) params.append("kind", kind);
+  if (state.filters.q) params.set("q", state.filters.q);
+  if (state.filters.oldest && zone === DECIDING_ZONE) params.set("order", "oldest");
   return params.toString();
 }
 
@@ -311,7 +320,7 @@ function resetZones() {
 }
 
 function resetFilters() {
-  state.filters = { engagements: [], kinds: Object.fromEntries(ZONES.map((zone) => [zone, []])) };
+  state.filters = { engagements: [], kinds: Object.fromEntries(ZONES.map((zone) => [zone, []])), q: "", oldest: false };
   writeFilters();
   resetZones();
   renderFilters();
@@ -511,6 +520,10 @@ function renderFilters() {
   chips.replaceChildren(all, ...rest);
   if (focusedIndex >= 0 && chips.children[focusedIndex]) chips.children[focusedIndex].focus();
 
+  const search = $("#search");
+  if (document.activeElement !== search) search.value = state.filters.q;
+  const oldest = $("#oldest-first");
+  if (oldest) oldest.setAttribute("aria-pressed", String(state.filters.oldest));
   for (const zone of ZONES) {
     const select = document.querySelector(`[data-kind-filter="${zone}"]`);
     const known = counts.zones[zone] ? counts.zones[zone].kinds : {};
@@ -870,6 +883,24 @@ function wire() {
   });
 }
 
+function wireSearch() {
+  // Typing settles for a moment before the zones are asked again (one request per pause).
+  $("#search").addEventListener("input", (event) => {
+    clearTimeout(state.searchTimer);
+    state.searchTimer = setTimeout(() => {
+      state.filters.q = event.target.value.slice(0, 200);
+      filtersChanged();
+    }, 300);
+  });
+  const oldest = $("#oldest-first");
+  if (oldest) {
+    oldest.addEventListener("click", () => {
+      state.filters.oldest = !state.filters.oldest;
+      filtersChanged();
+    });
+  }
+}
+
 function wireZones() {
   $("#bulk-clear").addEventListener("click", () => {
     for (const node of selectedNodes()) node.querySelector(".select").checked = false;
@@ -897,6 +928,7 @@ async function boot() {
     }
   }
   wireZones();
+  wireSearch();
   wireKeys({ open: (node) => node.querySelector("[data-open]"), select: renderBulk });
   start();
 }
