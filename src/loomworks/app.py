@@ -52,7 +52,7 @@ from loomworks.platform.urls import BadDatabaseURL, async_url
 log = logging.getLogger(__name__)
 
 API_NAME = "loomworks-api"  # the application_name of the service's database connections
-WEBHOOKS_NAME = "loomworks-webhooks"  # and of the webhook sender's
+BACKGROUND_NAME = "loomworks-background"  # and of the webhook sender's and the waker's
 
 # Work that runs beside the API for as long as it is up, on the app's engine (the CLI passes
 # the demo simulator this way, so the app itself knows nothing of the demo).
@@ -137,7 +137,7 @@ def _lifespan(
         _open(app, settings, url)
         tasks = [asyncio.ensure_future(work(app.state.engine)) for work in background]
         tasks.append(asyncio.ensure_future(app.state.shutdown.watch()))
-        tasks.append(asyncio.ensure_future(wake_forever(app.state.engine)))
+        tasks.append(asyncio.ensure_future(wake_forever(app.state.background_engine)))
         if app.state.reads.replicas:
             tasks.append(asyncio.ensure_future(app.state.reads.watch()))
         try:
@@ -153,7 +153,7 @@ def _lifespan(
             await _cancel(tasks)
             await app.state.events.close()
             await app.state.webhooks.close()
-            engines = (app.state.engine, app.state.webhooks_engine)
+            engines = (app.state.engine, app.state.background_engine)
             for engine in (*engines, *(r.engine for r in app.state.reads.replicas)):
                 await _dispose(engine, settings)
             app.state.hashing.shutdown(wait=False, cancel_futures=True)
@@ -187,14 +187,16 @@ def _open(app: FastAPI, settings: Settings, url: str) -> None:
         settle=app.state.reads.settle if app.state.reads.replicas else None,
     )
     app.state.events.start()
-    # Every process sends webhooks; they share the work through the database.
-    app.state.webhooks_engine = create_engine(
+    # Background work (the webhook sender and the triage waker) has a small pool of its own:
+    # the requests' pool, and its gauges, are the requests' alone. Every process sends
+    # webhooks and wakes snoozes; they share the work through the database.
+    app.state.background_engine = create_engine(
         url,
-        pool_size=SENDER_CONNECTIONS,
+        pool_size=SENDER_CONNECTIONS + 1,
         timeouts=timeouts,
-        application_name=WEBHOOKS_NAME,
+        application_name=BACKGROUND_NAME,
     )
-    app.state.webhooks = WebhookSender(app.state.webhooks_engine, settings)
+    app.state.webhooks = WebhookSender(app.state.background_engine, settings)
     app.state.webhooks.start()
 
 

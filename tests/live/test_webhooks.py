@@ -237,7 +237,7 @@ async def test_viewers_and_removed_members_receive_nothing_from_it(
             await once.close()
             assert await _scalar(db, _pending_for(hooks["leaver"])) == 2
             await remove_member(db, person_id=leaver.id, engagement_id=harbour)
-            app.state.webhooks = WebhookSender(app.state.webhooks_engine, fast)
+            app.state.webhooks = WebhookSender(app.state.background_engine, fast)
             app.state.webhooks.start()
 
             for name, hook in hooks.items():
