@@ -106,6 +106,8 @@ async def test_docs_pages_load_only_local_assets(client: httpx.AsyncClient, page
     response = await client.get(page)
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/html")
+    # The browser itself refuses any other origin (tests/web/test_docs_offline.py: none asked).
+    assert response.headers["content-security-policy"].startswith("default-src 'self' ")
     for url in _local_urls(response.text):
         asset = await client.get(url)
         assert asset.status_code == 200, url

@@ -1,5 +1,6 @@
 """/docs (Swagger UI) and /redoc served with assets vendored in the package, so the API's
-documentation works offline and loads nothing from a CDN."""
+documentation works offline and loads nothing from a CDN (web/docs/README.md says how the
+Redoc bundle was made to ask no other origin, and tests/web/test_docs_offline.py checks it)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,17 @@ from fastapi.staticfiles import StaticFiles
 
 ASSETS_DIR = Path(__file__).resolve().parents[2] / "web" / "docs"
 ASSETS_URL = "/docs/assets"
+# Nothing but this service: the browser refuses any request to another origin. Inline
+# scripts and styles and eval stay allowed, as the vendored bundles need them (Swagger UI
+# starts from an inline script, Redoc compiles schema validators).
+DOCS_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self' data: blob: 'unsafe-inline' 'unsafe-eval'; "
+        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+}
 
 
 def install_offline_docs(app: FastAPI) -> None:
@@ -40,6 +52,7 @@ def install_offline_docs(app: FastAPI) -> None:
         ),
     }
     for path, page in pages.items():
+        page.headers.update(DOCS_HEADERS)
         app.add_api_route(path, _serving(page), methods=["GET"], include_in_schema=False)
 
 
