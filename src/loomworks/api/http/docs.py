@@ -6,11 +6,14 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
+
+from loomworks.api.schemas.examples import example_of
 
 ASSETS_DIR = Path(__file__).resolve().parents[2] / "web" / "docs"
 ASSETS_URL = "/docs/assets"
@@ -54,6 +57,26 @@ def install_offline_docs(app: FastAPI) -> None:
     for path, page in pages.items():
         page.headers.update(DOCS_HEADERS)
         app.add_api_route(path, _serving(page), methods=["GET"], include_in_schema=False)
+    _keep_nulls_in_examples(app)
+
+
+def _keep_nulls_in_examples(app: FastAPI) -> None:
+    """FastAPI drops every null from the document it builds, examples included
+    (fastapi/fastapi#5559), which would leave a required nullable field out of an example
+    and so make the example invalid against its own schema: put the body examples back whole."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        fresh = app.openapi_schema is None
+        document = build()  # built once, then FastAPI's cached copy
+        if fresh:
+            for name, schema in document.get("components", {}).get("schemas", {}).items():
+                example = example_of(name)
+                if example is not None:
+                    schema["examples"] = [example]
+        return document
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def _serving(page: HTMLResponse) -> Callable[[], Awaitable[HTMLResponse]]:

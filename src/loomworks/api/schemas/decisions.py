@@ -9,12 +9,13 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from loomworks.api.http.limits import SafeText
+from loomworks.api.schemas.examples import Documented
 from loomworks.core.states import NeedsYouKind
 
 MAX_NOTE_LENGTH = 2000
 
 
-class DecisionCreate(BaseModel):
+class DecisionCreate(Documented):
     model_config = ConfigDict(extra="forbid")
 
     note: SafeText | None = Field(
@@ -33,7 +34,7 @@ class PersonRef(BaseModel):
     display_name: str
 
 
-class DecisionRead(BaseModel):
+class DecisionRead(Documented):
     """A decision on record."""
 
     decision_id: uuid.UUID
@@ -69,7 +70,7 @@ class Action(BaseModel):
     url: str
 
 
-class NeedsYouItemBase(BaseModel):
+class NeedsYouItemBase(Documented):
     """What a needs_you item says of itself, in its zone and in its detail alike."""
 
     engagement_id: uuid.UUID
@@ -124,7 +125,7 @@ class BulkDecisionEntry(BaseModel):
     override_claim: bool = False
 
 
-class BulkDecisionCreate(BaseModel):
+class BulkDecisionCreate(Documented):
     model_config = ConfigDict(extra="forbid")
 
     decisions: list[BulkDecisionEntry] = Field(min_length=1, max_length=100)
@@ -137,11 +138,11 @@ class BulkDecisionResult(BaseModel):
     decision: DecisionRead | None = None
 
 
-class BulkDecisionResponse(BaseModel):
+class BulkDecisionResponse(Documented):
     results: list[BulkDecisionResult] = Field(description="one per entry, in request order")
 
 
-class DecisionHistoryResponse(BaseModel):
+class DecisionHistoryResponse(Documented):
     """A page of decisions: an engagement's history, or my own (GET /me/decisions)."""
 
     items: list[DecisionRead]
