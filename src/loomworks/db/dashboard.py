@@ -434,19 +434,22 @@ def _head(
     counters = dashboard_counts.c
     visible = _visible_engagements(zone, scoped=scoped, by_session=by_session)
     # bigint, not sum()'s numeric: the driver decodes that as a Decimal, for nothing.
-    total: ColumnElement[int] = cast(
-        func.coalesce(func.sum(counters.n), literal_column("0")), BigInteger
-    )
-    kinds = [arm.kind for arm in arms]
-    total = zone_total(total, kinds, visible, _caller(by_session), triage)
-    return (
-        select(total.label("total_count"), *_standing(zone, scoped=scoped, by_session=by_session))
+    counted: ColumnElement[int] = (
+        select(cast(func.coalesce(func.sum(counters.n), literal_column("0")), BigInteger))
         .where(
             counters.engagement_id.in_(visible.scalar_subquery()),
             counters.item_kind.in_([_kind(arm) for arm in arms]) if arms else false(),
         )
-        .subquery("head")
+        .scalar_subquery()
     )
+    kinds = [arm.kind for arm in arms]
+    total = zone_total(counted, kinds, visible, _caller(by_session), triage)
+    # No FROM: exactly one row whatever the total is made of. A claimed filter counts from
+    # the claims alone, and a head selected from the counters would then be one row per
+    # counter (each page row repeated), or none for a caller without a live session.
+    return select(
+        total.label("total_count"), *_standing(zone, scoped=scoped, by_session=by_session)
+    ).subquery("head")
 
 
 def _missing(*, scoped: bool, by_session: bool) -> ColumnElement[int]:
