@@ -104,7 +104,7 @@ SNOOZE_PATH = "/me/snoozes/{item_kind}/{item_id}"
 
 @router.put(
     SNOOZE_PATH,
-    responses=errors(401, 403, 404, 409, 413, 422, 503),
+    responses=errors(400, 401, 403, 404, 409, 413, 422, 503),
     dependencies=[SameSite, WriteFence],
 )
 async def put_snooze(

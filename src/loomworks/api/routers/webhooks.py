@@ -44,7 +44,7 @@ UNKNOWN = "No such webhook of yours."
     "",
     status_code=status.HTTP_201_CREATED,
     dependencies=[SameSite],
-    responses=errors(403, 404, 413, 422),
+    responses=errors(400, 403, 404, 413, 422),
 )
 async def create(
     body: WebhookCreate, conn: Conn, me: CurrentPerson, settings: AppSettings, response: Response

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from loomworks.api.http.limits import SafeText
 from loomworks.api.schemas.examples import Documented
@@ -24,7 +24,8 @@ class DecisionCreate(Documented):
         description="why, in a few words; kept in the history",
         examples=["Footprint matches the survey."],
     )
-    override_claim: bool = Field(
+    # Strict: the schema says boolean, so 0 or "yes" is refused rather than read as one.
+    override_claim: StrictBool = Field(
         default=False, description="decide even though a colleague has claimed the item"
     )
 
@@ -122,7 +123,7 @@ class BulkDecisionEntry(BaseModel):
     item_id: uuid.UUID
     decision: str = Field(examples=["confirm"])
     note: SafeText | None = Field(default=None, max_length=MAX_NOTE_LENGTH)
-    override_claim: bool = False
+    override_claim: StrictBool = False
 
 
 class BulkDecisionCreate(Documented):
