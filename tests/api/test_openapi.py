@@ -3,11 +3,27 @@ documentation pages work offline."""
 
 from __future__ import annotations
 
+import inspect
+import json
 import re
 from typing import Any
 
 import httpx
+import jsonschema_rs
 import pytest
+from pydantic import BaseModel
+
+from loomworks.api.schemas import (
+    dashboard,
+    decisions,
+    engagements,
+    jobs,
+    people,
+    tokens,
+    triage,
+    webhooks,
+)
+from loomworks.api.schemas.examples import EXAMPLES, TIMELY
 
 ERROR_REF = "#/components/schemas/ErrorBody"
 VALIDATION_REF = "#/components/schemas/ValidationErrorBody"
@@ -106,6 +122,8 @@ async def test_docs_pages_load_only_local_assets(client: httpx.AsyncClient, page
     response = await client.get(page)
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/html")
+    # The browser itself refuses any other origin (tests/web/test_docs_offline.py: none asked).
+    assert response.headers["content-security-policy"].startswith("default-src 'self' ")
     for url in _local_urls(response.text):
         asset = await client.get(url)
         assert asset.status_code == 200, url
@@ -123,3 +141,71 @@ async def test_paging_parameters_are_documented_as_validated(document: dict[str,
         100,
         50,
     )
+
+
+# --- examples: every operation shows a realistic body, and each example is a valid one ----------
+
+JSON = "application/json"
+MODELS: dict[str, type[BaseModel]] = {
+    name: model
+    for module in (dashboard, decisions, engagements, jobs, people, tokens, triage, webhooks)
+    for name, model in inspect.getmembers(module, inspect.isclass)
+    if issubclass(model, BaseModel)
+}
+
+
+def _components(document: dict[str, Any], schema: dict[str, Any]) -> list[str]:
+    """The component names a body schema refers to, directly or as a member of anyOf/oneOf."""
+    members = schema.get("anyOf", schema.get("oneOf", [schema]))
+    return [m["$ref"].rsplit("/", 1)[1] for m in members if "$ref" in m]
+
+
+def _examples(document: dict[str, Any], content: dict[str, Any]) -> list[Any]:
+    """The examples a JSON body shows: its own, or its referenced components'."""
+    found = list(content.get("examples", {}).values())
+    found = [example["value"] for example in found]
+    if "example" in content:
+        found.append(content["example"])
+    components = document["components"]["schemas"]
+    for name in _components(document, content.get("schema", {})):
+        found += components[name].get("examples", [])
+    return found
+
+
+def _bodies(document: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """Every JSON request body and 2xx JSON response of every operation, named."""
+    bodies = []
+    for method, path, operation in _operations(document):
+        request = operation.get("requestBody", {}).get("content", {}).get(JSON)
+        if request is not None:
+            bodies.append((f"{method} {path} request", request))
+        for status, response in operation["responses"].items():
+            content = response.get("content", {}).get(JSON)
+            if status.startswith("2") and content is not None:
+                bodies.append((f"{method} {path} {status}", content))
+    return bodies
+
+
+async def test_every_operation_shows_an_example(document: dict[str, Any]) -> None:
+    bodies = _bodies(document)
+    assert len(bodies) >= 50
+    missing = [name for name, content in bodies if not _examples(document, content)]
+    assert missing == []
+
+
+async def test_every_example_validates_against_its_own_schema(document: dict[str, Any]) -> None:
+    """Against the document's JSON schema (jsonschema-rs, which schemathesis brings), and the
+    component examples against their pydantic models too."""
+    checked = 0
+    for name, content in _bodies(document):
+        validator = jsonschema_rs.Draft202012Validator(
+            {**content["schema"], "components": document["components"]}
+        )
+        for example in _examples(document, content):
+            errors = [error.message for error in validator.iter_errors(example)]
+            assert errors == [], f"{name}: {errors}"
+            checked += 1
+    assert checked >= 50
+    for component in [*EXAMPLES, *TIMELY]:
+        (example,) = document["components"]["schemas"][component]["examples"]
+        MODELS[component].model_validate_json(json.dumps(example))

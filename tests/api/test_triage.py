@@ -312,6 +312,29 @@ async def test_claimed_filter_and_its_total_count(
         assert response.status_code == 422, bad
 
 
+async def test_claimed_filter_lists_each_item_once_and_refuses_the_signed_out(
+    client: httpx.AsyncClient, db: AsyncConnection
+) -> None:
+    """The claimed filters count from the claims, not the counters: the answer is still one
+    statement head, not one per counter (which repeated every item), nor none for a caller
+    without a live session (which was a 500)."""
+    eid, ada, _, _ = await _team(db)
+    other = await make_engagement(db, "Riverside", member=await make_person(db, name="Bo"))
+    await join(db, (await make_person(db, name="Cy")), other, "operator")
+    shape = await make_shape(db, eid)
+    await make_assertion(db, eid)  # a second counter row in the same engagement
+    await client.post(f"/engagements/{eid}/shapes/{shape}/claim", headers=ada)
+    for claimed, expected in (("mine", [str(shape)]), ("others", [])):
+        page = await _needs_you(client, ada, claimed=claimed)
+        assert (_ids(page), page["total_count"]) == (expected, len(expected)), claimed
+    for headers in ({}, {"Cookie": "loomworks_session=not-a-session"}, as_("lw_not-a-token")):
+        response = await client.get(
+            "/me/dashboard/needs_you", params={"claimed": "mine"}, headers=headers
+        )
+        assert response.status_code == 401, headers
+        assert "detail" in response.json()
+
+
 async def test_deciding_over_a_colleagues_claim(
     client: httpx.AsyncClient, db: AsyncConnection
 ) -> None:

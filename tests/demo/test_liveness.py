@@ -13,10 +13,14 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import exists, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from loomworks.core.kinds import sources_in
 from loomworks.core.progress import PHASE_LABELS
-from loomworks.demo.simulator import MAX_WAITING, simulate_tick
+from loomworks.core.states import NeedsYouKind, Zone
+from loomworks.db.tables import decisions, renders
+from loomworks.demo.simulator import KEEP_RENDERS, MAX_WAITING, simulate_tick
 from tests.demo.test_demo import demo_client, zone
 
 TICKS = 15
@@ -140,3 +144,43 @@ async def test_colleagues_keep_needs_you_bounded(
         decided += history.json()["items"]
     assert decided, "nobody decided anything"
     assert {d["decided_by"]["display_name"] for d in decided} == {"Casey Colleague"}
+
+
+LONG_RUN = 240  # ticks: at the default 3 s, twelve minutes of demo
+
+
+async def test_a_long_demo_stays_bounded_and_every_kind_keeps_arriving(
+    client: httpx.AsyncClient, db: AsyncConnection
+) -> None:
+    """Run the demo for many ticks: the recent zone stays within its bound (old reviewed
+    renders age out, and its count says exactly what it lists), and in the run's second half
+    every needs_you kind still arrives."""
+    await demo_client(client, db)
+    engagements = len((await client.get("/me/memberships")).json()["items"])
+    bound = engagements * KEEP_RENDERS + MAX_WAITING
+    rng = random.Random(5)
+    seen = {i["item_id"] for i in (await zone(client, "needs_you"))["items"]}
+    arrived_late: set[str] = set()
+    recent_totals = []
+    ever_recent: set[str] = set()
+    for tick in range(LONG_RUN):
+        await simulate_tick(db, rng)
+        recent = await zone(client, "recent")
+        recent_totals.append(recent["total_count"])
+        ever_recent |= {i["artifact_id"] for i in recent["items"]}
+        for item in (await zone(client, "needs_you"))["items"]:
+            if item["item_id"] not in seen and tick >= LONG_RUN // 2:
+                arrived_late.add(item["item_kind"])
+            seen.add(item["item_id"])
+
+    assert max(recent_totals) <= bound, recent_totals
+    assert len(ever_recent) > bound, "too few renders to need ageing out: a vacuous run"
+    orphans = select(func.count()).where(
+        decisions.c.item_kind == NeedsYouKind.PRODUCED_RENDER_FOR_REVIEW,
+        ~exists().where(renders.c.id == decisions.c.item_id),
+    )
+    assert (await db.execute(orphans)).scalar_one() == 0, "decisions on aged-out renders kept"
+    assert min(recent_totals[LONG_RUN // 2 :]) >= engagements, recent_totals  # never emptied
+    recent = (await client.get("/me/dashboard/recent", params={"limit": 100})).json()
+    assert len(recent["items"]) == recent["total_count"]  # the counters followed the deletes
+    assert arrived_late == {source.kind for source in sources_in(Zone.NEEDS_YOU)}, arrived_late

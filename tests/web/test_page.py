@@ -338,28 +338,39 @@ async def test_outage_banner_comes_and_goes(
     await expect(banner).to_be_hidden(timeout=3000)
 
 
+# Whether the zones sit side by side in ZONES' order (or, `stacked`, one above the other),
+# read from one layout of the page: three separate reads could straddle a relayout.
+ZONES_LAID_OUT = """([names, stacked]) => {
+  const boxes = names.map((name) =>
+    document.querySelector(`section[data-zone="${name}"]`)?.getBoundingClientRect());
+  if (boxes.some((box) => !box || !box.width)) return false;
+  const [along, across] = stacked ? ["y", "x"] : ["x", "y"];
+  return boxes.every((box, i) =>
+    box[across] === boxes[0][across] && (i === 0 || boxes[i - 1][along] < box[along]));
+}"""
+
+
 async def test_zones_side_by_side_and_stacked_when_narrow(
     page: Page, context: BrowserContext, site: Site, db: AsyncConnection
 ) -> None:
+    """Waits for the layout itself, not a moment: the first read settles (every zone drawn,
+    fonts loaded) and the viewport's media query applies in the page's own time, so under
+    load one snapshot taken too early would catch the page mid-layout."""
     person = await make_person(db)
     await make_engagement(db, "Harbour", member=person)
     await signed_in(db, context, site, person)
     await page.set_viewport_size({"width": 1400, "height": 900})
     await page.goto("/")
-    await expect(zone(page, "recent").locator(".empty")).to_be_visible()
+    for name in ZONES:
+        await expect(zone(page, name).locator(".empty")).to_be_visible()
+    await page.evaluate("document.fonts.ready.then(() => true)")
+    names = [str(name) for name in ZONES]
 
-    async def boxes() -> list[dict[str, float]]:
-        found = [await zone(page, name).bounding_box() for name in ZONES]
-        assert all(found)
-        return [box for box in found if box]
-
-    wide = await boxes()
-    assert wide[0]["y"] == wide[1]["y"] == wide[2]["y"]
-    assert wide[0]["x"] < wide[1]["x"] < wide[2]["x"]
+    await page.wait_for_function(ZONES_LAID_OUT, arg=[names, False], timeout=15_000)
     await page.set_viewport_size({"width": 600, "height": 900})
-    narrow = await boxes()
-    assert narrow[0]["x"] == narrow[1]["x"] == narrow[2]["x"]
-    assert narrow[0]["y"] < narrow[1]["y"] < narrow[2]["y"]
+    await page.wait_for_function(ZONES_LAID_OUT, arg=[names, True], timeout=15_000)
+    await page.set_viewport_size({"width": 1400, "height": 900})
+    await page.wait_for_function(ZONES_LAID_OUT, arg=[names, False], timeout=15_000)
 
 
 async def test_a_zone_changed_event_refetches_that_zone(

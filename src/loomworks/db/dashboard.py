@@ -516,6 +516,8 @@ def _head(
     )
     kinds = [arm.kind for arm in arms]
     total = zone_total(counted, kinds, visible, _caller(by_session), triage)
+    # No FROM: exactly one row whatever the total is made of (a claimed filter counts from
+    # the claims alone; selected from the counters it would be one row per counter).
     return select(total.label("total_count"), *standing).subquery("head")
 
 

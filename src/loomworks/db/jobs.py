@@ -191,13 +191,16 @@ async def _update_while(
 async def _merge(
     conn: AsyncConnection, kind: str, job_id: uuid.UUID, column: str, patch: dict[str, Any]
 ) -> None:
-    target = JOB_TABLES[kind].c[column]
-    # `||` on an array, string, number or JSON null would build an array and lose the patch;
-    # the schema refuses those (migration 0008), and a write still never builds one.
-    stored = case((func.jsonb_typeof(target) == "object", target), else_=cast({}, JSONB))
-    merged = stored.op("||")(cast(patch, JSONB))
-    values = {column: merged, "progress_updated_at": func.now()}
+    values = {column: _merged(JOB_TABLES[kind].c[column], patch), "progress_updated_at": func.now()}
     await _update_while(conn, kind, job_id, JOB_SOURCES[kind].states, values)
+
+
+def _merged(target: ColumnElement[Any], patch: dict[str, Any]) -> ColumnElement[Any]:
+    """The stored JSON object with `patch`'s keys set. `||` on an array, string, number or
+    JSON null would build an array and lose the patch; the schema refuses those (migration
+    0008), and a write still never builds one."""
+    stored = case((func.jsonb_typeof(target) == "object", target), else_=cast({}, JSONB))
+    return stored.op("||")(cast(patch, JSONB))
 
 
 async def record_phase(conn: AsyncConnection, kind: str, job_id: uuid.UUID, key: str) -> None:
@@ -231,9 +234,14 @@ async def dispatch_job(conn: AsyncConnection, kind: str, job_id: uuid.UUID) -> N
     await _update_while(conn, kind, job_id, (JobStatus.QUEUED,), values)
 
 
-async def finish_job(conn: AsyncConnection, kind: str, job_id: uuid.UUID, *, status: str) -> None:
-    """Move a running job to a terminal status and stamp completed_at."""
-    values = {"status": status, "completed_at": func.now()}
+async def finish_job(
+    conn: AsyncConnection, kind: str, job_id: uuid.UUID, *, status: str, error: str | None = None
+) -> None:
+    """Move a running job to a terminal status and stamp completed_at; `error` says why it
+    failed (kept as the context's "error", which a failure's detail shows)."""
+    values: dict[str, Any] = {"status": status, "completed_at": func.now()}
+    if error is not None:
+        values["context"] = _merged(JOB_TABLES[kind].c.context, {"error": error})
     await _update_while(conn, kind, job_id, JOB_SOURCES[kind].states, values)
 
 

@@ -12,6 +12,7 @@ from sqlalchemy import (
     Table,
     Text,
     and_,
+    delete,
     exists,
     func,
     insert,
@@ -20,8 +21,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from loomworks.core.kinds import sources_of_table
 from loomworks.core.states import FILE_CONTENT_KINDS, ContentKind, RenderState
-from loomworks.db.tables import engagement_memberships, render_files, renders
+from loomworks.db.tables import decisions, engagement_memberships, render_files, renders
 from loomworks.platform.faults import connection, is_unavailable
 
 # Bytes per round trip when streaming a file out of PostgreSQL. render_files.content is
@@ -180,3 +182,40 @@ async def create_render(
             ],
         )
     return render_id
+
+
+async def age_out_renders(
+    conn: AsyncConnection, *, engagement_ids: Sequence[uuid.UUID], keep: int
+) -> int:
+    """Delete the produced renders of these engagements beyond the newest `keep` of each
+    (by completed_at), except those still waiting for a review, with their files (by
+    cascade) and the decisions taken on them, so the history never names a render that is
+    gone; the dashboard counters follow by their triggers. For job code that keeps a bounded
+    window (the demo); returns how many renders went."""
+    newest_first = (renders.c.completed_at.desc(), renders.c.id.desc())
+    ranked = (
+        select(
+            renders.c.id,
+            renders.c.reviewed_at,
+            func.row_number()
+            .over(partition_by=renders.c.engagement_id, order_by=newest_first)
+            .label("rank"),
+        )
+        .where(
+            renders.c.engagement_id.in_(engagement_ids),
+            renders.c.state == RenderState.PRODUCED,
+        )
+        .subquery("ranked")
+    )
+    old = select(ranked.c.id).where(ranked.c.rank > keep, ranked.c.reviewed_at.is_not(None))
+    gone = delete(renders).where(renders.c.id.in_(old)).returning(renders.c.id).cte("gone")
+    render_kinds = [source.kind for source in sources_of_table(renders.name)]
+    forgotten = (
+        delete(decisions)
+        .where(decisions.c.item_id.in_(select(gone.c.id)), decisions.c.item_kind.in_(render_kinds))
+        .returning(decisions.c.id)
+        .cte("forgotten")
+    )
+    # One statement: PostgreSQL runs every data-modifying WITH to completion, read or not.
+    counted = select(func.count()).select_from(gone).add_cte(forgotten)
+    return int((await conn.execute(counted)).scalar_one())

@@ -1,10 +1,13 @@
 """The demo's job simulator: running jobs count up, walk through their phases or report on
-their parts, finish, and produce renders, so a person polling the demo dashboard watches the
-truth change. New jobs keep arriving, so the active zone never empties.
+their parts, finish, and produce renders (and shaping jobs a shape to confirm), so a person
+polling the demo dashboard watches the truth change. New jobs keep arriving, so the active
+zone never empties; every kind of needs_you item keeps arriving (shapes, held assertions,
+renders to review, failed productions) while a colleague decides the oldest; and old
+reviewed renders age out, so the recent zone stays bounded however long the demo runs.
 
 A tick is TICK_STEPS in order; the world it moves is what is in the database, read the way
-the dashboard reads it (progress_of), and written only through loomworks.db.jobs and
-loomworks.db.renders, as real job code would. It runs only while `loomworks serve --demo`
+the dashboard reads it (progress_of), and written only through loomworks.db (jobs, renders,
+proposals, decisions), as real job code would. It runs only while `loomworks serve --demo`
 does, and stops with the server.
 """
 
@@ -36,7 +39,8 @@ from loomworks.db.jobs import (
     start_job,
 )
 from loomworks.db.people import memberships_of, person_by_email
-from loomworks.db.renders import create_render
+from loomworks.db.proposals import hold_assertion, propose_shape
+from loomworks.db.renders import age_out_renders, create_render
 from loomworks.demo.content import DemoFile, csv_table, elevation_svg, gradient_png
 from loomworks.demo.seed import COLLEAGUE_EMAIL, DEMO_EMAIL
 from loomworks.platform.faults import describe, is_unavailable
@@ -60,6 +64,23 @@ KEEP_WAITING = 12  # colleagues decide what has waited longest down to this many
 MAX_WAITING = 25  # as soon as more than this many wait
 MODE_WEIGHTS = (3, 3, 2, 1)
 COUNTED_TOTALS = (40, 120, 500)
+KEEP_RENDERS = 8  # produced renders kept per engagement (beyond those waiting for review)
+# How an awaited production ends, per tick: received, failed (it then needs you), or neither.
+RECEIVED_CHANCE, FAILED_CHANCE = 0.1, 0.04
+FAILURE_REASONS = (
+    "The provider timed out after three attempts.",
+    "The delivered archive failed its checksum.",
+    "The provider rejected the request: survey area outside their licence.",
+)
+ASSERTION_CHANCE = 0.12  # per tick, someone's assertion is held for a decision
+ASSERTIONS = (
+    "The north wall is load-bearing.",
+    "Gate 12 stays open during works.",
+    "The archive floor is dry.",
+    "The crane base sits on rock, not fill.",
+    "Night works need no extra permit here.",
+    "The existing drains can take the new roof area.",
+)
 
 TickStep = Callable[[AsyncConnection, random.Random], Awaitable[None]]
 
@@ -101,6 +122,13 @@ async def advance_jobs(conn: AsyncConnection, rng: random.Random) -> None:
             if await advance_job(conn, job, rng):
                 await finish_job(conn, job.job_kind, job.id, status=JobStatus.COMPLETED)
                 await produce_render(conn, job, rng)
+                if job.job_kind == ActiveKind.SHAPE_PRODUCTION:
+                    await propose_shape(
+                        conn,
+                        engagement_id=job.engagement_id,
+                        shape_type=job.label_text or "shape",
+                        title=_title(job),
+                    )
         except JobPatchRefused:
             continue  # finished by someone else since it was read: nothing left to move
 
@@ -194,7 +222,7 @@ ADVANCE_BY_MODE: dict[
 
 async def produce_render(conn: AsyncConnection, job: JobRow, rng: random.Random) -> None:
     """What a finished job leaves behind: a render titled after the job and its engagement."""
-    title = f"{humanise(job.label_text, 'Output')} — {job.engagement_name}"
+    title = _title(job)
     stem = (job.label_text or "output").replace("_", "-")
     kind = rng.choices(
         (ContentKind.MULTI_FILE, ContentKind.BINARY_BLOB, ContentKind.INLINE_DICT),
@@ -219,6 +247,10 @@ async def produce_render(conn: AsyncConnection, job: JobRow, rng: random.Random)
     )
 
 
+def _title(job: JobRow) -> str:
+    return f"{humanise(job.label_text, 'Output')} — {job.engagement_name}"
+
+
 def _single_files(title: str, stem: str, rng: random.Random) -> tuple[DemoFile, ...]:
     rows = [(f"part-{i}", rng.randint(1, 99)) for i in range(1, 11)]
     return (
@@ -232,11 +264,18 @@ def _single_files(title: str, stem: str, rng: random.Random) -> tuple[DemoFile, 
 
 
 async def receive_productions(conn: AsyncConnection, rng: random.Random) -> None:
-    """Now and then a provider delivers what was awaited, or a new request goes out."""
+    """Now and then a provider delivers what was awaited, or fails to (a failure waits for
+    someone to retry or dismiss it), or a new request goes out."""
     waiting = await running_jobs(conn, kinds=(ActiveKind.EXTERNAL_POLLING,))
     for record in waiting:
-        if rng.random() < 0.1:
+        roll = rng.random()
+        if roll < RECEIVED_CHANCE:
             await finish_job(conn, record.job_kind, record.id, status=ExternalStatus.RECEIVED)
+        elif roll < RECEIVED_CHANCE + FAILED_CHANCE:
+            reason = rng.choice(FAILURE_REASONS)
+            await finish_job(
+                conn, record.job_kind, record.id, status=ExternalStatus.FAILED, error=reason
+            )
     if not waiting and rng.random() < 0.2:
         engagement_ids = await demo_engagement_ids(conn)
         if engagement_ids:
@@ -276,6 +315,20 @@ async def demo_engagement_ids(conn: AsyncConnection) -> list[uuid.UUID]:
     return [m.engagement_id for m in await memberships_of(conn, person_id=operator.id)]
 
 
+# --- step: assertions are held -------------------------------------------------------------------
+
+
+async def hold_assertions(conn: AsyncConnection, rng: random.Random) -> None:
+    """Now and then someone's assertion is held for a person to commit or withdraw."""
+    if rng.random() >= ASSERTION_CHANCE:
+        return
+    engagement_ids = await demo_engagement_ids(conn)
+    if engagement_ids:
+        await hold_assertion(
+            conn, engagement_id=rng.choice(engagement_ids), statement=rng.choice(ASSERTIONS)
+        )
+
+
 # --- step: colleagues decide ----------------------------------------------------------------------
 
 
@@ -309,10 +362,24 @@ async def colleagues_decide(conn: AsyncConnection, rng: random.Random) -> None:
             )
 
 
+# --- step: old renders age out --------------------------------------------------------------------
+
+
+async def age_out(conn: AsyncConnection, rng: random.Random) -> None:
+    """Reviewed renders beyond the newest KEEP_RENDERS of each engagement go (with their
+    files and the decisions on them), so the recent zone holds at most KEEP_RENDERS per
+    engagement besides those still waiting for review, however long the demo runs."""
+    engagement_ids = await demo_engagement_ids(conn)
+    if engagement_ids:
+        await age_out_renders(conn, engagement_ids=engagement_ids, keep=KEEP_RENDERS)
+
+
 # A tick, in order.
 TICK_STEPS: tuple[TickStep, ...] = (
     advance_jobs,
     receive_productions,
     start_new_jobs,
+    hold_assertions,
     colleagues_decide,
+    age_out,
 )

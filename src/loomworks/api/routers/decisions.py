@@ -47,6 +47,7 @@ from loomworks.api.schemas.decisions import (
     RenderFileRead,
 )
 from loomworks.api.schemas.errors import errors
+from loomworks.api.schemas.examples import EXAMPLES
 from loomworks.core import items, labels
 from loomworks.core.access import UndoRule, may_decide
 from loomworks.core.kinds import SOURCE_OF, Decision, Source, sources_in
@@ -67,7 +68,16 @@ from loomworks.db.undo import CannotUndo, DecisionUnknown, NotTheDecider, undo
 from loomworks.platform.metrics import DECISIONS, UNDOS
 
 router = APIRouter(tags=["decisions"])
-Note = Annotated[DecisionCreate | None, Body(description="optional; {} or no body at all")]
+Note = Annotated[
+    DecisionCreate | None,
+    Body(
+        description="optional; {} or no body at all",
+        openapi_examples={
+            "note": {"summary": "with a note", "value": EXAMPLES["DecisionCreate"]},
+            "none": {"summary": "no note", "value": {}},
+        },
+    ),
+]
 HISTORY = "decisions"
 MINE = "my_decisions"
 NOT_STORED = {"Cache-Control": "private, no-store"}

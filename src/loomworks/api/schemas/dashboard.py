@@ -8,6 +8,7 @@ from datetime import datetime
 from pydantic import BaseModel, Field
 
 from loomworks.api.schemas.decisions import Action, NeedsYouItemBase, PersonRef
+from loomworks.api.schemas.examples import Documented
 from loomworks.api.schemas.progress import ActiveProgress
 from loomworks.core.states import ActiveKind, ArtifactKind, Designation, Zone
 
@@ -45,19 +46,19 @@ class DashboardRecentItem(BaseModel):
     download_url: str | None
 
 
-class DashboardActiveResponse(BaseModel):
+class DashboardActiveResponse(Documented):
     items: list[DashboardActiveItem]
     total_count: int
     next_cursor: str | None
 
 
-class DashboardNeedsYouResponse(BaseModel):
+class DashboardNeedsYouResponse(Documented):
     items: list[DashboardNeedsYouItem]
     total_count: int
     next_cursor: str | None
 
 
-class DashboardRecentResponse(BaseModel):
+class DashboardRecentResponse(Documented):
     items: list[DashboardRecentItem]
     total_count: int
     next_cursor: str | None
@@ -79,7 +80,7 @@ class EngagementCounts(BaseModel):
     zones: dict[Zone, ZoneCounts]
 
 
-class DashboardCountsResponse(BaseModel):
+class DashboardCountsResponse(Documented):
     """What the zones hold for me, in total and per engagement: badges and filter chips."""
 
     zones: dict[Zone, ZoneCounts]

@@ -9,12 +9,13 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from loomworks.api.http.limits import SafeText
+from loomworks.api.schemas.examples import Documented
 from loomworks.core.states import NeedsYouKind
 
 MAX_NOTE_LENGTH = 2000
 
 
-class DecisionCreate(BaseModel):
+class DecisionCreate(Documented):
     model_config = ConfigDict(extra="forbid")
 
     note: SafeText | None = Field(
@@ -23,6 +24,7 @@ class DecisionCreate(BaseModel):
         description="why, in a few words; kept in the history",
         examples=["Footprint matches the survey."],
     )
+    # Strict: the schema says boolean, so 0 or "yes" is refused rather than read as one.
     override_claim: StrictBool = Field(
         default=False, description="decide even though a colleague has claimed the item"
     )
@@ -33,7 +35,7 @@ class PersonRef(BaseModel):
     display_name: str
 
 
-class DecisionRead(BaseModel):
+class DecisionRead(Documented):
     """A decision on record."""
 
     decision_id: uuid.UUID
@@ -69,7 +71,7 @@ class Action(BaseModel):
     url: str
 
 
-class NeedsYouItemBase(BaseModel):
+class NeedsYouItemBase(Documented):
     """What a needs_you item says of itself, in its zone and in its detail alike."""
 
     engagement_id: uuid.UUID
@@ -124,7 +126,7 @@ class BulkDecisionEntry(BaseModel):
     override_claim: StrictBool = False
 
 
-class BulkDecisionCreate(BaseModel):
+class BulkDecisionCreate(Documented):
     model_config = ConfigDict(extra="forbid")
 
     decisions: list[BulkDecisionEntry] = Field(min_length=1, max_length=100)
@@ -137,11 +139,11 @@ class BulkDecisionResult(BaseModel):
     decision: DecisionRead | None = None
 
 
-class BulkDecisionResponse(BaseModel):
+class BulkDecisionResponse(Documented):
     results: list[BulkDecisionResult] = Field(description="one per entry, in request order")
 
 
-class DecisionHistoryResponse(BaseModel):
+class DecisionHistoryResponse(Documented):
     """A page of decisions: an engagement's history, or my own (GET /me/decisions)."""
 
     items: list[DecisionRead]

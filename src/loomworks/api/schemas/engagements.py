@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import uuid
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
+from loomworks.api.schemas.examples import Documented
 from loomworks.core.states import Designation
 
 
-class ActivitySummaryResponse(BaseModel):
+class ActivitySummaryResponse(Documented):
     engagement_id: uuid.UUID
     engagement_name: str
     designation: Designation

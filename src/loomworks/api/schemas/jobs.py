@@ -5,13 +5,12 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from pydantic import BaseModel
-
+from loomworks.api.schemas.examples import Documented
 from loomworks.api.schemas.progress import JobProgress
 from loomworks.core.states import ActiveKind
 
 
-class JobDetailResponse(BaseModel):
+class JobDetailResponse(Documented):
     engagement_id: uuid.UUID
     engagement_name: str
     job_kind: ActiveKind

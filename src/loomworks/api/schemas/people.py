@@ -8,15 +8,16 @@ from datetime import datetime
 from pydantic import BaseModel, Field
 
 from loomworks.api.http.limits import SafeText
+from loomworks.api.schemas.examples import Documented
 from loomworks.core.states import Designation
 
 
-class LoginCreate(BaseModel):
+class LoginCreate(Documented):
     email: SafeText = Field(min_length=3, max_length=320)
     password: SafeText = Field(min_length=1, max_length=1024)
 
 
-class PersonRead(BaseModel):
+class PersonRead(Documented):
     id: uuid.UUID
     email: str
     display_name: str
@@ -29,7 +30,7 @@ class MembershipRead(BaseModel):
     designation: Designation
 
 
-class MembershipsResponse(BaseModel):
+class MembershipsResponse(Documented):
     items: list[MembershipRead]
 
 
@@ -40,5 +41,5 @@ class SessionRead(BaseModel):
     current: bool = Field(description="whether this is the session of the request itself")
 
 
-class SessionsResponse(BaseModel):
+class SessionsResponse(Documented):
     items: list[SessionRead]

@@ -8,6 +8,7 @@ from datetime import datetime
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from loomworks.api.http.limits import SafeText
+from loomworks.api.schemas.examples import Documented
 from loomworks.core.states import TokenScope
 
 
@@ -35,7 +36,7 @@ class TokenCreate(BaseModel):
         return sorted(set(scopes), key=list(TokenScope).index)
 
 
-class TokenRead(BaseModel):
+class TokenRead(Documented):
     id: uuid.UUID
     name: str
     scopes: list[TokenScope]
@@ -48,5 +49,5 @@ class TokenCreated(TokenRead):
     token: str = Field(description="the secret, shown only here", examples=["lw_3q8Jx…"])
 
 
-class TokensResponse(BaseModel):
+class TokensResponse(Documented):
     items: list[TokenRead]

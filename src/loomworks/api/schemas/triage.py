@@ -8,17 +8,17 @@ from datetime import UTC, datetime
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from loomworks.api.schemas.decisions import PersonRef
+from loomworks.api.schemas.examples import Documented
 from loomworks.core.states import NeedsYouKind
 from loomworks.db.triage import MAX_SNOOZE
 
 
-class SnoozeUpdate(BaseModel):
+class SnoozeUpdate(Documented):
     model_config = ConfigDict(extra="forbid")
 
     until: datetime = Field(
         description="when the item comes back: in the future, at most 30 days ahead "
         "(an ISO timestamp; without a UTC offset it is read as UTC)",
-        examples=["2026-11-30T09:00:00+01:00"],
     )
 
     @field_validator("until")
@@ -34,7 +34,7 @@ class SnoozeUpdate(BaseModel):
         return until
 
 
-class SnoozeRead(BaseModel):
+class SnoozeRead(Documented):
     engagement_id: uuid.UUID
     item_kind: NeedsYouKind
     item_id: uuid.UUID
@@ -50,10 +50,10 @@ class SnoozedItem(BaseModel):
     until: datetime
 
 
-class SnoozesResponse(BaseModel):
+class SnoozesResponse(Documented):
     items: list[SnoozedItem] = Field(description="my snoozes still in force, soonest first")
 
 
-class ClaimRead(BaseModel):
+class ClaimRead(Documented):
     claimed_by: PersonRef
     claimed_until: datetime

@@ -10,6 +10,7 @@ from typing import Annotated
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from loomworks.api.http.limits import SafeText
+from loomworks.api.schemas.examples import Documented
 from loomworks.core.webhooks import SUBSCRIBABLE, WebhookEvent
 from loomworks.platform.outbound import parse
 
@@ -30,7 +31,7 @@ def _subscribable(events: list[WebhookEvent]) -> list[WebhookEvent]:
     return list(dict.fromkeys(events))
 
 
-class WebhookCreate(BaseModel):
+class WebhookCreate(Documented):
     model_config = ConfigDict(extra="forbid")
 
     url: Annotated[
@@ -53,7 +54,7 @@ class WebhookCreate(BaseModel):
     )
 
 
-class WebhookRead(BaseModel):
+class WebhookRead(Documented):
     id: uuid.UUID
     url: str
     events: list[WebhookEvent]
@@ -72,11 +73,11 @@ class WebhookCreated(WebhookRead):
     )
 
 
-class WebhooksResponse(BaseModel):
+class WebhooksResponse(Documented):
     items: list[WebhookRead]
 
 
-class PingQueued(BaseModel):
+class PingQueued(Documented):
     delivery_id: uuid.UUID
 
 
@@ -91,5 +92,5 @@ class DeliveryAttemptRead(BaseModel):
     at: datetime
 
 
-class DeliveriesResponse(BaseModel):
+class DeliveriesResponse(Documented):
     items: list[DeliveryAttemptRead]
