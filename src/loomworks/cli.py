@@ -7,10 +7,15 @@ from __future__ import annotations
 import argparse
 import sys
 import uuid
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from loomworks import terminal
 from loomworks.core.states import Designation
+
+DESCRIPTION = (
+    "Serve the Loomworks API (with optional demo data), administer it, and work the inbox "
+    "from a terminal."
+)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -49,9 +54,18 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="loomworks", description=__doc__)
+    parser = _Parser(prog="loomworks", description=DESCRIPTION)
     commands = parser.add_subparsers(title="commands", metavar="COMMAND", parser_class=_Parser)
 
+    for add in (_serve_commands, _person_commands, _engagement_commands, _member_commands):
+        add(commands)
+    _credential_commands(commands)
+    terminal.add_commands(commands)
+    return parser
+
+
+def _serve_commands(commands: Any) -> None:
+    """serve and db upgrade."""
     serve = commands.add_parser("serve", help="run the API (embedded PostgreSQL unless configured)")
     serve.add_argument("--host", default=None, help="bind address (default 127.0.0.1)")
     serve.add_argument("--port", type=_port, default=None, help="port, 1-65535 (default 8000)")
@@ -64,6 +78,9 @@ def _parser() -> argparse.ArgumentParser:
         run="_db_upgrade"
     )
 
+
+def _person_commands(commands: Any) -> None:
+    """person add, list, set-password, disable, enable, remove."""
     person = commands.add_parser("person", help="people").add_subparsers(metavar="ACTION")
     person_add = person.add_parser("add", help="add a person who can sign in")
     person_add.add_argument("email")
@@ -91,6 +108,9 @@ def _parser() -> argparse.ArgumentParser:
     _force_option(person_remove)
     person_remove.set_defaults(run="_person_remove")
 
+
+def _engagement_commands(commands: Any) -> None:
+    """engagement add, list, rename, remove."""
     engagement = commands.add_parser("engagement", help="engagements").add_subparsers(
         metavar="ACTION"
     )
@@ -110,6 +130,9 @@ def _parser() -> argparse.ArgumentParser:
     engagement_remove.add_argument("engagement", help="engagement name or id")
     engagement_remove.set_defaults(run="_engagement_remove")
 
+
+def _member_commands(commands: Any) -> None:
+    """member add, list, remove, set-designation."""
     member = commands.add_parser("member", help="memberships").add_subparsers(metavar="ACTION")
     member_add = member.add_parser("add", help="make a person a member of an engagement")
     member_add.add_argument("email")
@@ -131,6 +154,9 @@ def _parser() -> argparse.ArgumentParser:
     _force_option(member_designation)
     member_designation.set_defaults(run="_member_set_designation")
 
+
+def _credential_commands(commands: Any) -> None:
+    """session issue and revoke; token list and revoke."""
     session = commands.add_parser("session", help="sessions").add_subparsers(metavar="ACTION")
     session_issue = session.add_parser("issue", help="issue a session token for a person")
     session_issue.add_argument("email")
@@ -148,8 +174,6 @@ def _parser() -> argparse.ArgumentParser:
     token_revoke.add_argument("email")
     token_revoke.add_argument("--id", type=uuid.UUID, help="only this token")
     token_revoke.set_defaults(run="_token_revoke")
-    terminal.add_commands(commands)
-    return parser
 
 
 def _password_options(command: argparse.ArgumentParser) -> None:
