@@ -12,10 +12,10 @@ import uuid
 import zipfile
 from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 from fastapi.responses import StreamingResponse
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from starlette.types import Message, Receive, Scope, Send
@@ -38,6 +38,19 @@ _MEDIA_TYPE = re.compile(r"^[\w.+-]+/[\w.+-]+$")
 _UNSAFE_NAME = re.compile(r"[^\w.\- ()]+")
 
 
+@dataclass(frozen=True)
+class _Limits:
+    idle_timeout: float  # seconds a client may accept nothing
+    shutdown: Shutdown  # and the server's exit cuts every download off by its cutoff
+
+
+async def download_limits(settings: AppSettings, shutdown: Stopping) -> _Limits:
+    return _Limits(settings.download_idle_timeout_seconds, shutdown)
+
+
+DownloadLimits = Annotated[_Limits, Depends(download_limits)]
+
+
 @router.get(
     "/{engagement_id}/renders/{render_id}/content",
     response_class=StreamingResponse,
@@ -49,8 +62,7 @@ async def render_content(
     conn: ReadConn,
     me: CurrentPerson,
     engines: ReadEngines,
-    settings: AppSettings,
-    shutdown: Stopping,
+    limits: DownloadLimits,
 ) -> StreamingResponse:
     """Download a produced render: its file, or a zip of its files."""
     render = await _produced_render(conn, me, engagement_id, render_id)
@@ -60,19 +72,11 @@ async def render_content(
     # Every render's download has a name of its own (`curl -OJ` refuses to overwrite, and a
     # browser would number the copies): the render's number and the start of its id.
     tag = f" (render {render.display_number} {render_id.hex[:8]})"
-    limits = _Limits(settings.download_idle_timeout_seconds, shutdown)
     if render.content_kind == ContentKind.BINARY_BLOB:
         file = render.files[0]
-        media_type = file.media_type if _MEDIA_TYPE.match(file.media_type) else None
         stem, dot, extension = (_safe_name(file.filename) or base_name).rpartition(".")
         name = f"{stem}{tag}.{extension}" if dot and stem else f"{extension}{tag}"
-        return _download(
-            file_chunks(engines, file),
-            media_type=media_type or "application/octet-stream",
-            filename=name,
-            size=file.byte_size,
-            limits=limits,
-        )
+        return _one_file(engines, file, name, limits)
     return _download(
         _zip_stream(engines, render.files),
         media_type="application/zip",
@@ -94,8 +98,7 @@ async def render_file(
     conn: ReadConn,
     me: CurrentPerson,
     engines: ReadEngines,
-    settings: AppSettings,
-    shutdown: Stopping,
+    limits: DownloadLimits,
 ) -> StreamingResponse:
     """One file of a produced render, to look at: served inline, but sandboxed and never
     sniffed, so an SVG or HTML file cannot run script as this service."""
@@ -103,14 +106,25 @@ async def render_file(
     file = next((file for file in render.files if file.id == file_id), None)
     if file is None:
         raise NotFound()
+    return _one_file(engines, file, _safe_name(file.filename) or "file", limits, inline=True)
+
+
+def _one_file(
+    engines: tuple[AsyncEngine, ...],
+    file: RenderFile,
+    filename: str,
+    limits: _Limits,
+    *,
+    inline: bool = False,
+) -> StreamingResponse:
     media_type = file.media_type if _MEDIA_TYPE.match(file.media_type) else None
     return _download(
         file_chunks(engines, file),
         media_type=media_type or "application/octet-stream",
-        filename=_safe_name(file.filename) or "file",
+        filename=filename,
         size=file.byte_size,
-        limits=_Limits(settings.download_idle_timeout_seconds, shutdown),
-        disposition="inline",
+        limits=limits,
+        disposition="inline" if inline else "attachment",
     )
 
 
@@ -152,12 +166,6 @@ def _download(
     if size is not None:
         headers["Content-Length"] = str(size)
     return _IdleLimitedResponse(body, media_type=media_type, headers=headers, limits=limits)
-
-
-@dataclass(frozen=True)
-class _Limits:
-    idle_timeout: float  # seconds a client may accept nothing
-    shutdown: Shutdown  # and the server's exit cuts every download off by its cutoff
 
 
 class _ClientStalled(Exception):
