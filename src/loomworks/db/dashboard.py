@@ -299,26 +299,32 @@ def _candidates(
     by_session: bool,
     triage: Triage = PLAIN,
 ) -> Select[Any] | CompoundSelect[Any]:
-    """(item_kind, item_id, sort_key) of the arm's newest `fetch` rows for the caller, exactly,
-    by whichever path is cheap, read from indexes alone.
-
-    Fast path: walk the arm's newest `window` rows of all engagements (a global partial
-    index on (key DESC, id DESC) INCLUDE engagement_id) and keep the caller's. If that finds
-    `fetch` of them, they are exactly the newest `fetch`: anything of the caller's outside
-    the window is older than everything in it.
-
-    Otherwise (the caller's rows are rare among the newest: few items, or a small portfolio
-    inside a big installation) the slow path runs instead: the newest `fetch` of each
-    visible engagement (a short walk down its (engagement_id, key DESC, id DESC) index),
-    merged. PostgreSQL evaluates the choice once and skips the branch not taken.
-    """
+    """(item_kind, item_id, sort_key) of the arm's first `fetch` rows for the caller in the
+    zone's order, exactly, by whichever path is cheap, read from indexes alone: the window
+    (_fast_or_slow) across all engagements, else the walk per engagement (_per_engagement);
+    a filter to some engagements always walks; a search matches (_matching)."""
     if triage.search:
         return _matching(arm, visible, sizes, after=after, by_session=by_session, triage=triage)
-    table = arm.table
-    newest_first = _in_order(arm.key, table.c.id, triage)
-    before = [_past(arm.key, table.c.id, triage)] if after else []
     caller = _caller(by_session)
+    slow = _per_engagement(arm, visible, sizes, after=after, caller=caller, triage=triage)
+    if scoped:
+        return slow
+    return _fast_or_slow(arm, visible, sizes, slow, after=after, caller=caller, triage=triage)
 
+
+def _per_engagement(
+    arm: Arm,
+    visible: Select[tuple[uuid.UUID]],
+    sizes: _Sizes,
+    *,
+    after: bool,
+    caller: ColumnElement[Any],
+    triage: Triage,
+) -> Select[Any]:
+    """The first `fetch` of each visible engagement (a short walk down its (engagement_id,
+    key DESC, id DESC) index), merged."""
+    table = arm.table
+    before = [_past(arm.key, table.c.id, triage)] if after else []
     memberships = visible.subquery(f"{arm.kind}_engagements")
     per_engagement = (
         select(table.c.id.label("item_id"), arm.key.label("sort_key"))
@@ -328,23 +334,40 @@ def _candidates(
             table.c.engagement_id == memberships.c.engagement_id,
             *kept(arm.kind, table.c.id, caller, triage),
         )
-        .order_by(*newest_first)
+        .order_by(*_in_order(arm.key, table.c.id, triage))
         .limit(sizes.fetch)
         .lateral(f"{arm.kind}_rows")
     )
-    slow = (
+    return (
         select(_kind(arm).label("item_kind"), per_engagement.c.item_id, per_engagement.c.sort_key)
         .select_from(memberships.join(per_engagement, true()))
         .order_by(*_in_order(per_engagement.c.sort_key, per_engagement.c.item_id, triage))
         .limit(sizes.fetch)
     )
-    if scoped:
-        return slow
 
+
+def _fast_or_slow(
+    arm: Arm,
+    visible: Select[tuple[uuid.UUID]],
+    sizes: _Sizes,
+    slow: Select[Any],
+    *,
+    after: bool,
+    caller: ColumnElement[Any],
+    triage: Triage,
+) -> CompoundSelect[Any]:
+    """Fast path: walk the arm's first `window` rows of all engagements (a global partial
+    index on (key DESC, id DESC) INCLUDE engagement_id) and keep the caller's. If that finds
+    `fetch` of them, they are exactly the first `fetch`: anything of the caller's outside
+    the window comes later than everything in it. Otherwise (the caller's rows are rare in
+    the window: few items, or a small portfolio inside a big installation) `slow` runs
+    instead; PostgreSQL evaluates the choice once and skips the branch not taken."""
+    table = arm.table
+    before = [_past(arm.key, table.c.id, triage)] if after else []
     window = (
         select(table.c.id, arm.key.label("key"), table.c.engagement_id)
         .where(arm.where, *before)
-        .order_by(*newest_first)
+        .order_by(*_in_order(arm.key, table.c.id, triage))
         .limit(sizes.window)
         .subquery(f"{arm.kind}_window")
     )
