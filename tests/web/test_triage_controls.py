@@ -4,6 +4,7 @@ notification for an arrival while the page is hidden."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 
 from playwright.async_api import Browser, BrowserContext, Locator, Page, expect
@@ -90,7 +91,10 @@ async def test_snooze_and_bring_back(
 
     await page.goto("/")
     await expect(card(page, "North wing")).to_be_visible()
-    await page.get_by_label("Snooze North wing").select_option(label="Tomorrow 09:00")
+    async with page.expect_request(lambda r: r.method == "PUT") as put:
+        await page.get_by_label("Snooze North wing").select_option(label="Tomorrow 09:00")
+    until = (await put.value).post_data_json["until"]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT09:00:00[+-]\d\d:\d\d", until), until  # local, offset
     await expect(card(page, "North wing")).to_have_count(0)
     await expect(card(page, "South wing")).to_be_visible()
     snoozed = page.locator("#snoozed")
