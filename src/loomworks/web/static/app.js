@@ -3,8 +3,9 @@
 
 import { SignedOut, Unavailable, api, onHealth, seconds } from "./api.js";
 import { itemDetail, jobDetail } from "./detail.js";
-import { activeItem, h, needsYouItem, openNote, recentItem, refreshTimes, when } from "./items.js";
+import { activeItem, h, hidden, needsYouItem, openNote, recentItem, refreshTimes, when } from "./items.js";
 import { wireKeys } from "./keys.js";
+import { claimControls, notify, overdueMark, raise, snoozeMenu, snoozePath, snoozedRows } from "./triage.js";
 
 const PAGE_SIZE = 10;
 // The zones, their kinds and wording come from the service (GET /dashboard/registry.json):
@@ -32,7 +33,9 @@ const state = {
   ticks: 0,
   counts: null,
   countsEtag: null,
-  filters: { engagements: [], kinds: {}, q: "", oldest: false }, // read from the URL once the zones are known
+  filters: { engagements: [], kinds: {}, q: "", oldest: false, claimed: "" }, // read from the URL once the zones are known
+  me: null, // my person id (GET /me): which claims are mine
+  seen: new Set(), // needs_you items shown since the page opened (a notification is for a new one)
   searchTimer: null,
   zones: {},
   view: "dashboard", // or "done": my decisions
@@ -61,6 +64,7 @@ async function loadRegistry() {
     if (zone.clock) CLOCK_ZONES.push(zone.zone);
   }
   $("#zones").replaceChildren(...answer.data.zones.map(zoneSection));
+  if (DECIDING_ZONE) $(".search").after(claimedFilter());
   $("#legend").textContent = `Numbers on each engagement: ${ZONES.map((zone) => ZONE_TITLES[zone].toLowerCase()).join(" · ")}.`;
 }
 
@@ -76,9 +80,21 @@ function zoneSection(zone) {
       h("h2", { id: titleId }, `${zone.title} `, h("span", { class: "total" }), h("span", { class: "visually-hidden" }, " items")),
       h("label", { class: "kind" }, "Kind ", h("select", { "data-kind-filter": zone.zone })),
       deciding
-        ? h("button", { type: "button", class: "chip", id: "oldest-first", "aria-pressed": "false" }, "Oldest first")
+        ? [
+            h("button", { type: "button", class: "chip", id: "oldest-first", "aria-pressed": "false" }, "Oldest first"),
+            h("button", { type: "button", class: "chip", id: "notify", hidden: true }, "Notify me"),
+          ]
         : null,
     ),
+    deciding
+      ? h(
+          "details",
+          { class: "snoozed", id: "snoozed" },
+          h("summary", {}, "Snoozed ", h("span", { id: "snoozed-count" }, "0")),
+          h("ul", { class: "snoozed-items", id: "snoozed-items" }),
+          h("p", { class: "snoozed-none", id: "snoozed-empty" }, "Nothing snoozed."),
+        )
+      : null,
     deciding
       ? h(
           "div",
@@ -94,6 +110,22 @@ function zoneSection(zone) {
   );
 }
 
+/** All / Mine / Unclaimed for the deciding zone (`claimed=mine|none`), beside the search box. */
+function claimedFilter() {
+  return h(
+    "div",
+    { class: "search claimed-filter" },
+    h("label", { for: "claimed-filter" }, "Claimed", hidden(` (${ZONE_TITLES[DECIDING_ZONE]})`)),
+    h(
+      "select",
+      { id: "claimed-filter" },
+      h("option", { value: "" }, "All"),
+      h("option", { value: "mine" }, "Mine"),
+      h("option", { value: "none" }, "Unclaimed"),
+    ),
+  );
+}
+
 function readFilters() {
   const params = new URLSearchParams(location.search);
   const kinds = {};
@@ -102,7 +134,8 @@ function readFilters() {
   }
   state.view = params.get("view") === "done" ? "done" : "dashboard";
   const q = (params.get("q") || "").slice(0, 200);
-  return { engagements: params.getAll("engagement_id"), kinds, q, oldest: params.get("order") === "oldest" };
+  const claimed = ["mine", "none"].includes(params.get("claimed")) ? params.get("claimed") : "";
+  return { engagements: params.getAll("engagement_id"), kinds, q, oldest: params.get("order") === "oldest", claimed };
 }
 
 function writeFilters() {
@@ -113,6 +146,7 @@ function writeFilters() {
   }
   if (state.filters.q) params.set("q", state.filters.q);
   if (state.filters.oldest) params.set("order", "oldest");
+  if (state.filters.claimed) params.set("claimed", state.filters.claimed);
   if (state.view === "done") params.set("view", "done");
   const query = params.toString();
   history.pushState(null, "", `/${query ? `?${query}` : ""}`);
@@ -124,6 +158,7 @@ function zoneQuery(zone, extra) {
   for (const kind of state.filters.kinds[zone]) params.append("kind", kind);
   if (state.filters.q) params.set("q", state.filters.q);
   if (state.filters.oldest && zone === DECIDING_ZONE) params.set("order", "oldest");
+  if (state.filters.claimed && zone === DECIDING_ZONE) params.set("claimed", state.filters.claimed);
   return params.toString();
 }
 
@@ -274,6 +309,8 @@ async function refreshZone(zone) {
           view.total = answer.data.total_count;
           view.next = answer.data.next_cursor;
           renderZone(zone);
+          // My needs_you changed (a snooze made, lapsed or ended among others): the list too.
+          if (zone === DECIDING_ZONE) guarded(refreshSnoozed);
         } else if (answer.status === 404 || answer.status === 422) {
           // A bookmarked filter that no longer applies (an engagement left): drop it.
           resetFilters();
@@ -320,7 +357,7 @@ function resetZones() {
 }
 
 function resetFilters() {
-  state.filters = { engagements: [], kinds: Object.fromEntries(ZONES.map((zone) => [zone, []])), q: "", oldest: false };
+  state.filters = { engagements: [], kinds: Object.fromEntries(ZONES.map((zone) => [zone, []])), q: "", oldest: false, claimed: "" };
   writeFilters();
   resetZones();
   renderFilters();
@@ -397,6 +434,7 @@ function build(zone, item) {
   const node = BUILDERS[zone](item, {
     decide: (action) => decide(node, item, action),
     open: (url) => openDetail(url, node),
+    triage: zone === DECIDING_ZONE ? triageParts : null,
   });
   itemOf.set(node, item);
   if (zone === DECIDING_ZONE) {
@@ -444,6 +482,11 @@ function renderZone(zone, { quiet = false } = {}) {
   let arrivals = 0;
   for (const item of view.items) {
     const key = keyOf(zone, item);
+    if (zone === DECIDING_ZONE && !state.seen.has(key)) {
+      // Not seen before in this page: a desktop notification if the page is hidden.
+      if (view.loaded && !quiet) raise(item, focusCard);
+      state.seen.add(key);
+    }
     const signature = JSON.stringify(item);
     let node = old.get(key);
     if (node && node.classList.contains("settled")) {
@@ -524,6 +567,8 @@ function renderFilters() {
   if (document.activeElement !== search) search.value = state.filters.q;
   const oldest = $("#oldest-first");
   if (oldest) oldest.setAttribute("aria-pressed", String(state.filters.oldest));
+  const claimed = $("#claimed-filter");
+  if (claimed) claimed.value = state.filters.claimed;
   for (const zone of ZONES) {
     const select = document.querySelector(`[data-kind-filter="${zone}"]`);
     const known = counts.zones[zone] ? counts.zones[zone].kinds : {};
@@ -576,7 +621,7 @@ function decidedItem(node, zone = DECIDING_ZONE) {
 function settle(node, message) {
   node.classList.add("settled");
   const hadFocus = node.contains(document.activeElement);
-  for (const part of node.querySelectorAll(".actions, .note, .select")) part.remove();
+  for (const part of node.querySelectorAll(".actions, .note, .select, .triage")) part.remove();
   const outcome = node.querySelector(".outcome");
   outcome.classList.add("conflict");
   outcome.textContent = message;
@@ -613,6 +658,70 @@ async function decide(node, item, action) {
     settle(node, (answer.data && answer.data.detail) || `Not decided (${answer.status}).`);
   }
   refreshAll();
+}
+
+// ---------------------------------------------------------------- triage: claims, snoozes
+
+function triageParts(item) {
+  return {
+    mark: overdueMark(item),
+    controls: [claimControls(item, { me: state.me, claim, release }), snoozeMenu(item, snooze)],
+  };
+}
+
+/** Say what the service answered on the item's card, then read the zone again. */
+async function triaged(item, answer, okText) {
+  if (!answer) return;
+  const ok = answer.status >= 200 && answer.status < 300;
+  const text = ok ? okText : (answer.data && answer.data.detail) || `Not done (${answer.status}).`;
+  announce(text);
+  await Promise.all([refreshZone(DECIDING_ZONE), refreshCounts()]);
+  const node = cardOf(item);
+  if (node && !ok) node.querySelector(".outcome").textContent = text;
+}
+
+async function claim(item) {
+  const answer = await guarded(() => api(`${item.detail_url}/claim`, { method: "POST" }));
+  await guarded(() => triaged(item, answer, `You are on ${item.item_label}.`));
+}
+
+async function release(item) {
+  const answer = await guarded(() => api(`${item.detail_url}/claim`, { method: "DELETE" }));
+  await guarded(() => triaged(item, answer, `Released ${item.item_label}.`));
+}
+
+async function snooze(item, until) {
+  const answer = await guarded(() => api(snoozePath(item), { method: "PUT", body: { until } }));
+  await guarded(() => triaged(item, answer, `Snoozed ${item.item_label}.`));
+}
+
+async function bringBack(item) {
+  const answer = await guarded(() => api(snoozePath(item), { method: "DELETE" }));
+  await guarded(() => triaged(item, answer, `${item.item_label} is back.`));
+}
+
+async function refreshSnoozed() {
+  if (!$("#snoozed")) return;
+  const answer = await api("/me/snoozes");
+  if (answer.status !== 200) return;
+  const items = answer.data.items;
+  $("#snoozed-count").textContent = String(items.length);
+  $("#snoozed-items").replaceChildren(...snoozedRows(items, bringBack));
+  $("#snoozed-empty").hidden = items.length > 0;
+}
+
+function cardOf(item) {
+  const key = keyOf(DECIDING_ZONE, item);
+  return [...document.querySelectorAll(`[data-zone="${DECIDING_ZONE}"] .items > li`)].find((node) => node.dataset.key === key);
+}
+
+/** A notification was clicked: the dashboard on show, and that item's card focused. */
+function focusCard(item) {
+  if (state.view !== "dashboard") showView("dashboard");
+  const node = cardOf(item);
+  if (!node) return;
+  node.scrollIntoView({ block: "center" });
+  node.focus();
 }
 
 // ---------------------------------------------------------------- the notice, with undo
@@ -850,6 +959,7 @@ async function start() {
   $("#sign-in").hidden = true;
   $("#who").hidden = false;
   $("#who-name").textContent = answer.data.display_name;
+  state.me = answer.data.id;
   $("#dashboard").hidden = false;
   document.title = "Dashboard · Loomworks";
   if (location.pathname !== "/") history.replaceState(null, "", `/${location.search}`);
@@ -899,6 +1009,29 @@ function wireSearch() {
       filtersChanged();
     });
   }
+  const claimed = $("#claimed-filter");
+  if (claimed) {
+    claimed.addEventListener("change", (event) => {
+      state.filters.claimed = event.target.value;
+      filtersChanged();
+    });
+  }
+  const bell = $("#notify");
+  if (bell && notify.supported()) {
+    bell.hidden = false;
+    showNotify();
+    bell.addEventListener("click", async () => {
+      await Notification.requestPermission();
+      showNotify();
+    });
+  }
+}
+
+function showNotify() {
+  const bell = $("#notify");
+  const permission = Notification.permission;
+  bell.textContent = permission === "granted" ? "Notifications on" : permission === "denied" ? "Notifications blocked" : "Notify me";
+  bell.disabled = permission !== "default";
 }
 
 function wireZones() {

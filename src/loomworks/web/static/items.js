@@ -89,8 +89,10 @@ export function activeItem(item, { open } = {}) {
   );
 }
 
-export function needsYouItem(item, { decide, open } = {}) {
+export function needsYouItem(item, { decide, open, triage } = {}) {
   const decidable = item.actions && item.actions.length > 0;
+  // The claim line, the snooze menu and the overdue mark (triage.js), when the page has them.
+  const extra = triage ? triage(item) : { mark: null, controls: null };
   const noteId = `note-${item.item_kind}-${item.item_id}`;
   return h(
     "li",
@@ -108,17 +110,34 @@ export function needsYouItem(item, { decide, open } = {}) {
           })
         : null,
       title(item, item.item_label, open),
+      extra.controls ? h("div", { class: "triage" }, extra.controls) : null,
     ),
     h("p", { class: "item-detail" }, item.detail),
     h(
       "div",
       { class: "item-foot" },
-      h("span", { class: "item-meta" }, item.engagement_name, " · ", hidden("waiting since "), when(item.created_at)),
+      h(
+        "span",
+        { class: "item-meta" },
+        item.engagement_name,
+        " · ",
+        // Overdue: the word instead of the age (kept for screen readers and on hover).
+        extra.mark,
+        hidden(extra.mark ? ", waiting since " : "waiting since "),
+        overdueAge(when(item.created_at), extra.mark),
+      ),
       decidable ? actionButtons(item, decide, noteId) : null,
     ),
     decidable ? noteField(item, noteId) : null,
     h("p", { class: "outcome", role: "status" }),
   );
+}
+
+function overdueAge(time, mark) {
+  if (!mark) return time;
+  mark.title = `Waiting since ${time.title}`;
+  time.classList.add("visually-hidden");
+  return time;
 }
 
 /** One button per decision the API offers, and one that opens the note field. */

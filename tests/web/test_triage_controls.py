@@ -1,0 +1,154 @@
+"""Triage controls on the needs_you cards in a real browser: "I'm on it" seen on a colleague's
+page, the claimed filter in the URL, the overdue mark, snooze and bring back, and a desktop
+notification for an arrival while the page is hidden."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+
+from playwright.async_api import Browser, BrowserContext, Locator, Page, expect
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from tests.fixtures.data import join, make_engagement, make_person, make_shape
+from tests.web.conftest import Site, signed_in
+
+NOW = datetime.now(UTC)
+
+
+def card(page: Page, text: str) -> Locator:
+    return page.locator('section[data-zone="needs_you"] .items > li', has_text=text)
+
+
+async def test_a_claim_is_seen_on_a_colleagues_page_and_filters_by_claim(
+    page: Page, context: BrowserContext, browser: Browser, site: Site, db: AsyncConnection
+) -> None:
+    olive = await make_person(db, name="Olive Operator")
+    casey = await make_person(db, name="Casey Colleague")
+    harbour = await make_engagement(db, "Harbour", member=olive)
+    await join(db, casey, harbour, "operator")
+    await make_shape(db, harbour, title="North wing", created_at=NOW)
+    await make_shape(db, harbour, title="Old cellar", created_at=NOW - timedelta(days=3))
+    await signed_in(db, context, site, olive)
+    theirs_context = await browser.new_context(base_url=site.url)
+    theirs_context.set_default_timeout(5000)
+    try:
+        await signed_in(db, theirs_context, site, casey)
+        theirs = await theirs_context.new_page()
+        await page.goto("/")
+        await theirs.goto("/")
+        await expect(card(theirs, "North wing")).to_be_visible()
+
+        # Overdue is a word on the card, not a colour alone.
+        await expect(card(page, "Old cellar").locator(".overdue")).to_have_text("Overdue")
+        await expect(card(page, "North wing").locator(".overdue")).to_have_count(0)
+
+        north = card(page, "North wing")
+        await north.get_by_role("button", name="I'm on it").click()
+        await expect(north.get_by_role("button", name="Release")).to_be_visible()
+        await expect(card(theirs, "North wing")).to_contain_text("Olive Operator is on it")
+        await expect(
+            card(theirs, "North wing").get_by_role("button", name="I'm on it")
+        ).to_have_count(0)
+
+        # The colleague's "Unclaimed" hides it, and the filter lives in the URL.
+        await theirs.get_by_label("Claimed").select_option("none")
+        await expect(card(theirs, "North wing")).to_have_count(0)
+        await expect(card(theirs, "Old cellar")).to_be_visible()
+        assert "claimed=none" in theirs.url
+        await theirs.reload()
+        await expect(theirs.get_by_label("Claimed")).to_have_value("none")
+        await expect(card(theirs, "Old cellar")).to_be_visible()
+        await expect(card(theirs, "North wing")).to_have_count(0)
+
+        # Mine shows only what I hold.
+        await page.get_by_label("Claimed").select_option("mine")
+        await expect(card(page, "Old cellar")).to_have_count(0)
+        await expect(card(page, "North wing")).to_be_visible()
+        await page.get_by_label("Claimed").select_option("")
+        await expect(card(page, "Old cellar")).to_be_visible()
+
+        await card(page, "North wing").get_by_role("button", name="Release").click()
+        await expect(
+            card(page, "North wing").get_by_role("button", name="I'm on it")
+        ).to_be_visible()
+        await theirs.get_by_label("Claimed").select_option("")
+        await expect(
+            card(theirs, "North wing").get_by_role("button", name="I'm on it")
+        ).to_be_visible()
+    finally:
+        await theirs_context.close()
+
+
+async def test_snooze_and_bring_back(
+    page: Page, context: BrowserContext, site: Site, db: AsyncConnection
+) -> None:
+    person = await make_person(db)
+    harbour = await make_engagement(db, "Harbour", member=person)
+    await make_shape(db, harbour, title="North wing", created_at=NOW)
+    await make_shape(db, harbour, title="South wing", created_at=NOW - timedelta(minutes=1))
+    await signed_in(db, context, site, person)
+
+    await page.goto("/")
+    await expect(card(page, "North wing")).to_be_visible()
+    async with page.expect_request(lambda r: r.method == "PUT") as put:
+        await page.get_by_label("Snooze North wing").select_option(label="Tomorrow 09:00")
+    until = (await put.value).post_data_json["until"]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT09:00:00[+-]\d\d:\d\d", until), until  # local, offset
+    await expect(card(page, "North wing")).to_have_count(0)
+    await expect(card(page, "South wing")).to_be_visible()
+    snoozed = page.locator("#snoozed")
+    await expect(snoozed.locator("summary")).to_have_text("Snoozed 1")
+    await snoozed.locator("summary").click()
+    row = snoozed.locator("li", has_text="North wing")
+    await expect(row).to_contain_text("Harbour")
+    await row.get_by_role("button", name="Bring back").click()
+    await expect(card(page, "North wing")).to_be_visible()
+    await expect(snoozed.locator("summary")).to_have_text("Snoozed 0")
+    await expect(snoozed.locator("li")).to_have_count(0)
+
+
+HIDDEN_AND_WATCHED = """
+Object.defineProperty(Document.prototype, "hidden", { configurable: true, get: () => true });
+Object.defineProperty(Document.prototype, "visibilityState", {
+  configurable: true,
+  get: () => "hidden",
+});
+(() => {
+  const Real = window.Notification;
+  window.__notes = [];
+  function Watched(title, options) {
+    const note = { title, body: options && options.body, onclick: null, close() {} };
+    window.__notes.push(note);
+    return note;
+  }
+  Object.defineProperty(Watched, "permission", { get: () => Real.permission });
+  Watched.requestPermission = (...args) => Real.requestPermission(...args);
+  window.Notification = Watched;
+})();
+"""
+
+
+async def test_a_notification_for_an_arrival_while_hidden(
+    page: Page, context: BrowserContext, site: Site, db: AsyncConnection
+) -> None:
+    person = await make_person(db)
+    harbour = await make_engagement(db, "Harbour", member=person)
+    await make_shape(db, harbour, title="North wing", created_at=NOW)
+    await signed_in(db, context, site, person)
+    await context.grant_permissions(["notifications"])
+    await context.add_init_script(HIDDEN_AND_WATCHED)
+
+    await page.goto("/")
+    await expect(card(page, "North wing")).to_be_visible()
+    await expect(page.get_by_role("button", name="Notifications on")).to_be_disabled()
+    assert await page.evaluate("window.__notes.length") == 0  # what was there at load is not new
+
+    await make_shape(db, harbour, title="Harbour gate", created_at=NOW)
+    await expect(card(page, "Harbour gate")).to_be_visible()
+    await page.wait_for_function("window.__notes.length > 0")
+    notes = await page.evaluate("window.__notes.map((n) => [n.title, n.body])")
+    assert notes == [["Harbour gate", "Harbour"]]
+
+    await page.evaluate("window.__notes[0].onclick()")
+    await expect(card(page, "Harbour gate")).to_be_focused()
