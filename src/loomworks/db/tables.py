@@ -82,6 +82,11 @@ def _zone_indexes(table: str) -> list[Index]:
     return indexes
 
 
+def _sha256_hex(column: str) -> CheckConstraint:
+    """The column holds a lower-case hex SHA-256 (of a token, never the token itself)."""
+    return CheckConstraint(f"{column} ~ '^[0-9a-f]{{64}}$'", name=f"{column}_sha256_hex")
+
+
 def _ref(name: str, target: str, *, nullable: bool = False, index: bool = False) -> Column[Any]:
     """A UUID column referring to `target` ("table.id"), deleted with what it refers to."""
     return Column(
@@ -134,18 +139,12 @@ sessions = Table(
     "sessions",
     metadata,
     _id(),
-    Column(
-        "person_id",
-        UUID(as_uuid=True),
-        ForeignKey("persons.id", ondelete="CASCADE"),
-        nullable=False,
-        index=True,
-    ),
+    _ref("person_id", "persons.id", index=True),
     Column("token_hash", Text, nullable=False, unique=True),
     _now("created_at"),
     Column("expires_at", DateTime(timezone=True), nullable=False),
     Column("revoked_at", DateTime(timezone=True), nullable=True),
-    CheckConstraint("token_hash ~ '^[0-9a-f]{64}$'", name="token_hash_sha256_hex"),
+    _sha256_hex("token_hash"),
 )
 
 engagements = Table(
@@ -160,19 +159,8 @@ engagement_memberships = Table(
     "engagement_memberships",
     metadata,
     _id(),
-    Column(
-        "person_id",
-        UUID(as_uuid=True),
-        ForeignKey("persons.id", ondelete="CASCADE"),
-        nullable=False,
-    ),
-    Column(
-        "engagement_id",
-        UUID(as_uuid=True),
-        ForeignKey("engagements.id", ondelete="CASCADE"),
-        nullable=False,
-        index=True,
-    ),
+    _ref("person_id", "persons.id"),
+    _ref("engagement_id", "engagements.id", index=True),
     Column("designation", Text, nullable=False),
     _now("created_at"),
     UniqueConstraint(
@@ -419,13 +407,7 @@ access_tokens = Table(
     "access_tokens",
     metadata,
     _id(),
-    Column(
-        "person_id",
-        UUID(as_uuid=True),
-        ForeignKey("persons.id", ondelete="CASCADE"),
-        nullable=False,
-        index=True,
-    ),
+    _ref("person_id", "persons.id", index=True),
     Column("name", Text, nullable=False),
     Column("token_hash", Text, nullable=False, unique=True),
     Column("scopes", ARRAY(Text), nullable=False),
@@ -433,7 +415,7 @@ access_tokens = Table(
     Column("expires_at", DateTime(timezone=True), nullable=False),
     Column("last_used_at", DateTime(timezone=True), nullable=True),
     Column("revoked_at", DateTime(timezone=True), nullable=True),
-    CheckConstraint("token_hash ~ '^[0-9a-f]{64}$'", name="token_hash_sha256_hex"),
+    _sha256_hex("token_hash"),
     CheckConstraint(
         f"scopes <@ ARRAY[{', '.join(repr(str(s)) for s in states.TokenScope)}]::text[]"
         " AND 'read' = ANY(scopes)",
