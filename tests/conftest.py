@@ -8,15 +8,14 @@ from collections.abc import AsyncIterator, Iterator
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from loomworks.app import create_app
-from loomworks.db.tables import DATA_TABLES
 from loomworks.platform.embedded import embedded_server
 from loomworks.platform.engine import create_engine
 from loomworks.platform.migrate import upgrade_to_head
 from loomworks.platform.settings import Settings
+from tests.fixtures.data import empty_tables
 
 # The `browser` fixture, for the page's tests in tests/web and tests/faults; `standby`, a
 # streaming replica of the session's database.
@@ -48,9 +47,8 @@ async def _empty_tables(request: pytest.FixtureRequest) -> AsyncIterator[None]:
     if "engine" not in request.fixturenames:
         return
     engine: AsyncEngine = request.getfixturevalue("engine")
-    names = ", ".join(table.name for table in DATA_TABLES)
-    async with engine.begin() as conn:
-        await conn.execute(text(f"TRUNCATE {names} CASCADE"))
+    async with engine.connect() as conn:
+        await empty_tables(await conn.execution_options(isolation_level="AUTOCOMMIT"))
 
 
 @pytest.fixture

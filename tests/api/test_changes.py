@@ -18,11 +18,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from loomworks.api.schemas.dashboard import DashboardCountsResponse
 from loomworks.db.jobs import record_counts
-from loomworks.db.tables import DATA_TABLES, engagements, shaping_jobs
+from loomworks.db.tables import engagements, shaping_jobs
 from tests.fixtures.contract import zone_body
 from tests.fixtures.data import (
     T0,
     as_,
+    empty_tables,
     join,
     make_assertion,
     make_engagement,
@@ -180,7 +181,7 @@ async def test_same_etag_means_same_body(
     client: httpx.AsyncClient, db: AsyncConnection, writes: list[tuple[str, int]], limit: int
 ) -> None:
     """Over random writes, two polls of any zone with one ETag always carried one body."""
-    await db.execute(text(f"TRUNCATE {', '.join(t.name for t in DATA_TABLES)} CASCADE"))
+    await empty_tables(db)
     me = await sign_in(client, db)
     eids = [await make_engagement(db, f"E{n}", member=me) for n in range(2)]
     bodies: dict[tuple[str, str], bytes] = {}

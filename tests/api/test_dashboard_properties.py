@@ -20,7 +20,7 @@ import httpx
 import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import Table, insert, text
+from sqlalchemy import Table, insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from loomworks.core.states import (
@@ -33,7 +33,6 @@ from loomworks.core.states import (
 )
 from loomworks.db.people import issue_session
 from loomworks.db.tables import (
-    DATA_TABLES,
     assertions,
     engagement_memberships,
     engagements,
@@ -45,6 +44,7 @@ from loomworks.db.tables import (
     shaping_jobs,
 )
 from tests.fixtures.contract import zone_body
+from tests.fixtures.data import empty_tables
 
 ZONES = ("active", "needs_you", "recent")
 ID_FIELD = {"active": "item_id", "needs_you": "item_id", "recent": "artifact_id"}
@@ -256,8 +256,7 @@ limits = st.one_of(st.integers(1, 5), st.integers(1, 100))
 
 async def reset(db: AsyncConnection) -> None:
     """Hypothesis runs many examples inside one test: each starts from empty tables."""
-    names = ", ".join(table.name for table in DATA_TABLES)
-    await db.execute(text(f"TRUNCATE {names} CASCADE"))
+    await empty_tables(db)
 
 
 # The words of the rows' label columns, one per row (by its id), for the searched walks: a

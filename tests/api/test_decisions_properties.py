@@ -13,16 +13,15 @@ import pytest
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from loomworks.core.access import DECIDING_DESIGNATIONS as DECIDERS
-from loomworks.db.tables import DATA_TABLES
 from loomworks.platform.settings import Settings
 from tests.fixtures.contract import zone_body
 from tests.fixtures.data import (
     T0,
     as_,
+    empty_tables,
     join,
     make_assertion,
     make_engagement,
@@ -179,7 +178,7 @@ def settings(database_url: str) -> Settings:
 async def test_any_sequence_of_decisions_and_undos_matches_the_model(
     client: httpx.AsyncClient, db: AsyncConnection, scenario: Scenario
 ) -> None:
-    await db.execute(text(f"TRUNCATE {', '.join(t.name for t in DATA_TABLES)} CASCADE"))
+    await empty_tables(db)
     engagement_count = len(scenario.memberships[0])
     engagements = [await make_engagement(db, f"E{n}") for n in range(engagement_count)]
     cookies = []

@@ -10,12 +10,18 @@ from datetime import UTC, datetime, timedelta
 import httpx
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from loomworks.db.tables import DATA_TABLES
 from tests.fixtures.contract import zone_body
-from tests.fixtures.data import as_, join, make_engagement, make_person, make_session, make_shape
+from tests.fixtures.data import (
+    as_,
+    empty_tables,
+    join,
+    make_engagement,
+    make_person,
+    make_session,
+    make_shape,
+)
 
 DESIGNATION = st.sampled_from([None, "owner", "operator", "viewer"])
 ACTIONS = ("snooze", "unsnooze", "claim", "unclaim", "decide", "override")
@@ -120,7 +126,7 @@ def _request(action: str, eid: uuid.UUID, item_id: uuid.UUID) -> tuple[str, str,
 async def test_any_triage_sequence_matches_the_model(
     client: httpx.AsyncClient, db: AsyncConnection, scenario: Scenario
 ) -> None:
-    await db.execute(text(f"TRUNCATE {', '.join(t.name for t in DATA_TABLES)} CASCADE"))
+    await empty_tables(db)
     engagements = [await make_engagement(db, f"E{n}") for n in range(len(scenario.memberships[0]))]
     people, cookies = [], []
     for designations in scenario.memberships:
