@@ -1,7 +1,7 @@
 // The operator dashboard: sign-in, the three zones, filters in the URL, decisions, and live
 // updates (the event stream when the service offers it, else polling with If-None-Match).
 
-import { SignedOut, Unavailable, api, onHealth, seconds } from "./api.js";
+import { SignedOut, Unavailable, api, detailText, onHealth, seconds } from "./api.js";
 import { itemDetail, jobDetail } from "./detail.js";
 import { activeItem, h, hidden, needsYouItem, openNote, recentItem, refreshTimes, when } from "./items.js";
 import { wireKeys } from "./keys.js";
@@ -673,7 +673,7 @@ function triageParts(item) {
 async function triaged(item, answer, okText) {
   if (!answer) return;
   const ok = answer.status >= 200 && answer.status < 300;
-  const text = ok ? okText : (answer.data && answer.data.detail) || `Not done (${answer.status}).`;
+  const text = ok ? okText : detailText(answer.data, `Not done (${answer.status}).`);
   announce(text);
   await Promise.all([refreshZone(DECIDING_ZONE), refreshCounts()]);
   const node = cardOf(item);
