@@ -5,7 +5,17 @@ import { SignedOut, Unavailable, api, detailText, onHealth, seconds } from "./ap
 import { itemDetail, jobDetail } from "./detail.js";
 import { activeItem, h, hidden, needsYouItem, openNote, recentItem, refreshTimes, when } from "./items.js";
 import { wireKeys } from "./keys.js";
-import { claimControls, notify, overdueMark, raise, snoozeMenu, snoozePath, snoozedRows } from "./triage.js";
+import {
+  chooseSnoozeTime,
+  claimControls,
+  notify,
+  overdueMark,
+  raise,
+  snoozeMenu,
+  snoozePath,
+  snoozedRows,
+  wireSnoozeTime,
+} from "./triage.js";
 
 const PAGE_SIZE = 10;
 // The zones, their kinds and wording come from the service (GET /dashboard/registry.json):
@@ -195,6 +205,7 @@ function announce(text) {
 function showSignIn() {
   stopLive();
   state.signedIn = false;
+  for (const dialog of document.querySelectorAll("dialog[open]")) dialog.close();
   state.zones = {};
   state.counts = null;
   state.countsEtag = null;
@@ -665,19 +676,23 @@ async function decide(node, item, action) {
 function triageParts(item) {
   return {
     mark: overdueMark(item),
-    controls: [claimControls(item, { me: state.me, claim, release }), snoozeMenu(item, snooze)],
+    controls: [claimControls(item, { me: state.me, claim, release }), snoozeMenu(item, { snooze, choose: chooseSnoozeTime })],
   };
 }
 
-/** Say what the service answered on the item's card, then read the zone again. */
-async function triaged(item, answer, okText) {
+/**
+ * Say what the service answered, then read the zone again. A refusal goes to `report` when it
+ * takes it (the chosen-time form shows it there), else on the item's card.
+ */
+async function triaged(item, answer, okText, report = null) {
   if (!answer) return;
   const ok = answer.status >= 200 && answer.status < 300;
   const text = ok ? okText : detailText(answer.data, `Not done (${answer.status}).`);
-  announce(text);
+  const reported = !ok && report !== null && report(text);
+  if (!reported) announce(text);
   await Promise.all([refreshZone(DECIDING_ZONE), refreshCounts()]);
   const node = cardOf(item);
-  if (node && !ok) node.querySelector(".outcome").textContent = text;
+  if (node && !ok && !reported) node.querySelector(".outcome").textContent = text;
 }
 
 async function claim(item) {
@@ -690,9 +705,11 @@ async function release(item) {
   await guarded(() => triaged(item, answer, `Released ${item.item_label}.`));
 }
 
-async function snooze(item, until) {
+/** PUT my snooze of `item`; true when the service took it. */
+async function snooze(item, until, report = null) {
   const answer = await guarded(() => api(snoozePath(item), { method: "PUT", body: { until } }));
-  await guarded(() => triaged(item, answer, `Snoozed ${item.item_label}.`));
+  await guarded(() => triaged(item, answer, `Snoozed ${item.item_label}.`, report));
+  return Boolean(answer && answer.status >= 200 && answer.status < 300);
 }
 
 async function bringBack(item) {
@@ -1063,6 +1080,9 @@ async function boot() {
   wireZones();
   wireSearch();
   wireKeys({ open: (node) => node.querySelector("[data-open]"), select: renderBulk });
+  if (DECIDING_ZONE) {
+    wireSnoozeTime({ send: snooze, away: () => document.querySelector(`[data-zone="${DECIDING_ZONE}"] h2`).focus() });
+  }
   start();
 }
 
