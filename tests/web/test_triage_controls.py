@@ -1,6 +1,7 @@
 """Triage controls on the needs_you cards in a real browser: "I'm on it" seen on a colleague's
 page, the claimed filter in the URL, the overdue mark, snooze (also until a chosen time) and
-bring back, and a desktop notification for an arrival while the page is hidden."""
+bring back, and a desktop notification for an arrival while the page is hidden that opens the
+item when clicked."""
 
 from __future__ import annotations
 
@@ -251,5 +252,13 @@ async def test_a_notification_for_an_arrival_while_hidden(
     notes = await page.evaluate("window.__notes.map((n) => [n.title, n.body])")
     assert notes == [["Harbour gate", "Harbour"]]
 
+    # Clicking it opens that item: its detail over its card, which closing it returns to.
     await page.evaluate("window.__notes[0].onclick()")
+    detail = page.get_by_role("dialog", name="Harbour gate")
+    await expect(detail).to_be_visible()
+    await expect(detail).to_contain_text("Harbour")
+    await expect(detail.get_by_role("button", name="Close")).to_be_focused()
+    await expect(card(page, "Harbour gate")).to_be_in_viewport()
+    await page.keyboard.press("Escape")
+    await expect(detail).to_be_hidden()
     await expect(card(page, "Harbour gate")).to_be_focused()

@@ -495,7 +495,7 @@ function renderZone(zone, { quiet = false } = {}) {
     const key = keyOf(zone, item);
     if (zone === DECIDING_ZONE && !state.seen.has(key)) {
       // Not seen before in this page: a desktop notification if the page is hidden.
-      if (view.loaded && !quiet) raise(item, focusCard);
+      if (view.loaded && !quiet) raise(item, openFromNotification);
       state.seen.add(key);
     }
     const signature = JSON.stringify(item);
@@ -732,13 +732,28 @@ function cardOf(item) {
   return [...document.querySelectorAll(`[data-zone="${DECIDING_ZONE}"] .items > li`)].find((node) => node.dataset.key === key);
 }
 
-/** A notification was clicked: the dashboard on show, and that item's card focused. */
-function focusCard(item) {
+/**
+ * A notification was clicked: the dashboard on show, that item's card in view and focused,
+ * and its detail open over it (as a click on its title opens it; closing it returns to the
+ * card). A form or list left open is closed first: it would hold focus away from the card.
+ */
+async function openFromNotification(item) {
+  await Promise.all(
+    [...document.querySelectorAll("dialog[open]")].map(
+      (dialog) =>
+        new Promise((closed) => {
+          dialog.addEventListener("close", closed, { once: true });
+          dialog.close();
+        }),
+    ),
+  );
   if (state.view !== "dashboard") showView("dashboard");
   const node = cardOf(item);
-  if (!node) return;
-  node.scrollIntoView({ block: "center" });
-  node.focus();
+  if (node) {
+    node.scrollIntoView({ block: "center" });
+    node.focus();
+  }
+  if (item.detail_url) await openDetail(item.detail_url, node || null);
 }
 
 // ---------------------------------------------------------------- the notice, with undo

@@ -245,18 +245,20 @@ export const notify = {
   granted: () => "Notification" in window && Notification.permission === "granted",
 };
 
-/** Raise a notification for an item that arrived while the page was hidden. */
-export function raise(item, focusCard) {
+/**
+ * Raise a notification for an item that arrived while the page was hidden; clicking it brings
+ * the window forward and hands the item to `open` (its card and its detail).
+ */
+export function raise(item, open) {
   if (!notify.granted() || !document.hidden) return;
   try {
     const note = new Notification(item.item_label, { body: item.engagement_name, tag: `${item.item_kind}:${item.item_id}` });
     note.onclick = () => {
       window.focus();
-      focusCard(item);
+      open(item);
       if (typeof note.close === "function") note.close();
     };
   } catch {
     // Some browsers allow notifications only from a service worker: nothing to show then.
   }
 }
-
