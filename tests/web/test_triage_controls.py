@@ -8,10 +8,11 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta, timezone
 
+import httpx
 from playwright.async_api import Browser, BrowserContext, Locator, Page, Request, expect
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from tests.fixtures.data import join, make_engagement, make_person, make_shape
+from tests.fixtures.data import join, make_engagement, make_person, make_session, make_shape
 from tests.web.conftest import Site, signed_in
 
 NOW = datetime.now(UTC)
@@ -167,8 +168,10 @@ async def test_a_chosen_time_in_the_past_or_refused_is_said_in_the_form(
     page: Page, context: BrowserContext, site: Site, db: AsyncConnection
 ) -> None:
     person = await make_person(db)
+    casey = await make_person(db, name="Casey Colleague")
     harbour = await make_engagement(db, "Harbour", member=person)
-    await make_shape(db, harbour, title="North wing", created_at=NOW)
+    await join(db, casey, harbour, "operator")
+    north = await make_shape(db, harbour, title="North wing", created_at=NOW)
     await signed_in(db, context, site, person)
     puts: list[Request] = []
     page.on("request", lambda r: puts.append(r) if r.method == "PUT" else None)
@@ -202,7 +205,14 @@ async def test_a_chosen_time_in_the_past_or_refused_is_said_in_the_form(
     await expect(error).to_have_text("Not snoozed: until must be at most 30 days ahead")
     await expect(form).to_be_visible()
 
-    # Escape leaves it as it was, focus back on the menu.
+    # A colleague's claim redraws the card beneath the form.
+    token = await make_session(db, casey)
+    async with httpx.AsyncClient(base_url=site.url, cookies={"loomworks_session": token}) as theirs:
+        claimed = await theirs.post(f"/engagements/{harbour}/shapes/{north}/claim")
+        assert claimed.status_code == 200, claimed.text
+    await expect(card(page, "North wing")).to_contain_text("Casey Colleague is on it")
+
+    # Escape leaves it as it was, focus back on the item's menu (on its redrawn card).
     await page.keyboard.press("Escape")
     await expect(form).to_be_hidden()
     await expect(menu).to_be_focused()

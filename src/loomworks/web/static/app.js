@@ -1096,7 +1096,13 @@ async function boot() {
   wireSearch();
   wireKeys({ open: (node) => node.querySelector("[data-open]"), select: renderBulk });
   if (DECIDING_ZONE) {
-    wireSnoozeTime({ send: snooze, away: () => document.querySelector(`[data-zone="${DECIDING_ZONE}"] h2`).focus() });
+    // Back to the item's menu on its redrawn card, else (snoozed) to the zone's heading.
+    const away = (item) => {
+      const node = cardOf(item);
+      const menu = node && node.querySelector('[data-focus="snooze"]');
+      (menu || document.querySelector(`[data-zone="${DECIDING_ZONE}"] h2`)).focus();
+    };
+    wireSnoozeTime({ send: snooze, away });
   }
   start();
 }

@@ -162,7 +162,8 @@ export function chooseSnoozeTime(item, menu) {
  * Wire the form once. `send(item, until, report)` PUTs the snooze and resolves true when the
  * service took it; it hands the service's refusal to `report`, which shows it in the form
  * while the form is open for that item (and answers false otherwise, so it goes elsewhere).
- * `away()` is where focus goes when the card that opened the form has gone (snoozed).
+ * `away(item)` is where focus goes when the menu that opened the form has gone: the item's
+ * card redrawn meanwhile, or gone (snoozed).
  */
 export function wireSnoozeTime({ send, away }) {
   const dialog = $("#snooze-at");
@@ -171,11 +172,11 @@ export function wireSnoozeTime({ send, away }) {
   input.addEventListener("input", () => chosenError(""));
   $("#snooze-at-cancel").addEventListener("click", () => dialog.close());
   dialog.addEventListener("close", () => {
-    const menu = chosen.menu;
+    const { item, menu } = chosen;
     chosen.item = null;
     chosen.menu = null;
     if (menu && menu.isConnected) menu.focus();
-    else away();
+    else if (item) away(item);
   });
   $("#snooze-at-form").addEventListener("submit", async (event) => {
     event.preventDefault();
