@@ -1,16 +1,18 @@
 """Triage controls on the needs_you cards in a real browser: "I'm on it" seen on a colleague's
-page, the claimed filter in the URL, the overdue mark, snooze and bring back, and a desktop
-notification for an arrival while the page is hidden."""
+page, the claimed filter in the URL, the overdue mark, snooze (also until a chosen time) and
+bring back, and a desktop notification for an arrival while the page is hidden that opens the
+item when clicked."""
 
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
-from playwright.async_api import Browser, BrowserContext, Locator, Page, expect
+import httpx
+from playwright.async_api import Browser, BrowserContext, Locator, Page, Request, expect
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from tests.fixtures.data import join, make_engagement, make_person, make_shape
+from tests.fixtures.data import join, make_engagement, make_person, make_session, make_shape
 from tests.web.conftest import Site, signed_in
 
 NOW = datetime.now(UTC)
@@ -108,6 +110,116 @@ async def test_snooze_and_bring_back(
     await expect(snoozed.locator("li")).to_have_count(0)
 
 
+# India keeps one offset all year, and not a whole hour: a wrong or missing offset shows.
+KOLKATA = timezone(timedelta(hours=5, minutes=30))
+
+
+async def test_snooze_until_a_chosen_time(
+    browser: Browser, site: Site, db: AsyncConnection
+) -> None:
+    person = await make_person(db)
+    harbour = await make_engagement(db, "Harbour", member=person)
+    await make_shape(db, harbour, title="North wing", created_at=NOW)
+    await make_shape(db, harbour, title="South wing", created_at=NOW - timedelta(minutes=1))
+    context = await browser.new_context(base_url=site.url, timezone_id="Asia/Kolkata")
+    context.set_default_timeout(5000)
+    try:
+        await signed_in(db, context, site, person)
+        page = await context.new_page()
+        await page.goto("/")
+        await expect(card(page, "North wing")).to_be_visible()
+
+        chosen = (datetime.now(KOLKATA) + timedelta(days=2)).replace(
+            hour=14, minute=30, second=0, microsecond=0
+        )
+        menu = page.get_by_label("Snooze North wing")
+        await menu.select_option(label="A chosen time…")
+        form = page.get_by_role("dialog", name="Snooze until a chosen time North wing")
+        field = form.get_by_label("Snooze until")
+        await expect(field).to_be_focused()
+        await expect(field).to_have_attribute("type", "datetime-local")
+        await expect(field).to_have_attribute("min", re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d$"))
+        zone = re.compile(r"Your local time \(Asia/(Kolkata|Calcutta)\)\.")  # ICU's older name
+        await expect(form).to_contain_text(zone)
+        await expect(menu).to_have_value("")  # the menu reads "Snooze…" again
+
+        await field.fill(chosen.strftime("%Y-%m-%dT%H:%M"))
+        async with page.expect_request(lambda r: r.method == "PUT") as put:
+            await field.press("Enter")  # the keyboard submits the form
+        assert (await put.value).post_data_json["until"] == chosen.isoformat()  # local, offset
+        await expect(form).to_be_hidden()
+        await expect(card(page, "North wing")).to_have_count(0)
+        await expect(card(page, "South wing")).to_be_visible()
+        await expect(page.locator("#zone-needs_you-title")).to_be_focused()
+
+        snoozed = page.locator("#snoozed")
+        await expect(snoozed.locator("summary")).to_have_text("Snoozed 1")
+        await snoozed.locator("summary").click()
+        row = snoozed.locator("li", has_text="North wing")
+        await expect(row).to_contain_text("Harbour")
+        until = await row.locator("time").get_attribute("datetime")
+        assert until is not None
+        assert datetime.fromisoformat(until) == chosen  # the same moment, as the service keeps it
+    finally:
+        await context.close()
+
+
+async def test_a_chosen_time_in_the_past_or_refused_is_said_in_the_form(
+    page: Page, context: BrowserContext, site: Site, db: AsyncConnection
+) -> None:
+    person = await make_person(db)
+    casey = await make_person(db, name="Casey Colleague")
+    harbour = await make_engagement(db, "Harbour", member=person)
+    await join(db, casey, harbour, "operator")
+    north = await make_shape(db, harbour, title="North wing", created_at=NOW)
+    await signed_in(db, context, site, person)
+    puts: list[Request] = []
+    page.on("request", lambda r: puts.append(r) if r.method == "PUT" else None)
+
+    await page.goto("/")
+    menu = page.get_by_label("Snooze North wing")
+    await menu.select_option(label="A chosen time…")
+    form = page.get_by_role("dialog", name="Snooze until a chosen time North wing")
+    field = form.get_by_label("Snooze until")
+    error = form.get_by_role("alert")
+
+    # Past: said at once, nothing sent.
+    await field.fill("2020-01-06T09:00")
+    await form.get_by_role("button", name="Snooze", exact=True).click()
+    await expect(error).to_have_text(re.compile(r"has passed: choose a later time\.$"))
+    await expect(field).to_have_attribute("aria-invalid", "true")
+    await expect(field).to_be_focused()
+    # No date: the same.
+    await field.fill("")
+    await form.get_by_role("button", name="Snooze", exact=True).click()
+    await expect(error).to_have_text("Choose a date and a time.")
+    assert puts == []
+
+    # What the service refuses, it says in its own words.
+    far = (datetime.now(UTC) + timedelta(days=40)).strftime("%Y-%m-%dT12:00")
+    await field.fill(far)
+    await expect(field).not_to_have_attribute("aria-invalid", "true")
+    async with page.expect_response(lambda r: r.request.method == "PUT") as answer:
+        await form.get_by_role("button", name="Snooze", exact=True).click()
+    assert (await answer.value).status == 422
+    await expect(error).to_have_text("Not snoozed: until must be at most 30 days ahead")
+    await expect(form).to_be_visible()
+
+    # A colleague's claim redraws the card beneath the form.
+    token = await make_session(db, casey)
+    async with httpx.AsyncClient(base_url=site.url, cookies={"loomworks_session": token}) as theirs:
+        claimed = await theirs.post(f"/engagements/{harbour}/shapes/{north}/claim")
+        assert claimed.status_code == 200, claimed.text
+    await expect(card(page, "North wing")).to_contain_text("Casey Colleague is on it")
+
+    # Escape leaves it as it was, focus back on the item's menu (on its redrawn card).
+    await page.keyboard.press("Escape")
+    await expect(form).to_be_hidden()
+    await expect(menu).to_be_focused()
+    await expect(card(page, "North wing")).to_be_visible()
+    await expect(page.locator("#snoozed summary")).to_have_text("Snoozed 0")
+
+
 HIDDEN_AND_WATCHED = """
 Object.defineProperty(Document.prototype, "hidden", { configurable: true, get: () => true });
 Object.defineProperty(Document.prototype, "visibilityState", {
@@ -150,5 +262,13 @@ async def test_a_notification_for_an_arrival_while_hidden(
     notes = await page.evaluate("window.__notes.map((n) => [n.title, n.body])")
     assert notes == [["Harbour gate", "Harbour"]]
 
+    # Clicking it opens that item: its detail over its card, which closing it returns to.
     await page.evaluate("window.__notes[0].onclick()")
+    detail = page.get_by_role("dialog", name="Harbour gate")
+    await expect(detail).to_be_visible()
+    await expect(detail).to_contain_text("Harbour")
+    await expect(detail.get_by_role("button", name="Close")).to_be_focused()
+    await expect(card(page, "Harbour gate")).to_be_in_viewport()
+    await page.keyboard.press("Escape")
+    await expect(detail).to_be_hidden()
     await expect(card(page, "Harbour gate")).to_be_focused()

@@ -67,3 +67,18 @@ export function seconds(retryAfter) {
   const when = Date.parse(retryAfter);
   return Number.isNaN(when) ? null : Math.max(0, Math.round((when - Date.now()) / 1000));
 }
+
+/**
+ * What an answer's {"detail"} says, as words: a string as it is, a validation error's list
+ * (422) as its messages; `fallback` when it says nothing.
+ */
+export function detailText(data, fallback) {
+  const detail = data && data.detail;
+  if (typeof detail === "string" && detail) return detail;
+  if (Array.isArray(detail)) {
+    // pydantic prefixes a validator's own words with "Value error, ": the words are the API's.
+    const words = detail.map((error) => String((error && error.msg) || "").replace(/^Value error, /, "")).filter(Boolean);
+    if (words.length > 0) return words.join(" ");
+  }
+  return fallback;
+}

@@ -1,11 +1,21 @@
 // The operator dashboard: sign-in, the three zones, filters in the URL, decisions, and live
 // updates (the event stream when the service offers it, else polling with If-None-Match).
 
-import { SignedOut, Unavailable, api, onHealth, seconds } from "./api.js";
+import { SignedOut, Unavailable, api, detailText, onHealth, seconds } from "./api.js";
 import { itemDetail, jobDetail } from "./detail.js";
 import { activeItem, h, hidden, needsYouItem, openNote, recentItem, refreshTimes, when } from "./items.js";
 import { wireKeys } from "./keys.js";
-import { claimControls, notify, overdueMark, raise, snoozeMenu, snoozePath, snoozedRows } from "./triage.js";
+import {
+  chooseSnoozeTime,
+  claimControls,
+  notify,
+  overdueMark,
+  raise,
+  snoozeMenu,
+  snoozePath,
+  snoozedRows,
+  wireSnoozeTime,
+} from "./triage.js";
 
 const PAGE_SIZE = 10;
 // The zones, their kinds and wording come from the service (GET /dashboard/registry.json):
@@ -195,6 +205,7 @@ function announce(text) {
 function showSignIn() {
   stopLive();
   state.signedIn = false;
+  for (const dialog of document.querySelectorAll("dialog[open]")) dialog.close();
   state.zones = {};
   state.counts = null;
   state.countsEtag = null;
@@ -484,7 +495,7 @@ function renderZone(zone, { quiet = false } = {}) {
     const key = keyOf(zone, item);
     if (zone === DECIDING_ZONE && !state.seen.has(key)) {
       // Not seen before in this page: a desktop notification if the page is hidden.
-      if (view.loaded && !quiet) raise(item, focusCard);
+      if (view.loaded && !quiet) raise(item, openFromNotification);
       state.seen.add(key);
     }
     const signature = JSON.stringify(item);
@@ -665,19 +676,23 @@ async function decide(node, item, action) {
 function triageParts(item) {
   return {
     mark: overdueMark(item),
-    controls: [claimControls(item, { me: state.me, claim, release }), snoozeMenu(item, snooze)],
+    controls: [claimControls(item, { me: state.me, claim, release }), snoozeMenu(item, { snooze, choose: chooseSnoozeTime })],
   };
 }
 
-/** Say what the service answered on the item's card, then read the zone again. */
-async function triaged(item, answer, okText) {
+/**
+ * Say what the service answered, then read the zone again. A refusal goes to `report` when it
+ * takes it (the chosen-time form shows it there), else on the item's card.
+ */
+async function triaged(item, answer, okText, report = null) {
   if (!answer) return;
   const ok = answer.status >= 200 && answer.status < 300;
-  const text = ok ? okText : (answer.data && answer.data.detail) || `Not done (${answer.status}).`;
-  announce(text);
+  const text = ok ? okText : detailText(answer.data, `Not done (${answer.status}).`);
+  const reported = !ok && report !== null && report(text);
+  if (!reported) announce(text);
   await Promise.all([refreshZone(DECIDING_ZONE), refreshCounts()]);
   const node = cardOf(item);
-  if (node && !ok) node.querySelector(".outcome").textContent = text;
+  if (node && !ok && !reported) node.querySelector(".outcome").textContent = text;
 }
 
 async function claim(item) {
@@ -690,9 +705,11 @@ async function release(item) {
   await guarded(() => triaged(item, answer, `Released ${item.item_label}.`));
 }
 
-async function snooze(item, until) {
+/** PUT my snooze of `item`; true when the service took it. */
+async function snooze(item, until, report = null) {
   const answer = await guarded(() => api(snoozePath(item), { method: "PUT", body: { until } }));
-  await guarded(() => triaged(item, answer, `Snoozed ${item.item_label}.`));
+  await guarded(() => triaged(item, answer, `Snoozed ${item.item_label}.`, report));
+  return Boolean(answer && answer.status >= 200 && answer.status < 300);
 }
 
 async function bringBack(item) {
@@ -715,13 +732,28 @@ function cardOf(item) {
   return [...document.querySelectorAll(`[data-zone="${DECIDING_ZONE}"] .items > li`)].find((node) => node.dataset.key === key);
 }
 
-/** A notification was clicked: the dashboard on show, and that item's card focused. */
-function focusCard(item) {
+/**
+ * A notification was clicked: the dashboard on show, that item's card in view and focused,
+ * and its detail open over it (as a click on its title opens it; closing it returns to the
+ * card). A form or list left open is closed first: it would hold focus away from the card.
+ */
+async function openFromNotification(item) {
+  await Promise.all(
+    [...document.querySelectorAll("dialog[open]")].map(
+      (dialog) =>
+        new Promise((closed) => {
+          dialog.addEventListener("close", closed, { once: true });
+          dialog.close();
+        }),
+    ),
+  );
   if (state.view !== "dashboard") showView("dashboard");
   const node = cardOf(item);
-  if (!node) return;
-  node.scrollIntoView({ block: "center" });
-  node.focus();
+  if (node) {
+    node.scrollIntoView({ block: "center" });
+    node.focus();
+  }
+  if (item.detail_url) await openDetail(item.detail_url, node || null);
 }
 
 // ---------------------------------------------------------------- the notice, with undo
@@ -1063,6 +1095,15 @@ async function boot() {
   wireZones();
   wireSearch();
   wireKeys({ open: (node) => node.querySelector("[data-open]"), select: renderBulk });
+  if (DECIDING_ZONE) {
+    // Back to the item's menu on its redrawn card, else (snoozed) to the zone's heading.
+    const away = (item) => {
+      const node = cardOf(item);
+      const menu = node && node.querySelector('[data-focus="snooze"]');
+      (menu || document.querySelector(`[data-zone="${DECIDING_ZONE}"] h2`)).focus();
+    };
+    wireSnoozeTime({ send: snooze, away });
+  }
   start();
 }
 

@@ -1,6 +1,7 @@
-// Triage on a needs_you card and around it: "I'm on it" (claims), the snooze menu, the
-// Snoozed list, and desktop notifications for arrivals while the page is hidden. The kinds and
-// their wording stay the service's: everything here reads the item's own fields.
+// Triage on a needs_you card and around it: "I'm on it" (claims), the snooze menu and its
+// "a chosen time" form, the Snoozed list, and desktop notifications for arrivals while the page
+// is hidden. The kinds and their wording stay the service's: everything here reads the item's
+// own fields.
 
 import { h, hidden } from "./items.js";
 
@@ -78,7 +79,15 @@ export const SNOOZES = [
   },
 ];
 
-export function snoozeMenu(item, snooze) {
+// The menu's last choice: no moment of its own, it opens the form (chooseSnoozeTime).
+const CHOSEN = { value: "chosen", label: "A chosen time…" };
+
+/**
+ * A card's "Snooze…" menu: `snooze(item, until)` for a fixed choice, `choose(item, menu)` for
+ * a chosen time. The menu goes back to "Snooze…" either way: nothing is snoozed until the
+ * service says so, and choosing the same entry again must fire again.
+ */
+export function snoozeMenu(item, { snooze, choose }) {
   if (!snooze) return null;
   return h(
     "select",
@@ -87,13 +96,118 @@ export function snoozeMenu(item, snooze) {
       "data-focus": "snooze",
       "aria-label": `Snooze ${item.item_label}`,
       onchange: (event) => {
-        const choice = SNOOZES.find((s) => s.value === event.target.value);
+        const menu = event.target;
+        const value = menu.value;
+        menu.value = "";
+        if (value === CHOSEN.value) {
+          choose(item, menu);
+          return;
+        }
+        const choice = SNOOZES.find((s) => s.value === value);
         if (choice) snooze(item, localIso(choice.until(new Date())));
       },
     },
     h("option", { value: "" }, "Snooze…"),
     SNOOZES.map((s) => h("option", { value: s.value }, s.label)),
+    choose ? h("option", { value: CHOSEN.value }, CHOSEN.label) : null,
   );
+}
+
+// ---------------------------------------------------------------- snooze until a chosen time
+
+const $ = (selector) => document.querySelector(selector);
+
+/** A local moment as a datetime-local input's value ("2026-12-07T09:00"). */
+export function inputValue(date) {
+  return localIso(date).slice(0, 16);
+}
+
+/** A datetime-local input's value read as local time; null unless it is a whole date and time. */
+export function fromInput(value) {
+  const parts = /^(\d{4,})-(\d\d)-(\d\d)T(\d\d):(\d\d)(?::(\d\d)(?:\.\d+)?)?$/.exec(value);
+  if (!parts) return null;
+  const [year, month, day, hour, minute, second] = parts.slice(1).map((part) => Number(part || 0));
+  const date = new Date(year, month - 1, day, hour, minute, second);
+  return Number.isNaN(date.getTime()) ? null : date;
+}
+
+// The form is one <dialog> in index.html, opened for one item at a time.
+const chosen = { item: null, menu: null };
+
+function chosenError(text) {
+  const input = $("#snooze-at-until");
+  $("#snooze-at-error").textContent = text;
+  if (text) input.setAttribute("aria-invalid", "true");
+  else input.removeAttribute("aria-invalid");
+}
+
+/** Open the form for `item`: from an hour ahead, never before now, in this browser's zone. */
+export function chooseSnoozeTime(item, menu) {
+  const now = new Date();
+  const input = $("#snooze-at-until");
+  chosen.item = item;
+  chosen.menu = menu;
+  $("#snooze-at-label").textContent = item.item_label;
+  const zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
+  $("#snooze-at-hint").textContent = zone ? `Your local time (${zone}).` : "Your local time.";
+  input.min = inputValue(now);
+  input.value = inputValue(new Date(now.getTime() + 3600_000));
+  chosenError("");
+  $("#snooze-at-submit").disabled = false;
+  $("#snooze-at").showModal();
+  input.focus();
+}
+
+/**
+ * Wire the form once. `send(item, until, report)` PUTs the snooze and resolves true when the
+ * service took it; it hands the service's refusal to `report`, which shows it in the form
+ * while the form is open for that item (and answers false otherwise, so it goes elsewhere).
+ * `away(item)` is where focus goes when the menu that opened the form has gone: the item's
+ * card redrawn meanwhile, or gone (snoozed).
+ */
+export function wireSnoozeTime({ send, away }) {
+  const dialog = $("#snooze-at");
+  const input = $("#snooze-at-until");
+  const submit = $("#snooze-at-submit");
+  input.addEventListener("input", () => chosenError(""));
+  $("#snooze-at-cancel").addEventListener("click", () => dialog.close());
+  dialog.addEventListener("close", () => {
+    const { item, menu } = chosen;
+    chosen.item = null;
+    chosen.menu = null;
+    if (menu && menu.isConnected) menu.focus();
+    else if (item) away(item);
+  });
+  $("#snooze-at-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const item = chosen.item;
+    if (!item) return;
+    const until = fromInput(input.value);
+    if (!until) {
+      chosenError("Choose a date and a time.");
+      input.focus();
+      return;
+    }
+    if (until.getTime() <= Date.now()) {
+      const shown = until.toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short" });
+      chosenError(`${shown} has passed: choose a later time.`);
+      input.focus();
+      return;
+    }
+    chosenError("");
+    submit.disabled = true;
+    const report = (text) => {
+      if (!dialog.open || chosen.item !== item) return false;
+      chosenError(`Not snoozed: ${text}`);
+      return true;
+    };
+    const done = await send(item, localIso(until), report);
+    submit.disabled = false;
+    if (done && chosen.item === item) dialog.close();
+    else if (!done && dialog.open && chosen.item === item && !$("#snooze-at-error").textContent) {
+      chosenError("Not snoozed: the service did not answer. Try again.");
+    }
+  });
 }
 
 /** The path of one of my snoozes. */
@@ -132,18 +246,20 @@ export const notify = {
   granted: () => "Notification" in window && Notification.permission === "granted",
 };
 
-/** Raise a notification for an item that arrived while the page was hidden. */
-export function raise(item, focusCard) {
+/**
+ * Raise a notification for an item that arrived while the page was hidden; clicking it brings
+ * the window forward and hands the item to `open` (its card and its detail).
+ */
+export function raise(item, open) {
   if (!notify.granted() || !document.hidden) return;
   try {
     const note = new Notification(item.item_label, { body: item.engagement_name, tag: `${item.item_kind}:${item.item_id}` });
     note.onclick = () => {
       window.focus();
-      focusCard(item);
+      open(item);
       if (typeof note.close === "function") note.close();
     };
   } catch {
     // Some browsers allow notifications only from a service worker: nothing to show then.
   }
 }
-
