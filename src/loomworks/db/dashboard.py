@@ -655,12 +655,20 @@ def zone_parameters(
     return parameters
 
 
-async def _run(
-    conn: AsyncConnection, statement: Select[Any], parameters: dict[str, Any]
-) -> Sequence[Sequence[Any]]:
-    sql, names = _compiled(statement, conn.dialect)
-    result = await conn.exec_driver_sql(sql, tuple(parameters[name] for name in names))
-    return result.all()
+SQL = tuple[str, tuple[Any, ...]]  # a statement's text and its positional arguments
+
+
+def _sql(statement: Select[Any], dialect: Dialect, parameters: dict[str, Any]) -> SQL:
+    sql, names = _compiled(statement, dialect)
+    return sql, tuple(parameters[name] for name in names)
+
+
+async def _run(conn: AsyncConnection, query: SQL) -> Sequence[Sequence[Any]]:
+    # Through asyncpg itself, as /healthz's ping: SQLAlchemy's exec_driver_sql would cost
+    # every read ~50 µs more (docs/benchmarks.md). asyncpg keeps the prepared statement.
+    driver: Any = (await conn.get_raw_connection()).driver_connection
+    rows: Sequence[Sequence[Any]] = await driver.fetch(query[0], *query[1])
+    return rows
 
 
 class NotAMember(Exception):
@@ -688,10 +696,30 @@ async def zone_state(
     statement = state_statement(
         zone, scoped=bool(where.engagement_ids), by_session=isinstance(caller, BySession)
     )
-    ((person_id, version, missing),) = await _run(
-        conn, statement, zone_parameters(caller=caller, after=None, where=where)
-    )
+    parameters = zone_parameters(caller=caller, after=None, where=where)
+    ((person_id, version, missing),) = await _run(conn, _sql(statement, conn.dialect, parameters))
     return _state(person_id, version, missing)
+
+
+def page_query(
+    dialect: Dialect,
+    zone: Zone,
+    caller: Caller,
+    limit: int,
+    after: Position | None,
+    where: ZoneFilter = NO_FILTER,
+) -> SQL:
+    """The SQL and arguments zone_page sends for this page (the benchmark EXPLAINs them)."""
+    statement = zone_statement(
+        zone,
+        after=after is not None,
+        scoped=bool(where.engagement_ids),
+        kinds=where.kinds,
+        limit=limit,
+        by_session=isinstance(caller, BySession),
+        triage=where.triage,
+    )
+    return _sql(statement, dialect, zone_parameters(caller=caller, after=after, where=where))
 
 
 async def zone_page(
@@ -705,17 +733,8 @@ async def zone_page(
 ) -> Page[RowT]:
     """A page of the zone whose rows are `row_class` (ROW_CLASSES), narrowed by `where`,
     in one statement (NotSignedIn, NotAMember as zone_state)."""
-    zone = ZONE_OF_ROW[row_class]
-    statement = zone_statement(
-        zone,
-        after=after is not None,
-        scoped=bool(where.engagement_ids),
-        kinds=where.kinds,
-        limit=limit,
-        by_session=isinstance(caller, BySession),
-        triage=where.triage,
-    )
-    rows = await _run(conn, statement, zone_parameters(caller=caller, after=after, where=where))
+    query = page_query(conn.dialect, ZONE_OF_ROW[row_class], caller, limit, after, where)
+    rows = await _run(conn, query)
     total, person_id, version, missing = rows[0][: len(STATEMENT_HEAD)]
     state = _state(person_id, version, missing)
     # After the head, a page with no items is one row of NULLs.
@@ -777,7 +796,7 @@ async def counts_of(
     session that is not live)."""
     statement = counts_statement(by_session=isinstance(caller, BySession))
     parameters = zone_parameters(caller=caller, after=None) | {"overdue_before": overdue_before}
-    rows = await _run(conn, statement, parameters)
+    rows = await _run(conn, _sql(statement, conn.dialect, parameters))
     if rows[0][0] is None:
         raise NotSignedIn()
     return [CountRow._make(row[1:]) for row in rows if row[1] is not None]
