@@ -169,7 +169,7 @@ def _open(app: FastAPI, settings: Settings, url: str) -> None:
         url, pool_size=settings.db_pool_size, timeouts=timeouts, application_name=API_NAME
     )
     # The same pool, each connection in autocommit while it is lent: a dashboard read is one
-    # statement and needs no BEGIN and ROLLBACK around it (api/deps/reads.get_caller_read).
+    # statement and needs no BEGIN and ROLLBACK around it (api/deps/reads.DashboardCaller).
     app.state.autocommit_engine = app.state.engine.execution_options(isolation_level="AUTOCOMMIT")
     app.state.reads = read_router(app.state.engine, settings, timeouts)
     app.state.hashing = hashing_pool(settings.hash_concurrency)
