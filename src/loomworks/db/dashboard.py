@@ -45,6 +45,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY, UUID
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql.selectable import LateralFromClause
 
 from loomworks.core.kinds import Source, sources_in
 from loomworks.core.rows import ROW_CLASSES, ZONE_OF_ROW, CountRow, Position, RowT, ZoneRow
@@ -61,12 +62,11 @@ from loomworks.db.tables import (
     sessions,
 )
 from loomworks.db.triage import (
-    CLAIM_PAYLOAD,
     PLAIN,
     Triage,
+    claim_join,
     counts_adjustments,
     kept,
-    with_claim,
     zone_total,
 )
 from loomworks.db.visibility import kind_seen, sees_zone
@@ -118,6 +118,9 @@ class Arm:
     where: ColumnElement[bool]
     payload: dict[str, ColumnElement[Any]]
     label: ColumnElement[str]  # what `q` searches of its label (db/search.py)
+    claim: (
+        LateralFromClause | None
+    )  # needs_you: the item's claim, joined to its rows (db/triage.py)
 
 
 def _arm(source: Source) -> Arm:
@@ -133,12 +136,14 @@ def _arm(source: Source) -> Arm:
         }
     if source.downloadable:
         payload["downloadable"] = has_download(table)
-    if source.zone == Zone.NEEDS_YOU:
-        payload |= CLAIM_PAYLOAD
+    claim = claim_join(source.kind, table.c.id) if source.zone == Zone.NEEDS_YOU else None
+    if claim is not None:
+        payload |= {column.name: column for column in claim.c}
     # Literal SQL, not bound parameters: PostgreSQL can only match a partial index when it
     # sees the constants, and a prepared statement's generic plan would not.
     where: ColumnElement[bool] = text(source.predicate(table.name))  # type: ignore[assignment]
-    return Arm(table, source.kind, table.c[source.key], where, payload, label_text(source, table))
+    label = label_text(source, table)
+    return Arm(table, source.kind, table.c[source.key], where, payload, label, claim)
 
 
 @dataclass(frozen=True)
@@ -461,7 +466,7 @@ def _payload(zone: Zone, arm: Arm, page: CTE) -> Select[Any]:
         .join_from(page, table, table.c.id == page.c.item_id)
         .where(page.c.item_kind == _kind(arm))
     )
-    return with_claim(rows, arm.kind, page.c.item_id) if zone == Zone.NEEDS_YOU else rows
+    return _with_claim(rows, arm)
 
 
 def _payload_columns(zone: Zone, arm: Arm) -> list[ColumnElement[Any]]:
@@ -486,7 +491,11 @@ def source_rows(source: Source) -> Select[Any]:
         *_payload_columns(source.zone, arm),
     ).join_from(table, engagements, engagements.c.id == table.c.engagement_id)
     # needs_you rows carry their claim (db/triage.py), as in the zone statement.
-    return with_claim(rows, arm.kind, table.c.id) if source.zone == Zone.NEEDS_YOU else rows
+    return _with_claim(rows, arm)
+
+
+def _with_claim(rows: Select[Any], arm: Arm) -> Select[Any]:
+    return rows if arm.claim is None else rows.outerjoin(arm.claim, true())
 
 
 def item_columns(zone: Zone) -> tuple[str, ...]:
