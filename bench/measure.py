@@ -22,12 +22,11 @@ from itertools import islice
 from typing import Any
 
 import httpx
-from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from loomworks.core.rows import ROW_CLASSES
 from loomworks.core.states import Zone
-from loomworks.db.dashboard import ZoneFilter, position_of, zone_page
+from loomworks.db.dashboard import ZoneFilter, page_query, position_of, zone_page
 
 ZONES: tuple[Zone, ...] = tuple(Zone)
 # Per zone: the response field holding the recency key and the one holding the item id.
@@ -278,28 +277,6 @@ async def merged_over_http(
 # --- EXPLAIN ANALYZE -----------------------------------------------------------------------
 
 
-async def captured_statement(
-    conn: AsyncConnection, zone: Zone, *, person_id: uuid.UUID, limit: int
-) -> tuple[str, Any]:
-    """Run the zone's first page once and capture the exact SQL and parameters that reached
-    the driver (asyncpg `$n` placeholders, expanded IN lists)."""
-    captured: list[tuple[str, Any]] = []
-
-    def listener(
-        _conn: Any, _cursor: Any, statement: str, parameters: Any, _context: Any, _many: bool
-    ) -> None:
-        captured.append((statement, parameters))
-
-    sync_conn = conn.sync_connection
-    assert sync_conn is not None
-    event.listen(sync_conn, "before_cursor_execute", listener)
-    try:
-        await zone_page(conn, ROW_CLASSES[zone], caller=person_id, limit=limit, after=None)
-    finally:
-        event.remove(sync_conn, "before_cursor_execute", listener)
-    return captured[-1]
-
-
 def _walk(node: dict[str, Any]) -> Iterable[dict[str, Any]]:
     yield node
     for child in node.get("Plans", []):
@@ -358,7 +335,7 @@ async def explain_zone(
     long-lived prepared statement (asyncpg caches them) may switch to after five runs.
     """
     async with engine.connect() as conn:
-        sql, params = await captured_statement(conn, zone, person_id=person_id, limit=limit)
+        sql, params = page_query(conn.dialect, zone, person_id, limit, after=None)
         runs = []
         for _ in range(max(1, repeats)):
             raw = (

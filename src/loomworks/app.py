@@ -100,23 +100,25 @@ def create_app(
             allow_headers=["Content-Type", "If-None-Match", "Last-Event-ID"],
             expose_headers=["ETag", "Retry-After", "X-Poll-Interval"],
         )
-    routers = (
-        health,
+    # Requests are matched against the routers in this order, and the dashboard's reads are
+    # the hottest after /healthz: each router passed on the way costs every read time
+    # (docs/benchmarks.md). It is also the order of /docs: the product's main calls first.
+    app.include_router(health.router)
+    app.include_router(dashboard.router)
+    app.include_router(dashboard.engagement_router)
+    for module in (
         auth,
         me,
         tokens,
         webhooks,
-        dashboard,
         events,
         decisions,
         engagements,
         jobs,
         renders,
         triage,
-    )
-    for module in routers:
+    ):
         app.include_router(module.router)
-    app.include_router(dashboard.engagement_router)
     install_offline_docs(app)
     install_page(app)
     observers = (metrics.observe_request,) if settings.metrics else ()
@@ -169,7 +171,7 @@ def _open(app: FastAPI, settings: Settings, url: str) -> None:
         url, pool_size=settings.db_pool_size, timeouts=timeouts, application_name=API_NAME
     )
     # The same pool, each connection in autocommit while it is lent: a dashboard read is one
-    # statement and needs no BEGIN and ROLLBACK around it (api/deps/reads.get_caller_read).
+    # statement and needs no BEGIN and ROLLBACK around it (api/deps/reads.DashboardCaller).
     app.state.autocommit_engine = app.state.engine.execution_options(isolation_level="AUTOCOMMIT")
     app.state.reads = read_router(app.state.engine, settings, timeouts)
     app.state.hashing = hashing_pool(settings.hash_concurrency)

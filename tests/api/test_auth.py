@@ -45,21 +45,23 @@ async def test_wrong_email_and_wrong_password_look_the_same(
     client: httpx.AsyncClient, db: AsyncConnection
 ) -> None:
     await make_person(db, "ada@example.test")
-    timings = {}
+    timings: dict[str, list[float]] = {"wrong_password": [], "wrong_email": []}
     bodies = {}
-    for case, email, password in (
-        ("wrong_password", "ada@example.test", "nope"),
-        ("wrong_email", "nobody@example.test", PASSWORD),
-    ):
-        started = time.perf_counter()
-        response = await client.post("/auth/login", json={"email": email, "password": password})
-        timings[case] = time.perf_counter() - started
-        assert response.status_code == 401
-        assert "set-cookie" not in response.headers
-        bodies[case] = response.json()
+    for _ in range(3):  # interleaved, and the fastest of each compared: a busy machine
+        for case, email, password in (  # slows single requests, never a whole series
+            ("wrong_password", "ada@example.test", "nope"),
+            ("wrong_email", "nobody@example.test", PASSWORD),
+        ):
+            started = time.perf_counter()
+            body = {"email": email, "password": password}
+            response = await client.post("/auth/login", json=body)
+            timings[case].append(time.perf_counter() - started)
+            assert response.status_code == 401
+            assert "set-cookie" not in response.headers
+            bodies[case] = response.json()
     assert bodies["wrong_password"] == bodies["wrong_email"]
     # Both paths run one argon2 verification; an unknown email must not answer much faster.
-    assert timings["wrong_email"] > timings["wrong_password"] / 4
+    assert min(timings["wrong_email"]) > min(timings["wrong_password"]) / 4
 
 
 async def test_login_bad_body_is_422(client: httpx.AsyncClient) -> None:

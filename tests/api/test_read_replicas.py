@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from starlette.routing import BaseRoute
 
 from loomworks.api.deps.connections import get_conn
-from loomworks.api.deps.reads import get_caller_read, get_read_conn
+from loomworks.api.deps.reads import get_dashboard_caller, get_read_conn
 from loomworks.app import API_NAME, create_app
 from loomworks.db.replicas import CURRENT_LSN, REPLAYED_LSN, ReadRouter, Replica
 from loomworks.db.tables import engagement_memberships, persons
@@ -502,13 +502,13 @@ def test_every_read_route_reads_where_a_replica_may_serve_it(settings: Settings)
     checked = 0
     for route in api_routes(app.routes):
         calls = dependency_calls(route.dependant)
-        # The dashboard's reads take their connection from get_caller_read, which reads
+        # The dashboard's reads take their connection from get_dashboard_caller, which reads
         # where ReadConn would once replicas are configured.
-        if "GET" not in route.methods or not {get_conn, get_caller_read} & set(calls):
+        if "GET" not in route.methods or not {get_conn, get_dashboard_caller} & set(calls):
             continue
         checked += 1
         if route.path not in PRIMARY_ONLY_READS:
-            assert {get_read_conn, get_caller_read} & set(calls), (
+            assert {get_read_conn, get_dashboard_caller} & set(calls), (
                 f"{route.path} reads the primary only; use ReadConn"
             )
     assert checked >= 12  # the zones, counts, details, history, downloads, /me...

@@ -16,6 +16,7 @@ from typing import Any
 import orjson
 
 from loomworks.core.kinds import SOURCE_OF, Source, sources_in
+from loomworks.core.labels import LabelParts
 from loomworks.core.progress import DEFAULT_ACTIVITY_LABEL, Progress, progress_from, stalled
 from loomworks.core.rows import ActiveRow, CountRow, JobRow, NeedsYouRow, RecentRow
 from loomworks.core.states import Zone
@@ -57,12 +58,16 @@ class Moment:
         return self.as_of - self.overdue_after
 
 
-def job_progress(row: ActiveRow | JobRow, kind: str, moment: Moment) -> Progress:
+def job_progress(
+    row: ActiveRow | JobRow, kind: str, moment: Moment, parts: LabelParts | None = None
+) -> Progress:
     """A job's progress under the one contract, with its source's activity wording, and
-    whether it has stalled."""
+    whether it has stalled. `parts`: the row's label_parts, when the caller has them."""
     source = SOURCE_OF[kind]
     activity = (
-        source.activity(row.status, row.label_parts) if source.activity else DEFAULT_ACTIVITY_LABEL
+        source.activity(row.status, parts or row.label_parts)
+        if source.activity
+        else DEFAULT_ACTIVITY_LABEL
     )
     progress = progress_from(
         row.status, row.phase, row.composite, row.processed, row.total, activity_label=activity
@@ -102,13 +107,14 @@ def actions(source: Source, engagement_id: uuid.UUID, item_id: uuid.UUID) -> lis
 
 
 def active_item(row: ActiveRow, moment: Moment) -> Item:
-    progress = job_progress(row, row.item_kind, moment)
+    parts = row.label_parts
+    progress = job_progress(row, row.item_kind, moment, parts)
     return {
         "engagement_id": row.engagement_id,
         "engagement_name": row.engagement_name,
         "item_kind": row.item_kind,
         "item_id": row.item_id,
-        "item_label": SOURCE_OF[row.item_kind].label(row.label_parts),
+        "item_label": SOURCE_OF[row.item_kind].label(parts),
         "started_at": row.sort_key,
         "progress_hint": progress.hint,
         "progress": progress.as_dict(),

@@ -4,6 +4,7 @@ to an honest hint, plus writing-side helpers that validate what job code records
 from __future__ import annotations
 
 from datetime import timedelta
+from functools import lru_cache
 from typing import Literal, NamedTuple
 
 from loomworks.core.kinds import RUNNING_STATUSES
@@ -148,10 +149,15 @@ def phase_key(raw: object) -> str | None:
     return key if isinstance(key, str) else ""
 
 
+# Every phased progress there can be, made once: a page of phased jobs reuses them.
+_PHASED = {
+    key: Progress(mode="phased", hint=label, phase=key) for key, label in PHASE_LABELS.items()
+}
+_UNKNOWN_PHASE = Progress(mode="phased", hint=UNKNOWN_PHASE_LABEL, phase=None)
+
+
 def _phased(key: str) -> Progress:
-    if key in PHASE_LABELS:
-        return Progress(mode="phased", hint=PHASE_LABELS[key], phase=key)
-    return Progress(mode="phased", hint=UNKNOWN_PHASE_LABEL, phase=None)
+    return _PHASED.get(key, _UNKNOWN_PHASE)
 
 
 def progress_of(
@@ -215,13 +221,19 @@ def stalled(progress: Progress, silent: timedelta) -> Progress:
     numbers stay (a stalled job is still phased, counted, ...), its hint says how long."""
     if progress.mode == "none" or progress.hint is None:
         return progress
-    return progress._replace(
-        stalled=True, hint=f"{progress.hint} — no update for {duration_text(silent)}"
+    hint = f"{progress.hint} — no update for {duration_text(silent)}"
+    p = progress  # as _replace would, without its per-call lookup of every field
+    return Progress(
+        p.mode, hint, p.processed, p.total, p.phase, p.children, p.failed, p.partial, True
     )
 
 
 def duration_text(span: timedelta) -> str:
-    minutes = int(span.total_seconds() // 60)
+    return _minutes_text(int(span.total_seconds() // 60))
+
+
+@lru_cache(maxsize=4096)
+def _minutes_text(minutes: int) -> str:
     if minutes < 60:
         return f"{minutes} min"
     hours, minutes = divmod(minutes, 60)

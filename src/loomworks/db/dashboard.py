@@ -45,6 +45,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY, UUID
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql.selectable import LateralFromClause
 
 from loomworks.core.kinds import Source, sources_in
 from loomworks.core.rows import ROW_CLASSES, ZONE_OF_ROW, CountRow, Position, RowT, ZoneRow
@@ -61,12 +62,11 @@ from loomworks.db.tables import (
     sessions,
 )
 from loomworks.db.triage import (
-    CLAIM_PAYLOAD,
     PLAIN,
     Triage,
+    claim_join,
     counts_adjustments,
     kept,
-    with_claim,
     zone_total,
 )
 from loomworks.db.visibility import kind_seen, sees_zone
@@ -118,6 +118,9 @@ class Arm:
     where: ColumnElement[bool]
     payload: dict[str, ColumnElement[Any]]
     label: ColumnElement[str]  # what `q` searches of its label (db/search.py)
+    claim: (
+        LateralFromClause | None
+    )  # needs_you: the item's claim, joined to its rows (db/triage.py)
 
 
 def _arm(source: Source) -> Arm:
@@ -133,12 +136,14 @@ def _arm(source: Source) -> Arm:
         }
     if source.downloadable:
         payload["downloadable"] = has_download(table)
-    if source.zone == Zone.NEEDS_YOU:
-        payload |= CLAIM_PAYLOAD
+    claim = claim_join(source.kind, table.c.id) if source.zone == Zone.NEEDS_YOU else None
+    if claim is not None:
+        payload |= {column.name: column for column in claim.c}
     # Literal SQL, not bound parameters: PostgreSQL can only match a partial index when it
     # sees the constants, and a prepared statement's generic plan would not.
     where: ColumnElement[bool] = text(source.predicate(table.name))  # type: ignore[assignment]
-    return Arm(table, source.kind, table.c[source.key], where, payload, label_text(source, table))
+    label = label_text(source, table)
+    return Arm(table, source.kind, table.c[source.key], where, payload, label, claim)
 
 
 @dataclass(frozen=True)
@@ -461,7 +466,7 @@ def _payload(zone: Zone, arm: Arm, page: CTE) -> Select[Any]:
         .join_from(page, table, table.c.id == page.c.item_id)
         .where(page.c.item_kind == _kind(arm))
     )
-    return with_claim(rows, arm.kind, page.c.item_id) if zone == Zone.NEEDS_YOU else rows
+    return _with_claim(rows, arm)
 
 
 def _payload_columns(zone: Zone, arm: Arm) -> list[ColumnElement[Any]]:
@@ -486,7 +491,11 @@ def source_rows(source: Source) -> Select[Any]:
         *_payload_columns(source.zone, arm),
     ).join_from(table, engagements, engagements.c.id == table.c.engagement_id)
     # needs_you rows carry their claim (db/triage.py), as in the zone statement.
-    return with_claim(rows, arm.kind, table.c.id) if source.zone == Zone.NEEDS_YOU else rows
+    return _with_claim(rows, arm)
+
+
+def _with_claim(rows: Select[Any], arm: Arm) -> Select[Any]:
+    return rows if arm.claim is None else rows.outerjoin(arm.claim, true())
 
 
 def item_columns(zone: Zone) -> tuple[str, ...]:
@@ -655,12 +664,20 @@ def zone_parameters(
     return parameters
 
 
-async def _run(
-    conn: AsyncConnection, statement: Select[Any], parameters: dict[str, Any]
-) -> Sequence[Sequence[Any]]:
-    sql, names = _compiled(statement, conn.dialect)
-    result = await conn.exec_driver_sql(sql, tuple(parameters[name] for name in names))
-    return result.all()
+SQL = tuple[str, tuple[Any, ...]]  # a statement's text and its positional arguments
+
+
+def _sql(statement: Select[Any], dialect: Dialect, parameters: dict[str, Any]) -> SQL:
+    sql, names = _compiled(statement, dialect)
+    return sql, tuple(parameters[name] for name in names)
+
+
+async def _run(conn: AsyncConnection, query: SQL) -> Sequence[Sequence[Any]]:
+    # Through asyncpg itself, as /healthz's ping: SQLAlchemy's exec_driver_sql would cost
+    # every read ~50 µs more (docs/benchmarks.md). asyncpg keeps the prepared statement.
+    driver: Any = (await conn.get_raw_connection()).driver_connection
+    rows: Sequence[Sequence[Any]] = await driver.fetch(query[0], *query[1])
+    return rows
 
 
 class NotAMember(Exception):
@@ -688,10 +705,30 @@ async def zone_state(
     statement = state_statement(
         zone, scoped=bool(where.engagement_ids), by_session=isinstance(caller, BySession)
     )
-    ((person_id, version, missing),) = await _run(
-        conn, statement, zone_parameters(caller=caller, after=None, where=where)
-    )
+    parameters = zone_parameters(caller=caller, after=None, where=where)
+    ((person_id, version, missing),) = await _run(conn, _sql(statement, conn.dialect, parameters))
     return _state(person_id, version, missing)
+
+
+def page_query(
+    dialect: Dialect,
+    zone: Zone,
+    caller: Caller,
+    limit: int,
+    after: Position | None,
+    where: ZoneFilter = NO_FILTER,
+) -> SQL:
+    """The SQL and arguments zone_page sends for this page (the benchmark EXPLAINs them)."""
+    statement = zone_statement(
+        zone,
+        after=after is not None,
+        scoped=bool(where.engagement_ids),
+        kinds=where.kinds,
+        limit=limit,
+        by_session=isinstance(caller, BySession),
+        triage=where.triage,
+    )
+    return _sql(statement, dialect, zone_parameters(caller=caller, after=after, where=where))
 
 
 async def zone_page(
@@ -705,17 +742,8 @@ async def zone_page(
 ) -> Page[RowT]:
     """A page of the zone whose rows are `row_class` (ROW_CLASSES), narrowed by `where`,
     in one statement (NotSignedIn, NotAMember as zone_state)."""
-    zone = ZONE_OF_ROW[row_class]
-    statement = zone_statement(
-        zone,
-        after=after is not None,
-        scoped=bool(where.engagement_ids),
-        kinds=where.kinds,
-        limit=limit,
-        by_session=isinstance(caller, BySession),
-        triage=where.triage,
-    )
-    rows = await _run(conn, statement, zone_parameters(caller=caller, after=after, where=where))
+    query = page_query(conn.dialect, ZONE_OF_ROW[row_class], caller, limit, after, where)
+    rows = await _run(conn, query)
     total, person_id, version, missing = rows[0][: len(STATEMENT_HEAD)]
     state = _state(person_id, version, missing)
     # After the head, a page with no items is one row of NULLs.
@@ -777,7 +805,7 @@ async def counts_of(
     session that is not live)."""
     statement = counts_statement(by_session=isinstance(caller, BySession))
     parameters = zone_parameters(caller=caller, after=None) | {"overdue_before": overdue_before}
-    rows = await _run(conn, statement, parameters)
+    rows = await _run(conn, _sql(statement, conn.dialect, parameters))
     if rows[0][0] is None:
         raise NotSignedIn()
     return [CountRow._make(row[1:]) for row in rows if row[1] is not None]

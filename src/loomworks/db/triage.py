@@ -33,6 +33,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql.selectable import LateralFromClause
 
 from loomworks.core.kinds import SOURCE_OF, Source, sources_in
 from loomworks.core.labels import LabelParts
@@ -91,21 +92,22 @@ def _waiting(source: Source) -> ColumnElement[bool]:
 
 # --- what the zone statements add ------------------------------------------------------------
 
-# The page's claim and its holder, joined after the cut (db/dashboard._payload).
-CLAIM = claims.alias("claim")
-CLAIMER = persons.alias("claimer")
-CLAIM_PAYLOAD: dict[str, ColumnElement[Any]] = {
-    "claimer_id": CLAIMER.c.id,
-    "claimer_name": CLAIMER.c.display_name,
-    "claimed_until": CLAIM.c.claimed_until,
-}
 
-
-def with_claim(query: Select[Any], kind: str, item_id: ColumnElement[uuid.UUID]) -> Select[Any]:
-    """`query` (one arm's page rows) joined to the item's claim and claimer, if any."""
-    return query.outerjoin(
-        CLAIM, and_(CLAIM.c.item_kind == _kind(kind), CLAIM.c.item_id == item_id)
-    ).outerjoin(CLAIMER, CLAIMER.c.id == CLAIM.c.person_id)
+def claim_join(kind: str, item_id: ColumnElement[uuid.UUID]) -> LateralFromClause:
+    """The item's claim and its holder (claimer_id, claimer_name, claimed_until), joined after
+    the cut (db/dashboard._payload) by the claim's key, row by row: the claimer is read only
+    for a claimed item, however few claims the planner expects."""
+    claim, claimer = claims.alias("claim"), persons.alias("claimer")
+    return (
+        select(
+            claimer.c.id.label("claimer_id"),
+            claimer.c.display_name.label("claimer_name"),
+            claim.c.claimed_until,
+        )
+        .join_from(claim, claimer, claimer.c.id == claim.c.person_id)
+        .where(claim.c.item_kind == _kind(kind), claim.c.item_id == item_id)
+        .lateral(f"{kind}_claim")
+    )
 
 
 def _snoozed(kind: str, item_id: ColumnElement[uuid.UUID], person: ColumnElement[Any]) -> Any:

@@ -76,6 +76,9 @@ def create_engine(
     # keeps the dashboard statements from being re-planned on every poll.
     connect_args: dict[str, Any] = {
         "prepared_statement_cache_size": 256,
+        # asyncpg's own cache, for the dashboard statements sent to it directly
+        # (db/dashboard.py): the largest (needs_you, ~18 KB) is over its 15 KiB default.
+        "max_cacheable_statement_size": 64 * 1024,
         "timeout": timeouts.connect,
         "server_settings": server_settings,
     }

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -89,27 +90,43 @@ class CallerRead:
     caller: Caller
 
 
-async def get_caller_read(
+@dataclass(frozen=True)
+class DashboardCaller:
+    """Who a dashboard read is for, as the request presents it. The read opens its connection
+    itself (`read`): a generator dependency would cost every zone read and poll an exit stack
+    and a shielded exit (docs/benchmarks.md, "Where a poll's time goes")."""
+
+    request: Request
+    token: str | None
+    bearer: HTTPAuthorizationCredentials | None
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[CallerRead]:
+        """For the dashboard's reads, whose statements can check the session themselves. On
+        one database, with a session cookie: a pooled connection in autocommit (no BEGIN or
+        ROLLBACK of its own) and the session token's hash, so the read is one round trip,
+        the session check included. With a bearer token, or with replicas: as ReadConn, the
+        credential checked on the primary first (where read-your-writes learns the caller's
+        last write), the read where it may run."""
+        request, token, bearer = self.request, self.token, self.bearer
+        if bearer is None and not _read_router(request).replicas:
+            caller = BySession(token_hash(presented_token(token)))
+            async with connection(request.app.state.autocommit_engine) as conn:
+                yield CallerRead(conn, caller)
+            return
+        async with connection(request.app.state.engine) as primary:
+            me = (await identify(primary, token, bearer)).person
+            async with _reading(request, primary, me) as conn:
+                yield CallerRead(conn, me.id)
+
+
+async def get_dashboard_caller(
     request: Request, token: SessionToken, bearer: BearerToken
-) -> AsyncIterator[CallerRead]:
-    """For the dashboard's reads, whose statements can check the session themselves. On one
-    database, with a session cookie: a pooled connection in autocommit (no BEGIN or ROLLBACK
-    of its own) and the session token's hash, so the read is one round trip, the session
-    check included. With a bearer token, or with replicas: as ReadConn, the credential
-    checked on the primary first (where read-your-writes learns the caller's last write),
-    the read where it may run."""
-    if bearer is None and not _read_router(request).replicas:
-        caller = BySession(token_hash(presented_token(token)))
-        async with connection(request.app.state.autocommit_engine) as conn:
-            yield CallerRead(conn, caller)
-        return
-    async with connection(request.app.state.engine) as primary:
-        me = (await identify(primary, token, bearer)).person
-        async with _reading(request, primary, me) as conn:
-            yield CallerRead(conn, me.id)
+) -> DashboardCaller:
+    return DashboardCaller(request, token, bearer)
 
 
-DashboardRead = Annotated[CallerRead, Depends(get_caller_read, scope="function")]
+DashboardRead = Annotated[DashboardCaller, Depends(get_dashboard_caller)]
 
 
 async def get_read_engines(request: Request, conn: ReadConn) -> tuple[AsyncEngine, ...]:

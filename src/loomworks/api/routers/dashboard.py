@@ -15,6 +15,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 
 from loomworks.api.deps import AppSettings, DashboardRead
 from loomworks.api.deps.connections import get_cursor_key, get_settings
+from loomworks.api.deps.reads import DashboardCaller
 from loomworks.api.deps.session import SESSION_ENDED
 from loomworks.api.http.conditional import entity_tag, matches, not_modified, poll_headers
 from loomworks.api.http.cursor import decode_cursor, encode_cursor
@@ -78,7 +79,7 @@ class ZoneReader:
     app's settings."""
 
     request: Request
-    read: DashboardRead
+    caller: DashboardCaller
     key: bytes
     settings: AppSettings
 
@@ -105,16 +106,16 @@ class ZoneReader:
             etag = entity_tag(spec.zone, filters, limit, cursor, clock, state)
             return poll_headers(etag, self.settings.poll_interval_seconds)
 
-        conn, caller = self.read.conn, self.read.caller
         with _answers():
-            if_none_match = self.request.headers.get("if-none-match")
-            if if_none_match:
-                state = await zone_state(conn, spec.zone, caller=caller, where=where)
-                if matches(if_none_match, headers(state)["ETag"]):
-                    return not_modified(headers(state))
-            page = await zone_page(
-                conn, spec.row, caller=caller, limit=limit, after=after, where=where
-            )
+            async with self.caller.read() as read:
+                if_none_match = self.request.headers.get("if-none-match")
+                if if_none_match:
+                    state = await zone_state(read.conn, spec.zone, caller=read.caller, where=where)
+                    if matches(if_none_match, headers(state)["ETag"]):
+                        return not_modified(headers(state))
+                page = await zone_page(
+                    read.conn, spec.row, caller=read.caller, limit=limit, after=after, where=where
+                )
         next_cursor = (
             encode_cursor(self.key, spec.zone, page.next_after, filters)
             if page.next_after
@@ -138,15 +139,16 @@ class ZoneReader:
             return decode_cursor(self.key, spec.zone, cursor, filters)
         except BadCursor:
             with _answers():
-                await zone_state(self.read.conn, spec.zone, caller=self.read.caller, where=path)
+                async with self.caller.read() as read:
+                    await zone_state(read.conn, spec.zone, caller=read.caller, where=path)
             raise
 
 
-async def zone_reader(request: Request, read: DashboardRead) -> ZoneReader:
+async def zone_reader(request: Request, caller: DashboardRead) -> ZoneReader:
     """The settings and the cursor key are the app's (get_settings, get_cursor_key), read
     here rather than as dependencies of their own: each dependency FastAPI resolves costs
     every zone read and poll (docs/benchmarks.md, step 15)."""
-    return ZoneReader(request, read, await get_cursor_key(request), await get_settings(request))
+    return ZoneReader(request, caller, await get_cursor_key(request), await get_settings(request))
 
 
 Reader = Annotated[ZoneReader, Depends(zone_reader)]
@@ -154,12 +156,14 @@ Reader = Annotated[ZoneReader, Depends(zone_reader)]
 
 @router.get("/counts", response_model=DashboardCountsResponse, responses=POLLED)
 async def dashboard_counts(
-    request: Request, read: DashboardRead, settings: AppSettings
+    request: Request, caller: DashboardRead, settings: AppSettings
 ) -> Response:
     """How many items each zone holds for me, in total and per engagement and kind."""
     moment = items.Moment.now(settings.stall_after, settings.overdue_after)
     with _answers():
-        rows = await counts_of(read.conn, caller=read.caller, overdue_before=moment.overdue_before)
+        async with caller.read() as read:
+            overdue_before = moment.overdue_before
+            rows = await counts_of(read.conn, caller=read.caller, overdue_before=overdue_before)
     headers = poll_headers(entity_tag("counts", rows), settings.poll_interval_seconds)
     if matches(request.headers.get("if-none-match"), headers["ETag"]):
         return not_modified(headers)
