@@ -1096,11 +1096,11 @@ async function boot() {
   wireSearch();
   wireKeys({ open: (node) => node.querySelector("[data-open]"), select: renderBulk });
   if (DECIDING_ZONE) {
-    // Back to the item's menu on its redrawn card, else (snoozed) to the zone's heading.
+    // Back to the item's Snooze button on its redrawn card, else (snoozed) to the zone's heading.
     const away = (item) => {
       const node = cardOf(item);
-      const menu = node && node.querySelector('[data-focus="snooze"]');
-      (menu || document.querySelector(`[data-zone="${DECIDING_ZONE}"] h2`)).focus();
+      const button = node && node.querySelector('[data-focus="snooze"]');
+      (button || document.querySelector(`[data-zone="${DECIDING_ZONE}"] h2`)).focus();
     };
     wireSnoozeTime({ send: snooze, away });
   }
