@@ -221,3 +221,33 @@ async def test_a_needs_you_card_is_compact(
     await expect(card).to_be_visible()
     box = await card.bounding_box()
     assert box is not None and box["height"] <= 110, box  # about half of the 180 px it was
+
+
+async def test_a_refused_decision_reads_in_words(
+    page: Page, context: BrowserContext, site: Site, db: AsyncConnection
+) -> None:
+    person = await make_person(db)
+    eid = await make_engagement(db, "Harbour", member=person)
+    shape = await make_shape(db, eid, title="North wing footprint")
+    await signed_in(db, context, site, person)
+    await page.goto("/")
+    card = needs_you(page, "North wing footprint")
+    await card.get_by_role("button", name="Add note").click()
+    note = card.get_by_label("Note on North wing footprint")
+    await expect(note).to_be_focused()
+    # Past the field's maxlength, as a script (or a paste into an older browser) can put it:
+    # the service refuses it with a 422 whose detail is a list of {type, loc, msg}.
+    await note.evaluate("(field) => { field.value = 'x'.repeat(2001); }")
+
+    async with page.expect_response(lambda r: r.request.method == "POST") as answer:
+        await card.get_by_role("button", name="Confirm").click()
+    assert (await answer.value).status == 422
+    outcome = card.locator(".outcome")
+    # The service's own words (pydantic's, for a length checked after SafeText's validator).
+    await expect(outcome).to_have_text(
+        "Value should have at most 2000 items after validation, not 2001"
+    )
+    # Nothing was decided: the buttons are back and the item still waits.
+    await expect(card.get_by_role("button", name="Confirm")).to_be_enabled()
+    state = select(shapes.c.state).where(shapes.c.id == shape)
+    assert (await db.execute(state)).scalar() == "pending_confirmation"

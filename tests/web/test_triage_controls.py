@@ -22,6 +22,17 @@ def card(page: Page, text: str) -> Locator:
     return page.locator('section[data-zone="needs_you"] .items > li', has_text=text)
 
 
+def snooze_button(page: Page, label: str) -> Locator:
+    return page.get_by_role("button", name=f"Snooze {label}", exact=True)
+
+
+async def choose_snooze(page: Page, label: str, choice: str) -> None:
+    """Open an item's Snooze… menu and click one of its choices."""
+    await snooze_button(page, label).click()
+    menu = page.get_by_role("menu", name=f"Snooze {label}")
+    await menu.get_by_role("menuitem", name=choice).click()
+
+
 async def test_a_claim_is_seen_on_a_colleagues_page_and_filters_by_claim(
     page: Page, context: BrowserContext, browser: Browser, site: Site, db: AsyncConnection
 ) -> None:
@@ -94,7 +105,7 @@ async def test_snooze_and_bring_back(
     await page.goto("/")
     await expect(card(page, "North wing")).to_be_visible()
     async with page.expect_request(lambda r: r.method == "PUT") as put:
-        await page.get_by_label("Snooze North wing").select_option(label="Tomorrow 09:00")
+        await choose_snooze(page, "North wing", "Tomorrow 09:00")
     until = (await put.value).post_data_json["until"]
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT09:00:00[+-]\d\d:\d\d", until), until  # local, offset
     await expect(card(page, "North wing")).to_have_count(0)
@@ -108,6 +119,69 @@ async def test_snooze_and_bring_back(
     await expect(card(page, "North wing")).to_be_visible()
     await expect(snoozed.locator("summary")).to_have_text("Snoozed 0")
     await expect(snoozed.locator("li")).to_have_count(0)
+
+
+async def test_arrow_keys_never_snooze_and_the_keyboard_chooses_in_the_open_menu(
+    page: Page, context: BrowserContext, site: Site, db: AsyncConnection
+) -> None:
+    person = await make_person(db)
+    harbour = await make_engagement(db, "Harbour", member=person)
+    await make_shape(db, harbour, title="North wing", created_at=NOW)
+    await make_shape(db, harbour, title="South wing", created_at=NOW - timedelta(minutes=1))
+    await signed_in(db, context, site, person)
+    puts: list[Request] = []
+    page.on("request", lambda r: puts.append(r) if r.method == "PUT" else None)
+
+    await page.goto("/")
+    button = snooze_button(page, "North wing")
+    menu = page.get_by_role("menu", name="Snooze North wing")
+    await expect(button).to_have_attribute("aria-haspopup", "true")
+    # Closed, the arrow keys do nothing to it (a <select> here snoozed for "1 hour" at once).
+    await button.focus()
+    for key in ("ArrowDown", "ArrowUp", "ArrowDown"):
+        await page.keyboard.press(key)
+    await expect(button).to_be_focused()
+    await expect(button).to_have_attribute("aria-expanded", "false")
+    await expect(menu).to_have_count(0)
+
+    # Enter opens it on its first choice; Escape closes it, back on the button.
+    await page.keyboard.press("Enter")
+    await expect(button).to_have_attribute("aria-expanded", "true")
+    await expect(menu.get_by_role("menuitem")).to_have_text(
+        ["1 hour", "Tomorrow 09:00", "Next Monday 09:00", "A chosen time…"]
+    )
+    await expect(menu.get_by_role("menuitem", name="1 hour")).to_be_focused()
+    await page.keyboard.press("Escape")
+    await expect(menu).to_have_count(0)
+    await expect(button).to_be_focused()
+    await expect(button).to_have_attribute("aria-expanded", "false")
+
+    # Space opens it; the page's shortcuts wait (j would move to the next card), the arrows move
+    # within it (wrapping), and Enter chooses.
+    await page.keyboard.press("Space")
+    await expect(menu.get_by_role("menuitem", name="1 hour")).to_be_focused()
+    await page.keyboard.press("j")
+    await expect(menu.get_by_role("menuitem", name="1 hour")).to_be_focused()
+    await page.keyboard.press("ArrowUp")
+    await expect(menu.get_by_role("menuitem", name="A chosen time…")).to_be_focused()
+    await page.keyboard.press("ArrowDown")
+    await page.keyboard.press("ArrowDown")
+    await page.keyboard.press("ArrowDown")
+    monday = menu.get_by_role("menuitem", name="Next Monday 09:00")
+    await expect(monday).to_be_focused()
+    async with page.expect_response(lambda r: r.request.method == "PUT") as answer:
+        await page.keyboard.press("Enter")
+    assert (await answer.value).status == 200
+    until = datetime.fromisoformat((await answer.value).request.post_data_json["until"])
+    assert (until.weekday(), until.hour, until.minute) == (0, 9, 0), until  # local, offset
+    assert until > datetime.now(UTC)
+    # Only that choice was sent: the arrow keys before it sent nothing.
+    assert len(puts) == 1, [r.post_data for r in puts]
+
+    await expect(card(page, "North wing")).to_have_count(0)
+    await expect(card(page, "South wing")).to_be_visible()
+    await expect(page.locator("#snoozed summary")).to_have_text("Snoozed 1")
+    await expect(page.locator("#zone-needs_you-title")).to_be_focused()  # focus not lost
 
 
 # India keeps one offset all year, and not a whole hour: a wrong or missing offset shows.
@@ -132,8 +206,8 @@ async def test_snooze_until_a_chosen_time(
         chosen = (datetime.now(KOLKATA) + timedelta(days=2)).replace(
             hour=14, minute=30, second=0, microsecond=0
         )
-        menu = page.get_by_label("Snooze North wing")
-        await menu.select_option(label="A chosen time…")
+        button = snooze_button(page, "North wing")
+        await choose_snooze(page, "North wing", "A chosen time…")
         form = page.get_by_role("dialog", name="Snooze until a chosen time North wing")
         field = form.get_by_label("Snooze until")
         await expect(field).to_be_focused()
@@ -141,7 +215,8 @@ async def test_snooze_until_a_chosen_time(
         await expect(field).to_have_attribute("min", re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d$"))
         zone = re.compile(r"Your local time \(Asia/(Kolkata|Calcutta)\)\.")  # ICU's older name
         await expect(form).to_contain_text(zone)
-        await expect(menu).to_have_value("")  # the menu reads "Snooze…" again
+        await expect(button).to_have_attribute("aria-expanded", "false")  # the list closed
+        await expect(page.get_by_role("menu")).to_have_count(0)
 
         await field.fill(chosen.strftime("%Y-%m-%dT%H:%M"))
         async with page.expect_request(lambda r: r.method == "PUT") as put:
@@ -177,8 +252,8 @@ async def test_a_chosen_time_in_the_past_or_refused_is_said_in_the_form(
     page.on("request", lambda r: puts.append(r) if r.method == "PUT" else None)
 
     await page.goto("/")
-    menu = page.get_by_label("Snooze North wing")
-    await menu.select_option(label="A chosen time…")
+    button = snooze_button(page, "North wing")
+    await choose_snooze(page, "North wing", "A chosen time…")
     form = page.get_by_role("dialog", name="Snooze until a chosen time North wing")
     field = form.get_by_label("Snooze until")
     error = form.get_by_role("alert")
@@ -212,10 +287,10 @@ async def test_a_chosen_time_in_the_past_or_refused_is_said_in_the_form(
         assert claimed.status_code == 200, claimed.text
     await expect(card(page, "North wing")).to_contain_text("Casey Colleague is on it")
 
-    # Escape leaves it as it was, focus back on the item's menu (on its redrawn card).
+    # Escape leaves it as it was, focus back on the item's Snooze button (on its redrawn card).
     await page.keyboard.press("Escape")
     await expect(form).to_be_hidden()
-    await expect(menu).to_be_focused()
+    await expect(button).to_be_focused()
     await expect(card(page, "North wing")).to_be_visible()
     await expect(page.locator("#snoozed summary")).to_have_text("Snoozed 0")
 

@@ -240,14 +240,14 @@ async function signIn(event) {
       $("#password").value = "";
       await start();
     } else if (answer.status === 401) {
-      error.textContent = (answer.data && answer.data.detail) || "Email or password is wrong.";
+      error.textContent = detailText(answer.data, "Email or password is wrong.");
     } else if (answer.status === 429) {
       const wait = seconds(answer.headers.get("Retry-After"));
       error.textContent = `Too many attempts. Try again in ${retryText(wait)}.`;
     } else if (answer.status === 422) {
       error.textContent = "Enter your email address and your password.";
     } else {
-      error.textContent = (answer.data && answer.data.detail) || `Sign-in failed (${answer.status}).`;
+      error.textContent = detailText(answer.data, `Sign-in failed (${answer.status}).`);
     }
   } catch (failure) {
     if (failure instanceof Unavailable) error.textContent = "The service is unavailable; try again shortly.";
@@ -654,7 +654,7 @@ async function postDecision(container, action) {
     for (const button of buttons) button.disabled = false;
   }
   if (answer && answer.status === 422) {
-    container.querySelector(".outcome").textContent = (answer.data && answer.data.detail) || "Not accepted.";
+    container.querySelector(".outcome").textContent = detailText(answer.data, "Not accepted.");
   }
   return answer;
 }
@@ -666,7 +666,7 @@ async function decide(node, item, action) {
     decidedItem(node);
     decided(answer.data);
   } else {
-    settle(node, (answer.data && answer.data.detail) || `Not decided (${answer.status}).`);
+    settle(node, detailText(answer.data, `Not decided (${answer.status}).`));
   }
   refreshAll();
 }
@@ -802,7 +802,7 @@ async function undoDecision(url, label) {
   const text =
     answer.status === 200
       ? `Undone: ${label} waits for a decision again.`
-      : (answer.data && answer.data.detail) || `Not undone (${answer.status}).`;
+      : detailText(answer.data, `Not undone (${answer.status}).`);
   showNotice(text, null);
   announce(text);
   refreshAll();
@@ -818,7 +818,7 @@ async function openDetail(url, node) {
   const body = $("#detail-body");
   if (answer.status !== 200) {
     $("#detail-title").textContent = "Not available";
-    body.replaceChildren(h("p", {}, (answer.data && answer.data.detail) || `Not available (${answer.status}).`));
+    body.replaceChildren(h("p", {}, detailText(answer.data, `Not available (${answer.status}).`)));
   } else if (answer.data.job_id) {
     $("#detail-title").textContent = answer.data.job_label;
     body.replaceChildren(...jobDetail(answer.data).filter(Boolean));
@@ -841,7 +841,7 @@ async function decideInDetail(item, action, node) {
     if (node && node.isConnected) decidedItem(node);
     decided(answer.data);
   } else {
-    body.querySelector(".outcome").textContent = (answer.data && answer.data.detail) || `Not decided (${answer.status}).`;
+    body.querySelector(".outcome").textContent = detailText(answer.data, `Not decided (${answer.status}).`);
     for (const part of body.querySelectorAll(".actions")) part.remove();
   }
   refreshAll();
@@ -962,7 +962,7 @@ async function decideMany(decision, nodes) {
       done += 1;
       decidedItem(node);
     } else {
-      settle(node, result.detail || `Not decided (${result.status}).`);
+      settle(node, detailText(result, `Not decided (${result.status}).`));
     }
   });
   announce(`${done} of ${nodes.length} decided.`);
@@ -1096,11 +1096,11 @@ async function boot() {
   wireSearch();
   wireKeys({ open: (node) => node.querySelector("[data-open]"), select: renderBulk });
   if (DECIDING_ZONE) {
-    // Back to the item's menu on its redrawn card, else (snoozed) to the zone's heading.
+    // Back to the item's Snooze button on its redrawn card, else (snoozed) to the zone's heading.
     const away = (item) => {
       const node = cardOf(item);
-      const menu = node && node.querySelector('[data-focus="snooze"]');
-      (menu || document.querySelector(`[data-zone="${DECIDING_ZONE}"] h2`)).focus();
+      const button = node && node.querySelector('[data-focus="snooze"]');
+      (button || document.querySelector(`[data-zone="${DECIDING_ZONE}"] h2`)).focus();
     };
     wireSnoozeTime({ send: snooze, away });
   }

@@ -83,34 +83,84 @@ export const SNOOZES = [
 const CHOSEN = { value: "chosen", label: "A chosen time…" };
 
 /**
- * A card's "Snooze…" menu: `snooze(item, until)` for a fixed choice, `choose(item, menu)` for
- * a chosen time. The menu goes back to "Snooze…" either way: nothing is snoozed until the
- * service says so, and choosing the same entry again must fire again.
+ * A card's "Snooze…" menu: `snooze(item, until)` for a fixed choice, `choose(item, button)` for
+ * a chosen time. A menu button, not a <select>: a closed select acts on `change`, which arrow
+ * keys fire in Chromium on Linux and Windows, so moving through the page snoozed the item.
+ * Here nothing happens until a choice is made in the open list (Enter, Space or a click);
+ * arrow keys only move within it, and Escape, Tab or a click elsewhere closes it.
  */
 export function snoozeMenu(item, { snooze, choose }) {
   if (!snooze) return null;
-  return h(
-    "select",
+  const id = `snooze-${item.item_kind}-${item.item_id}`;
+  const name = `Snooze ${item.item_label}`;
+  const button = h(
+    "button",
     {
-      class: "snooze",
+      type: "button",
+      class: "secondary snooze",
+      id: `${id}-button`,
       "data-focus": "snooze",
-      "aria-label": `Snooze ${item.item_label}`,
-      onchange: (event) => {
-        const menu = event.target;
-        const value = menu.value;
-        menu.value = "";
-        if (value === CHOSEN.value) {
-          choose(item, menu);
-          return;
-        }
-        const choice = SNOOZES.find((s) => s.value === value);
-        if (choice) snooze(item, localIso(choice.until(new Date())));
-      },
+      "aria-haspopup": "true",
+      "aria-expanded": "false",
+      "aria-controls": `${id}-menu`,
+      "aria-label": name,
     },
-    h("option", { value: "" }, "Snooze…"),
-    SNOOZES.map((s) => h("option", { value: s.value }, s.label)),
-    choose ? h("option", { value: CHOSEN.value }, CHOSEN.label) : null,
+    "Snooze…",
   );
+  const pick = (act) => () => {
+    close(true);
+    act();
+  };
+  const entries = [
+    ...SNOOZES.map((s) => [s.label, pick(() => snooze(item, localIso(s.until(new Date()))))]),
+    ...(choose ? [[CHOSEN.label, pick(() => choose(item, button))]] : []),
+  ];
+  // The entries carry the button's data-focus: a card redrawn while its menu is open hands
+  // focus to the new card's (closed) button.
+  const choices = entries.map(([label, onclick]) =>
+    h("button", { type: "button", role: "menuitem", tabIndex: -1, "data-focus": "snooze", onclick }, label),
+  );
+  const menu = h(
+    "div",
+    { class: "snooze-choices", id: `${id}-menu`, role: "menu", "aria-labelledby": `${id}-button`, hidden: true },
+    choices,
+  );
+  const wrap = h("div", { class: "snooze-menu" }, button, menu);
+
+  function open() {
+    menu.hidden = false;
+    button.setAttribute("aria-expanded", "true");
+    choices[0].focus();
+  }
+  function close(refocus) {
+    if (menu.hidden) return;
+    if (refocus) button.focus(); // before hiding, so focus never falls to the page
+    menu.hidden = true;
+    button.setAttribute("aria-expanded", "false");
+  }
+  button.addEventListener("click", () => (menu.hidden ? open() : close(true)));
+  menu.addEventListener("keydown", (event) => {
+    // The open list owns the keyboard: the page's shortcuts (j, k, x, ?) wait until it closes.
+    event.stopPropagation();
+    const at = choices.indexOf(document.activeElement);
+    const to = { ArrowDown: at + 1, ArrowUp: at - 1, Home: 0, End: choices.length - 1 }[event.key];
+    if (to !== undefined) {
+      choices[(to + choices.length) % choices.length].focus();
+    } else if (event.key === "Escape") {
+      close(true);
+    } else if (event.key === "Tab") {
+      close(false); // and focus moves on as Tab moves it
+      return;
+    } else {
+      return;
+    }
+    event.preventDefault();
+  });
+  // Focus gone elsewhere (a click outside, another control): the list closes.
+  wrap.addEventListener("focusout", (event) => {
+    if (!wrap.contains(event.relatedTarget)) close(false);
+  });
+  return wrap;
 }
 
 // ---------------------------------------------------------------- snooze until a chosen time
@@ -132,7 +182,7 @@ export function fromInput(value) {
 }
 
 // The form is one <dialog> in index.html, opened for one item at a time.
-const chosen = { item: null, menu: null };
+const chosen = { item: null, opener: null };
 
 function chosenError(text) {
   const input = $("#snooze-at-until");
@@ -141,12 +191,15 @@ function chosenError(text) {
   else input.removeAttribute("aria-invalid");
 }
 
-/** Open the form for `item`: from an hour ahead, never before now, in this browser's zone. */
-export function chooseSnoozeTime(item, menu) {
+/**
+ * Open the form for `item`: from an hour ahead, never before now, in this browser's zone.
+ * `opener` (the menu's button) gets focus back when the form closes.
+ */
+export function chooseSnoozeTime(item, opener) {
   const now = new Date();
   const input = $("#snooze-at-until");
   chosen.item = item;
-  chosen.menu = menu;
+  chosen.opener = opener;
   $("#snooze-at-label").textContent = item.item_label;
   const zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
   $("#snooze-at-hint").textContent = zone ? `Your local time (${zone}).` : "Your local time.";
@@ -162,7 +215,7 @@ export function chooseSnoozeTime(item, menu) {
  * Wire the form once. `send(item, until, report)` PUTs the snooze and resolves true when the
  * service took it; it hands the service's refusal to `report`, which shows it in the form
  * while the form is open for that item (and answers false otherwise, so it goes elsewhere).
- * `away(item)` is where focus goes when the menu that opened the form has gone: the item's
+ * `away(item)` is where focus goes when the menu button that opened the form has gone: the item's
  * card redrawn meanwhile, or gone (snoozed).
  */
 export function wireSnoozeTime({ send, away }) {
@@ -172,10 +225,10 @@ export function wireSnoozeTime({ send, away }) {
   input.addEventListener("input", () => chosenError(""));
   $("#snooze-at-cancel").addEventListener("click", () => dialog.close());
   dialog.addEventListener("close", () => {
-    const { item, menu } = chosen;
+    const { item, opener } = chosen;
     chosen.item = null;
-    chosen.menu = null;
-    if (menu && menu.isConnected) menu.focus();
+    chosen.opener = null;
+    if (opener && opener.isConnected) opener.focus();
     else if (item) away(item);
   });
   $("#snooze-at-form").addEventListener("submit", async (event) => {
