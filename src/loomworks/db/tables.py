@@ -27,6 +27,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 from loomworks.core import states
 from loomworks.core.kinds import sources_of_table
 from loomworks.core.webhooks import SUBSCRIBABLE, DeliveryState
+from loomworks.db.search import label_text, trigrams
 
 metadata = MetaData(
     naming_convention={
@@ -80,6 +81,20 @@ def _zone_indexes(table: str) -> list[Index]:
             ),
         ]
     return indexes
+
+
+def _search_indexes(table: Table) -> None:
+    """A GIN index per dashboard source on `table` (partial, like its zone indexes) of the
+    trigrams of its label as `q` searches it (db/search.py): where a search looks first."""
+    for source in sources_of_table(table.name):
+        table.append_constraint(
+            Index(
+                f"{source.index}_search",
+                trigrams(label_text(source, table)),
+                postgresql_using="gin",
+                postgresql_where=text(source.predicate()),
+            )
+        )
 
 
 def _sha256_hex(column: str) -> CheckConstraint:
@@ -554,6 +569,16 @@ claims = Table(
     Index("ix_claims_claimed_until", "claimed_until"),
     Index("ix_claims_person", "person_id"),
 )
+
+for _searched in (
+    shaping_jobs,
+    render_jobs,
+    external_production_records,
+    shapes,
+    assertions,
+    renders,
+):
+    _search_indexes(_searched)
 
 
 DATA_TABLES = (
