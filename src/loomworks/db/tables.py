@@ -570,15 +570,9 @@ claims = Table(
     Index("ix_claims_person", "person_id"),
 )
 
-for _searched in (
-    shaping_jobs,
-    render_jobs,
-    external_production_records,
-    shapes,
-    assertions,
-    renders,
-):
-    _search_indexes(_searched)
+# After the tables: an index on an expression needs the table's columns to build it from.
+for _table in list(metadata.tables.values()):
+    _search_indexes(_table)
 
 
 DATA_TABLES = (
