@@ -8,6 +8,7 @@ from sqlalchemy.dialects import postgresql
 
 from loomworks.core.states import Zone
 from loomworks.db.dashboard import zone_statement
+from loomworks.db.triage import Triage
 
 ZONES = [str(zone) for zone in Zone]
 
@@ -25,6 +26,7 @@ def main() -> None:
         action="store_true",
         help="the caller as a person id (with replicas), not a session the statement checks",
     )
+    parser.add_argument("--q", default="", help="the statement with a search (`q`) of this text")
     args = parser.parse_args()
     for zone in args.zones:
         statement = zone_statement(
@@ -34,8 +36,10 @@ def main() -> None:
             kinds=(),
             limit=args.limit,
             by_session=not args.by_person,
+            triage=Triage.of(q=args.q),
         )
-        print(f"-- {zone}{' (after a cursor)' if args.cursor else ''}")
+        searched = f" q={args.q!r}" if args.q else ""
+        print(f"-- {zone}{' (after a cursor)' if args.cursor else ''}{searched}")
         print(f"{statement.compile(dialect=postgresql.dialect())};\n")
 
 

@@ -6,9 +6,11 @@ from typing import Any
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import inspect, text
+from sqlalchemy import Column, Index, TextClause, inspect, text
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.schema import CreateIndex
 
 from loomworks.core.webhooks import outbox_by_registry
 from loomworks.db import outbox
@@ -25,12 +27,29 @@ from loomworks.db.counters import (
     membership_versions_sql,
     truncate_function_sql,
 )
+from loomworks.db.search import FUNCTION_SQL
 from loomworks.db.tables import metadata
 from loomworks.platform.migrate import downgrade_to_base, upgrade_to_head
 
+# Indexes on expressions (the search indexes): Alembic compares their text, which PostgreSQL
+# rewrites (casts, brackets), so test_expression_indexes_match_table_metadata compares them.
+EXPRESSION_INDEXES: list[Index] = [
+    index
+    for table in metadata.sorted_tables
+    for index in sorted(table.indexes, key=lambda index: str(index.name))
+    if not all(isinstance(expression, Column | TextClause) for expression in index.expressions)
+]
+_EXPRESSION_INDEX_NAMES = {index.name for index in EXPRESSION_INDEXES}
+
+
+def _compared(_: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:
+    return not (type_ == "index" and name in _EXPRESSION_INDEX_NAMES)
+
 
 def _diff(sync_conn: Connection) -> list[Any]:
-    context = MigrationContext.configure(sync_conn, opts={"compare_type": True})
+    context = MigrationContext.configure(
+        sync_conn, opts={"compare_type": True, "include_object": _compared}
+    )
     return compare_metadata(context, metadata)
 
 
@@ -120,3 +139,43 @@ async def test_person_versions_follow_what_the_registry_declares(engine: AsyncEn
         "dashboard_membership_versions": membership_versions_sql(audiences)[0],
     }
     assert installed == {name: sql.split("$$")[1] for name, sql in expected.items()}
+
+
+async def test_expression_indexes_match_table_metadata(engine: AsyncEngine) -> None:
+    """Each index on an expression that db/tables.py declares is the migrated one, as
+    PostgreSQL itself reads both: the declared one is built under a scratch name (and rolled
+    back) and the two definitions compared; no other expression index is installed."""
+    assert EXPRESSION_INDEXES  # the search indexes (db/search.py)
+    definition = text("SELECT indexdef FROM pg_indexes WHERE indexname = :name")
+    async with engine.connect() as conn:
+        installed = dict(
+            (
+                await conn.execute(
+                    text(
+                        "SELECT c.relname, pg_get_indexdef(c.oid) FROM pg_index i "
+                        "JOIN pg_class c ON c.oid = i.indexrelid "
+                        "JOIN pg_namespace n ON n.oid = c.relnamespace "
+                        "WHERE n.nspname = 'public' AND i.indexprs IS NOT NULL"
+                    )
+                )
+            ).all()
+        )
+        declared = {}
+        for index in EXPRESSION_INDEXES:
+            ddl = str(CreateIndex(index).compile(dialect=postgresql.dialect()))
+            scratch = "drift_check_index"
+            await conn.exec_driver_sql(ddl.replace(f" {index.name} ", f" {scratch} ", 1))
+            built = (await conn.execute(definition, {"name": scratch})).scalar_one()
+            await conn.rollback()
+            declared[index.name] = built.replace(f" {scratch} ", f" {index.name} ", 1)
+    assert installed == declared
+
+
+async def test_search_function_is_what_the_code_declares(engine: AsyncEngine) -> None:
+    """search_trigrams() as migrated is db/search.py's FUNCTION_SQL, which the search
+    indexes and the zone statements both call."""
+    async with engine.connect() as conn:
+        installed = (
+            await conn.execute(text("SELECT prosrc FROM pg_proc WHERE proname = 'search_trigrams'"))
+        ).scalar_one()
+    assert installed == FUNCTION_SQL.split("$$")[1]

@@ -73,7 +73,7 @@ class Source:
     key: str  # the recency column: newest first, id breaks ties
     state_column: str
     states: tuple[str, ...]
-    index: str  # name stem of its two partial indexes (per engagement, and `_newest`)
+    index: str  # name stem of its partial indexes (per engagement, `_newest`, `_search`)
     # Zone payload column -> this table's column (see the zone's row class in db/dashboard.py).
     payload: Mapping[str, str]
     label: Wording

@@ -29,17 +29,18 @@ from sqlalchemy import (
     Subquery,
     Table,
     Text,
+    and_,
     bindparam,
     cast,
     false,
     func,
     literal_column,
     null,
-    or_,
     select,
     text,
     true,
     tuple_,
+    union,
     union_all,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, UUID
@@ -47,12 +48,12 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.selectable import LateralFromClause
 
-from loomworks.core.kinds import Source, sources_in
+from loomworks.core.kinds import SOURCE_OF, Source, sources_in
 from loomworks.core.rows import ROW_CLASSES, ZONE_OF_ROW, CountRow, Position, RowT, ZoneRow
 from loomworks.core.states import Zone
 from loomworks.db.jobs import PROGRESS_TYPES, progress_fields
 from loomworks.db.renders import has_download
-from loomworks.db.search import label_text, like_pattern
+from loomworks.db.search import label_text, like_pattern, query_trigrams, trigrams
 from loomworks.db.tables import (
     dashboard_counts,
     dashboard_person_versions,
@@ -181,9 +182,19 @@ _AFTER_KEY = bindparam("after_key", type_=DateTime(timezone=True))
 _AFTER_ID = bindparam("after_id", type_=UUID(as_uuid=True))
 _OVERDUE_BEFORE = bindparam("overdue_before", type_=DateTime(timezone=True))
 _PATTERN = bindparam("q_pattern", type_=Text)  # db/search.like_pattern of the request's q
+_QUERY = bindparam("q", type_=Text)  # the request's q itself, for its trigrams
 _PARAMETERS = {
     param.key
-    for param in (_PERSON, _TOKEN, _ENGAGEMENTS, _AFTER_KEY, _AFTER_ID, _OVERDUE_BEFORE, _PATTERN)
+    for param in (
+        _PERSON,
+        _TOKEN,
+        _ENGAGEMENTS,
+        _AFTER_KEY,
+        _AFTER_ID,
+        _OVERDUE_BEFORE,
+        _PATTERN,
+        _QUERY,
+    )
 }
 # How many of an arm's newest rows (across all engagements) the fast path looks through for
 # the caller's; see _candidates. Scanning them is an index-only walk of a few pages.
@@ -309,7 +320,9 @@ def _candidates(
     (_fast_or_slow) across all engagements, else the walk per engagement (_per_engagement);
     a filter to some engagements always walks; a search matches (_matching)."""
     if triage.search:
-        return _matching(arm, visible, sizes, after=after, by_session=by_session, triage=triage)
+        zone = SOURCE_OF[arm.kind].zone
+        found = _found(zone, arm.kind, scoped=scoped, by_session=by_session, triage=triage)
+        return _matching(found, arm, sizes, after=after, triage=triage)
     caller = _caller(by_session)
     slow = _per_engagement(arm, visible, sizes, after=after, caller=caller, triage=triage)
     if scoped:
@@ -394,60 +407,54 @@ def _fast_or_slow(
     return union_all(fast, select(slow_sq).where(~fast_is_exact))
 
 
-def _matches(arm: Arm) -> ColumnElement[bool]:
-    """The row's label (as db/search.py reads it) or its engagement's name contains `q`."""
+def _ways(arm: Arm, triage: Triage) -> tuple[ColumnElement[bool], ColumnElement[bool]]:
+    """The two ways a row matches `q`: its label (as db/search.py reads it) contains it, found
+    through the trigram index when `q` has trigrams; or its engagement's name does."""
+    label: ColumnElement[bool] = arm.label.ilike(_PATTERN)
+    if triage.indexed:  # the index's test, then the exact one on what it finds
+        label = and_(trigrams(arm.label).contains(query_trigrams(_QUERY)), label)
     named = select(engagements.c.id).where(engagements.c.name.ilike(_PATTERN))
-    return or_(arm.label.ilike(_PATTERN), arm.table.c.engagement_id.in_(named))
+    return label, arm.table.c.engagement_id.in_(named)
 
 
-def _searched(
-    arm: Arm, visible: Select[tuple[uuid.UUID]], caller: ColumnElement[Any], triage: Triage
-) -> list[ColumnElement[bool]]:
-    """The arm's rows the caller sees (in their view: db/triage.kept) that match `q`."""
+@lru_cache(maxsize=256)
+def _found(zone: Zone, kind: str, *, scoped: bool, by_session: bool, triage: Triage) -> CTE:
+    """With `q`: (item_id, sort_key) of every row of the arm the caller sees (in their view:
+    db/triage.kept) that matches `q` either way (_ways), each once. One query per way: apart,
+    each is planned on its own index, where an OR of the two would be estimated as one wide
+    condition and walk the arm. One CTE for both the page and total_count (which needs every
+    match anyway), so the matches are found once; cached, so both get the same CTE."""
+    arm = next(arm for arm in _arms(zone) if arm.kind == kind)
     table = arm.table
-    return [
+    visible = _visible_engagements(zone, scoped=scoped, by_session=by_session)
+    seen = [
         arm.where,
-        table.c.engagement_id.in_(visible.scalar_subquery()),
-        *kept(arm.kind, table.c.id, caller, triage),
-        _matches(arm),
+        _is_visible(table.c.engagement_id, visible),
+        *kept(arm.kind, table.c.id, _caller(by_session), triage),
     ]
+    ways = [
+        select(table.c.id.label("item_id"), arm.key.label("sort_key")).where(*seen, way)
+        for way in _ways(arm, triage)
+    ]
+    return union(*ways).cte(f"{arm.kind}_found")
 
 
-def _matching(
-    arm: Arm,
-    visible: Select[tuple[uuid.UUID]],
-    sizes: _Sizes,
-    *,
-    after: bool,
-    by_session: bool,
-    triage: Triage,
-) -> Select[Any]:
-    """With `q`: the arm's first `fetch` matching rows in the zone's order, by one plain
-    query the planner shapes (a walk down the newest-first index that stops at `fetch`
-    matches, or the matches gathered and sorted: the trigram index of the label text)."""
-    table = arm.table
-    before = [_past(arm.key, table.c.id, triage)] if after else []
+def _matching(found: CTE, arm: Arm, sizes: _Sizes, *, after: bool, triage: Triage) -> Select[Any]:
+    """With `q`: the arm's first `fetch` matches in the zone's order (after the cursor)."""
+    before = [_past(found.c.sort_key, found.c.item_id, triage)] if after else []
     matches = (
-        select(table.c.id.label("item_id"), arm.key.label("sort_key"))
-        .where(*_searched(arm, visible, _caller(by_session), triage), *before)
-        .order_by(*_in_order(arm.key, table.c.id, triage))
+        select(found.c.item_id, found.c.sort_key)
+        .where(*before)
+        .order_by(*_in_order(found.c.sort_key, found.c.item_id, triage))
         .limit(sizes.fetch)
         .subquery(f"{arm.kind}_matches")
     )
     return select(_kind(arm).label("item_kind"), matches.c.item_id, matches.c.sort_key)
 
 
-def _search_total(
-    arms: Sequence[Arm],
-    visible: Select[tuple[uuid.UUID]],
-    caller: ColumnElement[Any],
-    triage: Triage,
-) -> ColumnElement[int]:
+def _search_total(found: Sequence[CTE]) -> ColumnElement[int]:
     """total_count with `q`: the matches counted (the counters cannot know `q`)."""
-    counts = [
-        select(func.count()).where(*_searched(arm, visible, caller, triage)).scalar_subquery()
-        for arm in arms
-    ]
+    counts = [select(func.count()).select_from(cte).scalar_subquery() for cte in found]
     return reduce(operator.add, counts) if counts else literal_column("0", BigInteger)
 
 
@@ -534,7 +541,12 @@ def _head(
     visible = _visible_engagements(zone, scoped=scoped, by_session=by_session)
     standing = _standing(zone, scoped=scoped, by_session=by_session)
     if triage.search:  # counted, not read from the counters
-        matched = _search_total(arms, visible, _caller(by_session), triage)
+        matched = _search_total(
+            [
+                _found(zone, arm.kind, scoped=scoped, by_session=by_session, triage=triage)
+                for arm in arms
+            ]
+        )
         return select(matched.label("total_count"), *standing).subquery("head")
     counters = dashboard_counts.c
     counted = (
@@ -661,6 +673,8 @@ def zone_parameters(
         parameters["engagement_ids"] = list(where.engagement_ids)
     if where.triage.search:
         parameters["q_pattern"] = like_pattern(where.triage.query)
+    if where.triage.indexed:
+        parameters["q"] = where.triage.query
     return parameters
 
 

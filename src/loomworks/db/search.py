@@ -6,6 +6,13 @@ label's template: fixed words with the parts in their places. In SQL the stand-i
 the source's label columns (a part the writer humanises, `deck_section` -> `Deck section`,
 is read with `_` and `-` as spaces; case never matters, ILIKE ignores it). docs/triage.md
 says what matches and what does not.
+
+The index: the embedded PostgreSQL has no pg_trgm, so `search_trigrams` (FUNCTION_SQL,
+installed by migration 0017) gives a text's distinct 3-character pieces after lower(), and
+each source has a GIN index of its label's (db/tables.py). ILIKE compares lower() of both
+sides, so whenever a label contains `q` ignoring case, lower(label) contains lower(q) and
+so holds every piece of it: `trigrams(label) @> trigrams(q)` never drops a match, and the
+ILIKE stays as the exact test of what the index finds.
 """
 
 from __future__ import annotations
@@ -14,12 +21,25 @@ import operator
 import re
 from functools import cache, reduce
 
-from sqlalchemy import ColumnElement, Table, Text, cast, func, literal_column
+from sqlalchemy import ColumnElement, Table, Text, cast, func, literal_column, select
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from loomworks.core.kinds import Source, Wording
 from loomworks.core.labels import LabelParts
 
 MAX_QUERY_LENGTH = 200
+TRIGRAM = 3  # characters per piece
+
+# Installed by migration 0017 (a frozen copy there); tests/db/test_migrations.py compares.
+# IMMUTABLE so an index can hold it: lower() follows the database's collation, which an
+# index may assume never changes (as for any index on lower()).
+FUNCTION_SQL = """\
+CREATE FUNCTION search_trigrams(t text) RETURNS text[]
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+AS $$
+SELECT coalesce(array_agg(DISTINCT substr(lowered, i, 3)), '{}')
+FROM lower(t) AS lowered, generate_series(1, char_length(lowered) - 2) AS i
+$$"""
 
 # Stand-ins: letters that humanise and clip leave alone except for `_` (read as a space),
 # so the template shows which parts were humanised.
@@ -70,3 +90,19 @@ def like_pattern(q: str) -> str:
     """`q` as an ILIKE pattern for "contains": `%`, `_` and the escape match themselves."""
     escaped = q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return f"%{escaped}%"
+
+
+def trigrams(text: ColumnElement[str]) -> ColumnElement[list[str]]:
+    """The distinct 3-character pieces of lower(text), as the index holds them."""
+    return func.search_trigrams(text, type_=ARRAY(Text))
+
+
+def has_trigrams(q: str) -> bool:
+    """Whether `q` has a piece to look up (shorter: every row would pass the index test)."""
+    return len(q) >= TRIGRAM
+
+
+def query_trigrams(q: ColumnElement[str]) -> ColumnElement[list[str]]:
+    """The pieces of the request's q, computed once per statement (an InitPlan), not per row,
+    by the same function as the index, so both sides are lowered alike."""
+    return select(trigrams(q)).scalar_subquery()

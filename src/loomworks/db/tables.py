@@ -27,6 +27,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 from loomworks.core import states
 from loomworks.core.kinds import sources_of_table
 from loomworks.core.webhooks import SUBSCRIBABLE, DeliveryState
+from loomworks.db.search import label_text, trigrams
 
 metadata = MetaData(
     naming_convention={
@@ -80,6 +81,20 @@ def _zone_indexes(table: str) -> list[Index]:
             ),
         ]
     return indexes
+
+
+def _search_indexes(table: Table) -> None:
+    """A GIN index per dashboard source on `table` (partial, like its zone indexes) of the
+    trigrams of its label as `q` searches it (db/search.py): where a search looks first."""
+    for source in sources_of_table(table.name):
+        table.append_constraint(
+            Index(
+                f"{source.index}_search",
+                trigrams(label_text(source, table)),
+                postgresql_using="gin",
+                postgresql_where=text(source.predicate()),
+            )
+        )
 
 
 def _sha256_hex(column: str) -> CheckConstraint:
@@ -554,6 +569,10 @@ claims = Table(
     Index("ix_claims_claimed_until", "claimed_until"),
     Index("ix_claims_person", "person_id"),
 )
+
+# After the tables: an index on an expression needs the table's columns to build it from.
+for _table in list(metadata.tables.values()):
+    _search_indexes(_table)
 
 
 DATA_TABLES = (

@@ -39,6 +39,7 @@ from loomworks.core.kinds import SOURCE_OF, Source, sources_in
 from loomworks.core.labels import LabelParts
 from loomworks.core.states import Zone
 from loomworks.db.jobs import payload_columns
+from loomworks.db.search import has_trigrams
 from loomworks.db.tables import (
     claims,
     engagement_memberships,
@@ -68,14 +69,18 @@ class Triage:
     claimed: Claimed | None = None
     search: bool = False  # a `q` is given: query
     query: str = field(default="", compare=False)
+    # The query is long enough for the trigram index (db/search.py); follows from `query`.
+    indexed: bool = field(default=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.search != bool(self.query):
             raise ValueError("search is set exactly when there is a query")
+        if self.indexed != has_trigrams(self.query):
+            raise ValueError("indexed is set exactly when the query has trigrams")
 
     @classmethod
     def of(cls, *, oldest: bool = False, claimed: Claimed | None = None, q: str = "") -> Triage:
-        return cls(oldest, claimed, bool(q), q)
+        return cls(oldest, claimed, bool(q), q, has_trigrams(q))
 
 
 PLAIN = Triage()
