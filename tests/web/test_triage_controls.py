@@ -12,6 +12,7 @@ import httpx
 from playwright.async_api import Browser, BrowserContext, Locator, Page, Request, expect
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from loomworks.db.people import Person
 from tests.fixtures.data import join, make_engagement, make_person, make_session, make_shape
 from tests.web.conftest import Site, signed_in
 
@@ -31,6 +32,15 @@ async def choose_snooze(page: Page, label: str, choice: str) -> None:
     await snooze_button(page, label).click()
     menu = page.get_by_role("menu", name=f"Snooze {label}")
     await menu.get_by_role("menuitem", name=choice).click()
+
+
+async def _two_wings(db: AsyncConnection) -> Person:
+    """A person whose needs_you holds "North wing" and, a minute older, "South wing"."""
+    person = await make_person(db)
+    harbour = await make_engagement(db, "Harbour", member=person)
+    await make_shape(db, harbour, title="North wing", created_at=NOW)
+    await make_shape(db, harbour, title="South wing", created_at=NOW - timedelta(minutes=1))
+    return person
 
 
 async def test_a_claim_is_seen_on_a_colleagues_page_and_filters_by_claim(
@@ -96,10 +106,7 @@ async def test_a_claim_is_seen_on_a_colleagues_page_and_filters_by_claim(
 async def test_snooze_and_bring_back(
     page: Page, context: BrowserContext, site: Site, db: AsyncConnection
 ) -> None:
-    person = await make_person(db)
-    harbour = await make_engagement(db, "Harbour", member=person)
-    await make_shape(db, harbour, title="North wing", created_at=NOW)
-    await make_shape(db, harbour, title="South wing", created_at=NOW - timedelta(minutes=1))
+    person = await _two_wings(db)
     await signed_in(db, context, site, person)
 
     await page.goto("/")
@@ -124,10 +131,7 @@ async def test_snooze_and_bring_back(
 async def test_arrow_keys_never_snooze_and_the_keyboard_chooses_in_the_open_menu(
     page: Page, context: BrowserContext, site: Site, db: AsyncConnection
 ) -> None:
-    person = await make_person(db)
-    harbour = await make_engagement(db, "Harbour", member=person)
-    await make_shape(db, harbour, title="North wing", created_at=NOW)
-    await make_shape(db, harbour, title="South wing", created_at=NOW - timedelta(minutes=1))
+    person = await _two_wings(db)
     await signed_in(db, context, site, person)
     puts: list[Request] = []
     page.on("request", lambda r: puts.append(r) if r.method == "PUT" else None)
@@ -191,10 +195,7 @@ KOLKATA = timezone(timedelta(hours=5, minutes=30))
 async def test_snooze_until_a_chosen_time(
     browser: Browser, site: Site, db: AsyncConnection
 ) -> None:
-    person = await make_person(db)
-    harbour = await make_engagement(db, "Harbour", member=person)
-    await make_shape(db, harbour, title="North wing", created_at=NOW)
-    await make_shape(db, harbour, title="South wing", created_at=NOW - timedelta(minutes=1))
+    person = await _two_wings(db)
     context = await browser.new_context(base_url=site.url, timezone_id="Asia/Kolkata")
     context.set_default_timeout(5000)
     try:
