@@ -3,6 +3,7 @@ server helper are in tests/fixtures/browser.py)."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -14,7 +15,7 @@ from loomworks.app import create_app
 from loomworks.db.people import Person
 from loomworks.platform.settings import Settings
 from tests.fixtures.browser import served
-from tests.fixtures.data import make_session
+from tests.fixtures.data import make_engagement, make_person, make_session, make_shape
 
 if TYPE_CHECKING:
     from playwright.async_api import Browser, BrowserContext, Page
@@ -57,3 +58,15 @@ async def signed_in(
     once; the other tests start signed in)."""
     token = await make_session(conn, person)
     await context.add_cookies([{"name": "loomworks_session", "value": token, "url": site.url}])
+
+
+async def one_waiting_shape(
+    conn: AsyncConnection, context: BrowserContext, site: Site, title: str = "North wing footprint"
+) -> uuid.UUID:
+    """A person signed in to `context` whose one engagement ("Harbour") has one shape waiting
+    for them; the shape's id."""
+    person = await make_person(conn)
+    eid = await make_engagement(conn, "Harbour", member=person)
+    shape = await make_shape(conn, eid, title=title)
+    await signed_in(conn, context, site, person)
+    return shape

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from loomworks.db.tables import renders, shapes
 from tests.fixtures.data import make_engagement, make_person, make_render, make_shape
-from tests.web.conftest import Site, signed_in
+from tests.web.conftest import Site, one_waiting_shape, signed_in
 
 SVG = (
     b'<svg xmlns="http://www.w3.org/2000/svg" width="40" height="20">'
@@ -134,10 +134,7 @@ async def test_inline_content_is_formatted_not_json(
 async def test_the_done_view_lists_my_decisions_with_undo(
     page: Page, context: BrowserContext, site: Site, db: AsyncConnection
 ) -> None:
-    person = await make_person(db)
-    eid = await make_engagement(db, "Harbour", member=person)
-    shape = await make_shape(db, eid, title="North wing footprint")
-    await signed_in(db, context, site, person)
+    shape = await one_waiting_shape(db, context, site)
     await page.goto("/")
     await needs_you(page, "North wing footprint").get_by_role("button", name="Reject").click()
     await expect(page.locator("#notice")).to_contain_text("Rejected: North wing footprint.")
@@ -211,10 +208,7 @@ async def test_keyboard_moves_opens_selects_and_decides_without_the_mouse(
 async def test_a_needs_you_card_is_compact(
     page: Page, context: BrowserContext, site: Site, db: AsyncConnection
 ) -> None:
-    person = await make_person(db)
-    eid = await make_engagement(db, "Harbour", member=person)
-    await make_shape(db, eid, title="North wing footprint")
-    await signed_in(db, context, site, person)
+    await one_waiting_shape(db, context, site)
     await page.set_viewport_size({"width": 1400, "height": 900})
     await page.goto("/")
     card = needs_you(page, "North wing footprint")
@@ -226,10 +220,7 @@ async def test_a_needs_you_card_is_compact(
 async def test_a_refused_decision_reads_in_words(
     page: Page, context: BrowserContext, site: Site, db: AsyncConnection
 ) -> None:
-    person = await make_person(db)
-    eid = await make_engagement(db, "Harbour", member=person)
-    shape = await make_shape(db, eid, title="North wing footprint")
-    await signed_in(db, context, site, person)
+    shape = await one_waiting_shape(db, context, site)
     await page.goto("/")
     card = needs_you(page, "North wing footprint")
     await card.get_by_role("button", name="Add note").click()

@@ -28,7 +28,7 @@ from tests.fixtures.data import (
     make_shape,
     make_shaping_job,
 )
-from tests.web.conftest import Site, signed_in
+from tests.web.conftest import Site, one_waiting_shape, signed_in
 
 NOW = datetime.now(UTC)  # a fixed moment for ordering; "x min ago" tests read the clock
 ZONES = ("active", "needs_you", "recent")
@@ -290,10 +290,7 @@ async def test_load_more_walks_a_zone_and_filters_live_in_the_url(
 async def test_keyboard_only_decision(
     page: Page, context: BrowserContext, site: Site, db: AsyncConnection
 ) -> None:
-    person = await make_person(db)
-    eid = await make_engagement(db, "Harbour", member=person)
-    shape = await make_shape(db, eid, title="North wing footprint")
-    await signed_in(db, context, site, person)
+    shape = await one_waiting_shape(db, context, site)
 
     await page.goto("/")
     confirm = item(page, "needs_you", "North wing footprint").get_by_role("button", name="Confirm")
