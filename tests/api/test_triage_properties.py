@@ -1,4 +1,4 @@
-"""Any sequence of snoozes, claims and decisions by several people leaves every answer,
+"""Any sequence of snoozes, claims, decisions and undos by several people leaves every answer,
 everyone's needs_you, total_count, counts and ETags as a plain-Python model says."""
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from tests.fixtures.data import (
 )
 
 DESIGNATION = st.sampled_from([None, "owner", "operator", "viewer"])
-ACTIONS = ("snooze", "unsnooze", "claim", "unclaim", "decide", "override")
+ACTIONS = ("snooze", "unsnooze", "claim", "unclaim", "decide", "override", "undo")
 
 
 @dataclass(frozen=True)
@@ -52,6 +52,8 @@ class Model:
     decided: dict[int, int] = field(default_factory=dict)  # item -> who decided
     snoozed: set[tuple[int, int]] = field(default_factory=set)  # (person, item)
     claims: dict[int, int] = field(default_factory=dict)  # item -> claimer
+    # item -> (who made its latest decision, whether that decision is undone)
+    latest: dict[int, tuple[int, bool]] = field(default_factory=dict)
 
     def _designation(self, person: int, item: int) -> str | None:
         return self.scenario.memberships[person][self.scenario.items[item]]
@@ -67,6 +69,8 @@ class Model:
             return 403
         if action in ("decide", "override"):
             return self._decide(person, item, override=action == "override")
+        if action == "undo":
+            return self._undo(person, item)
         holder = self.claims.get(item)
         if action == "unclaim":
             if holder not in (None, person):
@@ -89,8 +93,22 @@ class Model:
         if self.claims.get(item) not in (None, person) and not override:
             return 409
         self.decided[item] = person
+        self.latest[item] = (person, False)
         self.claims.pop(item, None)
         self.snoozed = {(p, i) for p, i in self.snoozed if i != item}
+        return 200
+
+    def _undo(self, person: int, item: int) -> int:
+        """SPEC section 10: the item waits again, as it was before the decision (the claims
+        and snoozes the decision ended stay ended); only the decider; again: 200, no change."""
+        if item not in self.latest:
+            return 404  # no decision of it yet: the undo names an unknown one
+        decider, undone = self.latest[item]
+        if decider != person:
+            return 403
+        if not undone:
+            del self.decided[item]
+            self.latest[item] = (decider, True)
         return 200
 
     def needs_you(self, person: int) -> dict[int, int | None]:
@@ -104,7 +122,9 @@ class Model:
         }
 
 
-def _request(action: str, eid: uuid.UUID, item_id: uuid.UUID) -> tuple[str, str, dict[str, object]]:
+def _request(
+    action: str, eid: uuid.UUID, item_id: uuid.UUID, decision_id: str
+) -> tuple[str, str, dict[str, object]]:
     item_url = f"/engagements/{eid}/shapes/{item_id}"
     until = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
     return {
@@ -114,11 +134,12 @@ def _request(action: str, eid: uuid.UUID, item_id: uuid.UUID) -> tuple[str, str,
         "unclaim": ("DELETE", f"{item_url}/claim", {}),
         "decide": ("POST", f"{item_url}/confirm", {}),
         "override": ("POST", f"{item_url}/confirm", {"override_claim": True}),
+        "undo": ("POST", f"/engagements/{eid}/decisions/{decision_id}/undo", {}),
     }[action]
 
 
 @settings(
-    max_examples=25,
+    max_examples=40,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
@@ -140,10 +161,17 @@ async def test_any_triage_sequence_matches_the_model(
     model = Model(scenario)
     # (person, ETag) -> the body sent with it: a person never gets two bodies under one ETag
     bodies: dict[tuple[int, str], bytes] = {}
+    decision_ids: dict[int, str] = {}  # item -> its latest decision's id, as answered
     for person, item, action in (*scenario.steps, (0, 0, "unsnooze")):
-        method, url, body = _request(action, engagements[scenario.items[item]], item_ids[item])
+        eid, decision_id = (
+            engagements[scenario.items[item]],
+            decision_ids.get(item, str(uuid.uuid4())),
+        )
+        method, url, body = _request(action, eid, item_ids[item], decision_id)
         response = await client.request(method, url, headers=cookies[person], json=body or None)
         assert response.status_code == model.answer(person, item, action), response.text
+        if action in ("decide", "override") and response.status_code == 200:
+            decision_ids[item] = response.json()["decision_id"]
         for who, headers in enumerate(cookies):
             page = await client.get("/me/dashboard/needs_you", headers=headers)
             items = zone_body("needs_you", page)
