@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from loomworks.db.tables import login_failures
-from tests.fixtures.data import make_engagement, make_render, sign_in
+from tests.fixtures.data import make_engagement, make_render, make_shape, sign_in
 
 LIMIT = 64 * 1024
 
@@ -106,6 +106,24 @@ async def test_validation_errors_do_not_echo_input(client: httpx.AsyncClient) ->
     )
     _assert_json_error(response, 422)
     assert "secret.test" not in response.text
+
+
+async def test_a_too_long_text_is_counted_in_characters(
+    client: httpx.AsyncClient, db: AsyncConnection
+) -> None:
+    """Every free-text field says its limit in characters, optional ones too (pydantic words
+    a limit on an optional validated string "at most N items after validation")."""
+    me = await sign_in(client, db)
+    eid = await make_engagement(db, member=me)
+    shape = await make_shape(db, eid)
+    for url, body, limit in (
+        (f"/engagements/{eid}/shapes/{shape}/confirm", {"note": "n" * 2001}, 2000),
+        ("/me/tokens", {"name": "t" * 101, "scopes": ["read"]}, 100),
+    ):
+        response = await client.post(url, json=body)
+        _assert_json_error(response, 422)
+        messages = [problem["msg"] for problem in response.json()["detail"]]
+        assert messages == [f"String should have at most {limit} characters"], messages
 
 
 @pytest.fixture

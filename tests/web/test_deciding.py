@@ -234,10 +234,8 @@ async def test_a_refused_decision_reads_in_words(
         await card.get_by_role("button", name="Confirm").click()
     assert (await answer.value).status == 422
     outcome = card.locator(".outcome")
-    # The service's own words (pydantic's, for a length checked after SafeText's validator).
-    await expect(outcome).to_have_text(
-        "Value should have at most 2000 items after validation, not 2001"
-    )
+    # The service's own words (a length in characters: api/http/limits._in_characters).
+    await expect(outcome).to_have_text("String should have at most 2000 characters")
     # Nothing was decided: the buttons are back and the item still waits.
     await expect(card.get_by_role("button", name="Confirm")).to_be_enabled()
     state = select(shapes.c.state).where(shapes.c.id == shape)

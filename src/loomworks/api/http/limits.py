@@ -122,10 +122,23 @@ def safe_validation_errors(errors: Sequence[Any]) -> list[dict[str, Any]]:
         {
             "type": str(error.get("type", "invalid")),
             "loc": [_printable(part) for part in error.get("loc", ())],
-            "msg": _printable(str(error.get("msg", "Invalid value."))),
+            "msg": _printable(_in_characters(error) or str(error.get("msg", "Invalid value."))),
         }
         for error in errors
     ]
+
+
+def _in_characters(error: Any) -> str | None:
+    """A text's length limit in characters, as pydantic words it for a plain string: on an
+    optional validated text (SafeText | None) it says "at most N items after validation"."""
+    kind, context = error.get("type"), error.get("ctx") or {}
+    if kind not in ("too_long", "too_short") or not isinstance(error.get("input"), str):
+        return None
+    bound, limit = ("most", "max_length") if kind == "too_long" else ("least", "min_length")
+    n = context.get(limit)
+    if not isinstance(n, int):
+        return None
+    return f"String should have at {bound} {n} character{'' if n == 1 else 's'}"
 
 
 def install_input_limits(app: FastAPI) -> None:
