@@ -27,6 +27,7 @@ from loomworks.db.counters import (
     membership_versions_sql,
     truncate_function_sql,
 )
+from loomworks.db.people import DISABLED_WEBHOOKS_FUNCTION_SQL
 from loomworks.db.search import FUNCTION_SQL
 from loomworks.db.tables import metadata
 from loomworks.platform.migrate import downgrade_to_base, upgrade_to_head
@@ -179,3 +180,17 @@ async def test_search_function_is_what_the_code_declares(engine: AsyncEngine) ->
             await conn.execute(text("SELECT prosrc FROM pg_proc WHERE proname = 'search_trigrams'"))
         ).scalar_one()
     assert installed == FUNCTION_SQL.split("$$")[1]
+
+
+async def test_disabling_a_person_switches_their_webhooks_off_as_the_code_declares(
+    engine: AsyncEngine,
+) -> None:
+    """The function behind the trigger on persons.disabled_at, as migrated, is db/people.py's
+    (a migration keeps a frozen copy; a change to either without the other fails here)."""
+    async with engine.connect() as conn:
+        installed = (
+            await conn.execute(
+                text("SELECT prosrc FROM pg_proc WHERE proname = 'person_disabled_webhooks_off'")
+            )
+        ).scalar_one()
+    assert installed == DISABLED_WEBHOOKS_FUNCTION_SQL.split("$$")[1]

@@ -34,6 +34,9 @@ class DeliveryState(StrEnum):
     DROPPED = "dropped"  # not sent: its owner no longer sees what it is about
 
 
+# What a disabled person's webhooks say, from the moment they are disabled until they ping them.
+OWNER_DISABLED = "Deactivated: its owner was disabled."
+
 SUBSCRIBABLE = (WebhookEvent.NEEDS_YOU_ARRIVED, WebhookEvent.JOB_FAILED, WebhookEvent.JOB_STALLED)
 
 # Which zone's items an event carries: the delivery's `item` is that zone's item, and only
