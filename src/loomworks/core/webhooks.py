@@ -30,11 +30,12 @@ class WebhookEvent(StrEnum):
 class DeliveryState(StrEnum):
     PENDING = "pending"  # waiting for its next attempt (or being attempted)
     DELIVERED = "delivered"  # a 2xx answered an attempt
-    FAILED = "failed"  # every attempt failed, or its webhook was deactivated
+    FAILED = "failed"  # every attempt failed, or its webhook was deactivated (or owner disabled)
     DROPPED = "dropped"  # not sent: its owner no longer sees what it is about
 
 
-# What a disabled person's webhooks say, from the moment they are disabled until they ping them.
+# Why a disabled person's webhooks are off: said from the moment they are disabled until,
+# enabled again, they ping each one back on (db/people.py switches them off).
 OWNER_DISABLED = "Deactivated: its owner was disabled."
 
 SUBSCRIBABLE = (WebhookEvent.NEEDS_YOU_ARRIVED, WebhookEvent.JOB_FAILED, WebhookEvent.JOB_STALLED)
