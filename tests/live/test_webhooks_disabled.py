@@ -11,6 +11,7 @@ import contextlib
 import io
 import uuid
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -22,6 +23,7 @@ from loomworks.cli import main
 from loomworks.core.webhooks import OWNER_DISABLED
 from loomworks.db.people import Person
 from loomworks.db.tables import webhook_attempts, webhook_deliveries, webhooks
+from loomworks.db.webhooks import Outcome, claim_due, create_webhook, queue_ping, record_attempt
 from loomworks.live.webhooks import WebhookSender
 from loomworks.platform.settings import Settings
 from tests.fixtures.data import (
@@ -216,3 +218,62 @@ async def _active(client: httpx.AsyncClient, hook: dict[str, Any]) -> bool:
     response = await client.get("/me/webhooks", headers=hook["headers"])
     (item,) = response.json()["items"]
     return bool(item["active"])
+
+
+async def test_the_sender_itself_sends_nothing_to_a_disabled_person(
+    fast: Settings, db: AsyncConnection, receiver: Receiver, colleague: Receiver
+) -> None:
+    """Even with their webhook switched back on behind the service's back, a disabled
+    person's deliveries are neither made nor sent (a queued ping included): the sender checks
+    the owner at fan-out and at every claim, not only the webhook's switch."""
+    ada, bea, harbour = await two_colleagues(db)
+    async with running(fast) as (app,), client_of(app) as client:
+        hook = await subscribe(client, ada, db, receiver.url)
+        theirs = await subscribe(client, bea, db, colleague.url)
+        await set_disabled("sql", db, ada, disabled=True)
+        await db.execute(update(webhooks).values(active=True))
+        await queue_ping(db, person_id=ada.id, webhook_id=uuid.UUID(hook["id"]))
+        await make_shape(db, harbour)
+        await eventually(lambda: colleague.of("needs_you.arrived"))
+        await ping(client, theirs)
+        await eventually(lambda: colleague.of("ping"))
+        dropped = select(webhook_deliveries.c.event, webhook_deliveries.c.state).where(_of(hook))
+        await eventually(lambda: _equals(_all(db, dropped), [("ping", "dropped")]))
+    assert receiver.received == []
+
+
+async def _all(db: AsyncConnection, statement: Any) -> list[tuple[Any, ...]]:
+    return [tuple(row) for row in await db.execute(statement)]
+
+
+async def test_an_answer_coming_back_after_the_disable_does_not_switch_the_webhook_on(
+    db: AsyncConnection,
+) -> None:
+    """An attempt already on its way when its owner is disabled may still be answered; the
+    answer is recorded, and a 2xx neither completes the ended delivery nor turns the webhook
+    back on (as a ping's would)."""
+    ada = await make_person(db)
+    hook = await create_webhook(
+        db,
+        person_id=ada.id,
+        url="http://93.184.216.34/hook",
+        secret="lwhook_test",
+        events=["job.failed"],
+        engagement_ids=None,
+    )
+    await queue_ping(db, person_id=ada.id, webhook_id=hook.id)
+    (claimed,) = await claim_due(db, limit=10, lease=timedelta(seconds=60))
+    assert claimed.in_scope
+    await set_disabled("sql", db, ada, disabled=True)
+    await record_attempt(
+        db,
+        claimed,
+        Outcome(True, 200, None),
+        retry_in=None,
+        deactivate_after=timedelta(days=1),
+    )
+    row = (await db.execute(select(webhooks.c.active, webhooks.c.deactivated_reason))).one()
+    assert tuple(row) == (False, OWNER_DISABLED)
+    states = select(webhook_deliveries.c.state, webhook_deliveries.c.attempts)
+    assert await _all(db, states) == [("failed", 1)]
+    assert await _scalar(db, select(func.count()).select_from(webhook_attempts)) == 1
