@@ -40,6 +40,7 @@ from loomworks.db.people import (
     set_password,
 )
 from loomworks.db.tokens import revoke_token, revoke_tokens_of, tokens_of
+from loomworks.db.webhooks import count_webhooks
 from loomworks.platform.embedded import database_url_or_embedded
 from loomworks.platform.engine import TOOL_TIMEOUTS, create_engine
 from loomworks.platform.faults import describe, is_unavailable
@@ -320,16 +321,23 @@ async def _keep_an_owner(
 def _person_toggle(settings: Settings, args: argparse.Namespace) -> None:
     async def work(conn: AsyncConnection) -> None:
         person = await _person_or_fail(conn, args.email)
-        await set_disabled(conn, person_id=person.id, disabled=args.disabled)
-        if args.disabled:
-            ended = await revoke_sessions_of(conn, person_id=person.id)
-            revoked = await revoke_tokens_of(conn, person_id=person.id)
-            print(
-                f"{person.email} is disabled; {_sessions(ended)} signed out, "
-                f"{_count(revoked, 'token')} revoked"
-            )
-        else:
-            print(f"{person.email} may sign in again")
+        if not args.disabled:
+            await set_disabled(conn, person_id=person.id, disabled=False)
+            # Their webhooks stay off (see db/people.py): they turn each back on with a ping.
+            off = await count_webhooks(conn, person_id=person.id, active=False)
+            stay, them = ("stays", "it") if off == 1 else ("stay", "them")
+            note = f"; {_count(off, 'webhook')} {stay} off until they ping {them}" if off else ""
+            print(f"{person.email} may sign in again{note}")
+            return
+        # The trigger behind set_disabled switches every one of these off.
+        switched = await count_webhooks(conn, person_id=person.id, active=True)
+        await set_disabled(conn, person_id=person.id, disabled=True)
+        ended = await revoke_sessions_of(conn, person_id=person.id)
+        revoked = await revoke_tokens_of(conn, person_id=person.id)
+        print(
+            f"{person.email} is disabled; {_sessions(ended)} signed out, "
+            f"{_count(revoked, 'token')} revoked, {_count(switched, 'webhook')} switched off"
+        )
 
     _with_database(settings, work)
 

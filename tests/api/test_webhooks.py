@@ -4,13 +4,16 @@
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 
 import httpx
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from loomworks.core.states import TokenScope
 from loomworks.db.tables import webhook_deliveries, webhooks
+from loomworks.db.tokens import create_token
 from tests.fixtures.data import as_, make_engagement, make_person, make_session
 
 # A public address written as such: nothing has to resolve.
@@ -176,5 +179,34 @@ async def test_cross_site_changes_are_403(
         await client.delete(f"/me/webhooks/{webhook_id}", headers={**me, **cross_site}),
     ]
     assert [r.status_code for r in refused] == [403, 403, 403]
+    assert await _count(db, webhooks) == 1
+    assert await _count(db, webhook_deliveries) == 0
+
+
+async def test_a_disabled_person_can_neither_list_nor_ping_nor_read_deliveries(
+    client: httpx.AsyncClient, db: AsyncConnection
+) -> None:
+    """Disabled straight in the table: their session and token are still unrevoked, and
+    still refused."""
+    ada = await make_person(db)
+    me = as_(await make_session(db, ada))
+    webhook_id = (await create(client, me)).json()["id"]
+    _, secret = await create_token(
+        db,
+        person_id=ada.id,
+        name="bot",
+        scopes=(TokenScope.READ, TokenScope.DECIDE),
+        lifetime=timedelta(days=1),
+    )
+    await db.execute(text("UPDATE persons SET disabled_at = now() WHERE id = :id"), {"id": ada.id})
+    for headers in (me, {"authorization": f"Bearer {secret}"}):
+        for method, path in [
+            ("GET", "/me/webhooks"),
+            ("POST", f"/me/webhooks/{webhook_id}/ping"),
+            ("GET", f"/me/webhooks/{webhook_id}/deliveries"),
+            ("DELETE", f"/me/webhooks/{webhook_id}"),
+        ]:
+            response = await client.request(method, path, headers=headers)
+            assert response.status_code == 401, (method, path, headers)
     assert await _count(db, webhooks) == 1
     assert await _count(db, webhook_deliveries) == 0

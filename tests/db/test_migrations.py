@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import Column, Index, TextClause, inspect, text
+from sqlalchemy import Column, Index, TextClause, inspect, select, text
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.schema import CreateIndex
 
-from loomworks.core.webhooks import outbox_by_registry
+from loomworks.core.webhooks import OWNER_DISABLED, outbox_by_registry
 from loomworks.db import outbox
 from loomworks.db.counters import (
     RENAME_FUNCTION_SQL,
@@ -27,9 +28,12 @@ from loomworks.db.counters import (
     membership_versions_sql,
     truncate_function_sql,
 )
+from loomworks.db.people import DISABLED_WEBHOOKS_FUNCTION_SQL
 from loomworks.db.search import FUNCTION_SQL
-from loomworks.db.tables import metadata
-from loomworks.platform.migrate import downgrade_to_base, upgrade_to_head
+from loomworks.db.tables import metadata, webhook_deliveries, webhooks
+from loomworks.db.webhooks import create_webhook, queue_ping
+from loomworks.platform.migrate import alembic_config, downgrade_to_base, upgrade_to_head
+from tests.fixtures.data import make_person
 
 # Indexes on expressions (the search indexes): Alembic compares their text, which PostgreSQL
 # rewrites (casts, brackets), so test_expression_indexes_match_table_metadata compares them.
@@ -179,3 +183,63 @@ async def test_search_function_is_what_the_code_declares(engine: AsyncEngine) ->
             await conn.execute(text("SELECT prosrc FROM pg_proc WHERE proname = 'search_trigrams'"))
         ).scalar_one()
     assert installed == FUNCTION_SQL.split("$$")[1]
+
+
+async def test_disabling_a_person_switches_their_webhooks_off_as_the_code_declares(
+    engine: AsyncEngine,
+) -> None:
+    """The function behind the trigger on persons.disabled_at, as migrated, is db/people.py's
+    (a migration keeps a frozen copy; a change to either without the other fails here)."""
+    async with engine.connect() as conn:
+        installed = (
+            await conn.execute(
+                text("SELECT prosrc FROM pg_proc WHERE proname = 'person_disabled_webhooks_off'")
+            )
+        ).scalar_one()
+    assert installed == DISABLED_WEBHOOKS_FUNCTION_SQL.split("$$")[1]
+
+
+async def test_the_migration_switches_off_webhooks_of_people_disabled_before_it(
+    engine: AsyncEngine,
+) -> None:
+    """Webhooks of a person disabled before 0018 (who kept receiving) are off after it, their
+    pending deliveries ended; an enabled person's are untouched."""
+
+    def downgrade(sync_conn: Connection) -> None:
+        command.downgrade(alembic_config(sync_conn), "0017")
+
+    async with engine.connect() as conn:
+        await conn.run_sync(downgrade)
+        await conn.commit()
+    try:
+        async with engine.begin() as conn:
+            hooks = {}
+            for name in ("gone", "here"):
+                person = await make_person(conn, name=name)
+                hook = await create_webhook(
+                    conn,
+                    person_id=person.id,
+                    url="http://93.184.216.34/hook",
+                    secret="lwhook_test",
+                    events=["job.failed"],
+                    engagement_ids=None,
+                )
+                await queue_ping(conn, person_id=person.id, webhook_id=hook.id)
+                hooks[name] = hook.id
+            await conn.execute(
+                text("UPDATE persons SET disabled_at = now() WHERE display_name = 'gone'")
+            )
+    finally:
+        await upgrade_to_head(engine)
+    async with engine.connect() as conn:
+        rows = await conn.execute(
+            select(webhooks.c.id, webhooks.c.active, webhooks.c.deactivated_reason)
+        )
+        states = await conn.execute(
+            select(webhook_deliveries.c.webhook_id, webhook_deliveries.c.state)
+        )
+        assert {row.id: (row.active, row.deactivated_reason) for row in rows} == {
+            hooks["gone"]: (False, OWNER_DISABLED),
+            hooks["here"]: (True, None),
+        }
+        assert dict(states.all()) == {hooks["gone"]: "failed", hooks["here"]: "pending"}

@@ -6,99 +6,20 @@ from __future__ import annotations
 import hashlib
 import hmac
 import uuid
-from collections.abc import AsyncIterator, Sequence
-from contextlib import AsyncExitStack, asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
-import pytest
-from fastapi import FastAPI
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from loomworks.app import create_app
 from loomworks.db.engagements import remove_member
-from loomworks.db.people import Person
 from loomworks.db.tables import webhook_attempts, webhook_deliveries, webhook_events
 from loomworks.live.webhooks import WebhookSender
 from loomworks.platform.settings import Settings
-from tests.fixtures.data import (
-    as_,
-    join,
-    make_engagement,
-    make_person,
-    make_session,
-    make_shape,
-    make_shaping_job,
-)
+from tests.fixtures.data import join, make_engagement, make_person, make_shape, make_shaping_job
 from tests.fixtures.receiver import Receiver, eventually
-
-
-@pytest.fixture
-def fast(database_url: str) -> Settings:
-    """Short retries and polls, and loopback receivers allowed."""
-    return Settings(
-        database_url=database_url,
-        db_pool_size=2,
-        webhook_allow_private=True,
-        webhook_retry_base_seconds=0.2,
-        webhook_poll_seconds=0.05,
-    )
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
-    receiver = Receiver()
-    await receiver.start()
-    yield receiver
-    await receiver.stop()
-
-
-@asynccontextmanager
-async def running(settings: Settings, count: int = 1) -> AsyncIterator[list[FastAPI]]:
-    """`count` app instances on the one database, each with its sender."""
-    async with AsyncExitStack() as stack:
-        apps = [create_app(settings) for _ in range(count)]
-        for app in apps:
-            await stack.enter_async_context(app.router.lifespan_context(app))
-        yield apps
-
-
-@asynccontextmanager
-async def client_of(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
-        yield client
-
-
-async def subscribe(
-    client: httpx.AsyncClient,
-    person: Person,
-    db: AsyncConnection,
-    url: str,
-    events: Sequence[str] = ("needs_you.arrived", "job.failed", "job.stalled"),
-) -> dict[str, Any]:
-    headers = as_(await make_session(db, person))
-    response = await client.post(
-        "/me/webhooks", json={"url": url, "events": list(events)}, headers=headers
-    )
-    assert response.status_code == 201, response.text
-    return {**response.json(), "headers": headers}
-
-
-async def ping(client: httpx.AsyncClient, hook: dict[str, Any]) -> str:
-    response = await client.post(f"/me/webhooks/{hook['id']}/ping", headers=hook["headers"])
-    assert response.status_code == 202
-    delivery_id: str = response.json()["delivery_id"]
-    return delivery_id
-
-
-async def attempts(client: httpx.AsyncClient, hook: dict[str, Any]) -> list[dict[str, Any]]:
-    response = await client.get(f"/me/webhooks/{hook['id']}/deliveries", headers=hook["headers"])
-    assert response.status_code == 200
-    items: list[dict[str, Any]] = response.json()["items"]
-    return items
+from tests.fixtures.webhooks import attempts, client_of, ping, running, subscribe
 
 
 async def test_a_delivery_is_signed_with_the_secret(

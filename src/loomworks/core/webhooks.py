@@ -30,9 +30,13 @@ class WebhookEvent(StrEnum):
 class DeliveryState(StrEnum):
     PENDING = "pending"  # waiting for its next attempt (or being attempted)
     DELIVERED = "delivered"  # a 2xx answered an attempt
-    FAILED = "failed"  # every attempt failed, or its webhook was deactivated
+    FAILED = "failed"  # every attempt failed, or its webhook was deactivated (or owner disabled)
     DROPPED = "dropped"  # not sent: its owner no longer sees what it is about
 
+
+# Why a disabled person's webhooks are off: said from the moment they are disabled until,
+# enabled again, they ping each one back on (db/people.py switches them off).
+OWNER_DISABLED = "Deactivated: its owner was disabled."
 
 SUBSCRIBABLE = (WebhookEvent.NEEDS_YOU_ARRIVED, WebhookEvent.JOB_FAILED, WebhookEvent.JOB_STALLED)
 

@@ -1,4 +1,5 @@
-"""Persons, sessions and memberships: the identity side of the substrate."""
+"""Persons, sessions and memberships: the identity side of the substrate, and what disabling a
+person switches off at once, whoever does it (a trigger on persons.disabled_at)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from loomworks.core.states import Designation
+from loomworks.core.webhooks import OWNER_DISABLED, DeliveryState
 from loomworks.db.tables import (
     decisions,
     engagement_memberships,
@@ -253,8 +255,39 @@ async def end_other_sessions(
     return len(ended.all())
 
 
+# Disabling a person, by `loomworks person disable` or any UPDATE of persons.disabled_at,
+# switches their webhooks off in the same transaction and ends their pending deliveries, so
+# nothing already queued or waiting for a retry is sent afterwards (the sender also checks
+# at send time: db/webhooks.py). Enabling them again leaves the webhooks off until they ping
+# each one: resuming is their deliberate act, and what happened meanwhile is never replayed.
+# Deliveries first, then webhooks: the order the sender's recorder locks them in.
+# Migration 0018 installs a frozen copy; tests/db/test_migrations.py compares the two.
+if "'" in OWNER_DISABLED:
+    raise AssertionError("OWNER_DISABLED is written into SQL as a literal")
+DISABLED_WEBHOOKS_FUNCTION_SQL = f"""\
+CREATE OR REPLACE FUNCTION person_disabled_webhooks_off() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE webhook_deliveries d
+    SET state = '{DeliveryState.FAILED}', completed_at = now()
+    FROM webhooks w
+    WHERE w.id = d.webhook_id AND w.person_id = NEW.id AND d.state = '{DeliveryState.PENDING}';
+    UPDATE webhooks
+    SET active = false, deactivated_at = now(), deactivated_reason = '{OWNER_DISABLED}'
+    WHERE person_id = NEW.id AND active;
+    RETURN NULL;
+END
+$$"""  # noqa: S608 (constants of the code, never input)
+DISABLED_WEBHOOKS_TRIGGER_SQL = (
+    "CREATE TRIGGER person_disabled_webhooks_off AFTER UPDATE OF disabled_at ON persons "
+    "FOR EACH ROW WHEN (NEW.disabled_at IS NOT NULL) "
+    "EXECUTE FUNCTION person_disabled_webhooks_off()"
+)
+
+
 async def set_disabled(conn: AsyncConnection, *, person_id: uuid.UUID, disabled: bool) -> None:
-    """Disable a person (no sign-in; the caller ends their sessions) or enable them again."""
+    """Disable a person (no sign-in, their webhooks off: see above; the caller ends their
+    sessions and tokens) or enable them again (their webhooks stay off)."""
     await conn.execute(
         update(persons)
         .where(persons.c.id == person_id)

@@ -1,7 +1,8 @@
 """Webhooks: a person's own (create, list, delete, ping, the attempts listing), and what the
 sender does with their deliveries (fan the outbox out, claim what is due, record attempts).
 Scoping is SQL: a delivery about an engagement reaches, and lists for, only a member whom
-that event's audience admits, checked when it is fanned out, claimed and listed."""
+that event's audience admits, checked when it is fanned out, claimed and listed; and nothing
+at all, not even a ping, reaches a disabled person (checked when fanned out and claimed)."""
 
 from __future__ import annotations
 
@@ -35,6 +36,7 @@ from loomworks.core.progress import duration_text
 from loomworks.core.webhooks import DeliveryState, WebhookEvent
 from loomworks.db.tables import (
     engagement_memberships,
+    persons,
     webhook_attempts,
     webhook_deliveries,
     webhooks,
@@ -44,6 +46,7 @@ from loomworks.db.visibility import event_seen
 _d = webhook_deliveries.c
 _w = webhooks.c
 _m = engagement_memberships.c
+_p = persons.c
 
 
 class WebhookRow(NamedTuple):
@@ -122,6 +125,14 @@ async def webhooks_of(conn: AsyncConnection, *, person_id: uuid.UUID) -> list[We
     return [WebhookRow._make(row) for row in rows]
 
 
+async def count_webhooks(conn: AsyncConnection, *, person_id: uuid.UUID, active: bool) -> int:
+    """How many of the person's webhooks are on (`active`) or off."""
+    found = await conn.scalar(
+        select(func.count()).where(_w.person_id == person_id, _w.active.is_(active))
+    )
+    return int(found or 0)
+
+
 async def owns_webhook(
     conn: AsyncConnection, *, person_id: uuid.UUID, webhook_id: uuid.UUID
 ) -> bool:
@@ -188,8 +199,8 @@ async def attempts_of(
 
 async def fan_out(conn: AsyncConnection, entries_json: bytes) -> int:
     """One delivery per active webhook subscribed to each entry's event (and engagement)
-    whose owner may receive it. `entries_json`: a JSON array of {event, engagement_id,
-    payload, occurred_at}. How many deliveries were made."""
+    whose owner, not disabled, may receive it. `entries_json`: a JSON array of {event,
+    engagement_id, payload, occurred_at}. How many deliveries were made."""
     entries = (
         func.jsonb_to_recordset(cast(bindparam("entries", type_=Text), JSONB))
         .table_valued(
@@ -220,6 +231,7 @@ async def fan_out(conn: AsyncConnection, entries_json: bytes) -> int:
                 event_seen(e.event, _m.designation),
             ),
         )
+        .join(persons, and_(_p.id == _w.person_id, _p.disabled_at.is_(None)))
     )
     result = await conn.execute(
         insert(webhook_deliveries).from_select(
@@ -248,10 +260,12 @@ async def claim_due(conn: AsyncConnection, *, limit: int, lease: timedelta) -> l
     """Claim up to `limit` due deliveries no other sender holds (FOR UPDATE SKIP LOCKED): each
     gets its next attempt number and is not due again until `lease` has passed (an attempt
     lost with its process is then tried again). Those whose owner may no longer receive
-    them are dropped instead."""
+    them (disabled, or no longer seeing what they are about) are dropped instead."""
+    may_receive = and_(_p.disabled_at.is_(None), _reaches_owner(_w.person_id))
     due = (
-        select(_d.id, _reaches_owner(_w.person_id).label("in_scope"))
+        select(_d.id, may_receive.label("in_scope"))
         .join_from(webhook_deliveries, webhooks, _w.id == _d.webhook_id)
+        .join(persons, _p.id == _w.person_id)
         .where(
             _d.state == DeliveryState.PENDING,
             _d.next_attempt_at <= func.now(),
@@ -305,7 +319,9 @@ async def record_attempt(
 ) -> bool:
     """Record the attempt and what follows: delivered, tried again after `retry_in`, or
     (None) failed for good; the webhook's failing streak with it. True when this failure
-    deactivated the webhook."""
+    deactivated the webhook. An attempt whose delivery has ended meanwhile (its webhook was
+    switched off: failing, or its owner disabled) or been claimed again is recorded and
+    changes nothing else: a late success must not turn a switched-off webhook back on."""
     await conn.execute(
         insert(webhook_attempts).values(
             delivery_id=claimed.id,
@@ -321,7 +337,7 @@ async def record_attempt(
         state, finished = DeliveryState.PENDING, retry_in is None
         if finished:
             state = DeliveryState.FAILED
-    await conn.execute(
+    still_ours = await conn.scalar(
         update(webhook_deliveries)
         .where(
             _d.id == claimed.id,
@@ -333,7 +349,10 @@ async def record_attempt(
             completed_at=func.now() if finished else None,
             next_attempt_at=func.now() + (retry_in or timedelta(0)),
         )
+        .returning(_d.id)
     )
+    if still_ours is None:
+        return False
     if outcome.delivered:
         await _succeeded(conn, claimed.webhook_id)
         return False
