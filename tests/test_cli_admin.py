@@ -24,7 +24,13 @@ from loomworks.core.webhooks import OWNER_DISABLED
 from loomworks.db.people import Person
 from loomworks.db.tables import webhook_deliveries, webhooks
 from loomworks.db.webhooks import create_webhook, queue_ping, webhooks_of
-from tests.fixtures.data import make_engagement, make_person, make_session, make_shape
+from tests.fixtures.data import (
+    make_engagement,
+    make_person,
+    make_session,
+    make_shape,
+    make_shaping_job,
+)
 
 PASSWORD = "a-long-enough-secret"
 
@@ -291,7 +297,7 @@ async def test_remove_a_person_and_rename_and_remove_an_engagement(
 ) -> None:
     ada = await make_person(db, "ada@example.test")
     token = await make_session(db, ada)
-    await make_engagement(db, "Harbour", member=ada, designation="operator")
+    harbour = await make_engagement(db, "Harbour", member=ada, designation="operator")
     await make_engagement(db, "Bay")
     await _webhook_with_a_pending_delivery(db, ada)
     assert "1 session signed out" in await _ok(database_url, "person", "remove", ada.email)
@@ -301,7 +307,14 @@ async def test_remove_a_person_and_rename_and_remove_an_engagement(
     assert "ada@example.test" not in await _ok(database_url, "person", "list")
     await _fails(database_url, "engagement", "rename", "Harbour", "bay", message="already exists")
     await _ok(database_url, "engagement", "rename", "Harbour", "Harbour North")
-    await _ok(database_url, "engagement", "remove", "Harbour North")
+    await make_shape(db, harbour)
+    await make_shaping_job(db, harbour)
+    # Without --yes it says what would go and deletes nothing.
+    held = "holds 0 members, 1 job, 1 item and 0 decisions on record; nothing removed"
+    await _fails(database_url, "engagement", "remove", "Harbour North", message=held)
+    assert "Harbour North" in await _ok(database_url, "engagement", "list")
+    removed = await _ok(database_url, "engagement", "remove", "Harbour North", "--yes")
+    assert "removed with 0 members, 1 job, 1 item and 0 decisions on record" in removed
     listed = await _ok(database_url, "engagement", "list")
     assert "Harbour" not in listed and "Bay" in listed
 

@@ -128,6 +128,9 @@ def _engagement_commands(commands: Any) -> None:
         "remove", help="delete an engagement with all its jobs, items and history"
     )
     engagement_remove.add_argument("engagement", help="engagement name or id")
+    engagement_remove.add_argument(
+        "--yes", action="store_true", help="delete it (without: say what it holds, delete nothing)"
+    )
     engagement_remove.set_defaults(run="_engagement_remove")
 
 

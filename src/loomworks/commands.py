@@ -19,6 +19,7 @@ from loomworks.db.engagements import (
     add_member,
     all_engagements,
     create_engagement_once,
+    engagement_contents,
     engagements_left_without_owner,
     find_engagements,
     members_of,
@@ -374,8 +375,18 @@ def _engagement_rename(settings: Settings, args: argparse.Namespace) -> None:
 def _engagement_remove(settings: Settings, args: argparse.Namespace) -> None:
     async def work(conn: AsyncConnection) -> None:
         engagement_id = await _engagement_id(conn, args.engagement)
+        held = await engagement_contents(conn, engagement_id=engagement_id)
+        contents = (
+            f"{_count(held.members, 'member')}, {_count(held.jobs, 'job')}, "
+            f"{_count(held.items, 'item')} and {_count(held.decisions, 'decision')} on record"
+        )
+        if not args.yes:  # deleting history cannot be undone: say what goes, then ask for --yes
+            raise CommandError(
+                f"engagement {args.engagement!r} holds {contents}; nothing removed: "
+                f"run again with --yes to delete it with all of them"
+            )
         await remove_engagement(conn, engagement_id=engagement_id)
-        print(f"engagement {args.engagement!r} ({engagement_id}) removed with everything in it")
+        print(f"engagement {args.engagement!r} ({engagement_id}) removed with {contents}")
 
     _with_database(settings, work)
 

@@ -5,13 +5,19 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, delete, func, insert, select, update
+from sqlalchemy import ColumnElement, delete, func, insert, literal_column, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from loomworks.core.kinds import sources_in
 from loomworks.core.states import Designation, Zone
-from loomworks.db.tables import dashboard_counts, engagement_memberships, engagements, persons
+from loomworks.db.tables import (
+    dashboard_counts,
+    engagement_memberships,
+    engagements,
+    metadata,
+    persons,
+)
 
 # Advisory lock key (any constant no other code uses) serialising engagement creation.
 _ENGAGEMENT_NAMES_LOCK = 0x4C57_0003
@@ -204,6 +210,41 @@ async def rename_engagement(conn: AsyncConnection, *, engagement_id: uuid.UUID, 
         update(engagements).where(engagements.c.id == engagement_id).values(name=name)
     )
     return True
+
+
+@dataclass(frozen=True)
+class Contents:
+    """What removing an engagement deletes with it."""
+
+    members: int
+    jobs: int
+    items: int  # shapes, assertions and renders
+    decisions: int
+
+
+async def engagement_contents(conn: AsyncConnection, *, engagement_id: uuid.UUID) -> Contents:
+    def counted(*names: str) -> ColumnElement[int]:
+        return sum(
+            (
+                select(func.count())
+                .where(metadata.tables[name].c.engagement_id == engagement_id)
+                .scalar_subquery()
+                for name in names
+            ),
+            start=literal_column("0"),
+        )
+
+    row = (
+        await conn.execute(
+            select(
+                counted("engagement_memberships"),
+                counted("shaping_jobs", "render_jobs", "external_production_records"),
+                counted("shapes", "assertions", "renders"),
+                counted("decisions"),
+            )
+        )
+    ).one()
+    return Contents(*row)
 
 
 async def remove_engagement(conn: AsyncConnection, *, engagement_id: uuid.UUID) -> None:
