@@ -7,7 +7,7 @@ import argparse
 from sqlalchemy.dialects import postgresql
 
 from loomworks.core.states import Zone
-from loomworks.db.dashboard import zone_statement
+from loomworks.db.dashboard import KnownBy, zone_statement
 from loomworks.db.triage import Triage
 
 ZONES = [str(zone) for zone in Zone]
@@ -35,7 +35,7 @@ def main() -> None:
             scoped=args.scoped,
             kinds=(),
             limit=args.limit,
-            by_session=not args.by_person,
+            known_by=KnownBy.PERSON if args.by_person else KnownBy.SESSION,
             triage=Triage.of(q=args.q),
         )
         searched = f" q={args.q!r}" if args.q else ""

@@ -7,10 +7,10 @@ import uuid
 
 import httpx
 import pytest
-from sqlalchemy import select, text, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from loomworks.db.tables import access_tokens
+from loomworks.db.tables import access_tokens, persons
 from tests.fixtures.data import (
     as_,
     make_engagement,
@@ -119,26 +119,45 @@ async def test_the_cross_site_check_still_holds_for_cookies(
     assert response.status_code == 403
 
 
-async def test_revoked_expired_and_bad_tokens_are_401_at_once(
+# Where a token is checked: by the dependencies (/me), or inside the dashboard's statements.
+CHECKED_AT = ("/me", "/me/dashboard/needs_you", "/me/dashboard/counts")
+
+
+async def _refused(client: httpx.AsyncClient, secret: str) -> None:
+    for path in CHECKED_AT:
+        for headers in ({}, {"if-none-match": "*"}):
+            response = await client.get(path, headers={**bearer(secret), **headers})
+            assert response.status_code == 401, (path, response.text)
+            assert response.json() == {"detail": "Token is unknown, expired or revoked."}
+
+
+async def test_revoked_expired_disabled_and_bad_tokens_are_401_at_once(
     client: httpx.AsyncClient, db: AsyncConnection
 ) -> None:
-    await sign_in(client, db)
-    first = await _new_token(client, ["read"])
-    second = await _new_token(client, ["read"])
+    me = await sign_in(client, db)
+    first, second, third = [await _new_token(client, ["read"]) for _ in range(3)]
+    for made in (first, second, third):
+        for path in CHECKED_AT:
+            response = await client.get(path, headers=bearer(str(made["token"])))
+            assert response.status_code == 200, (path, response.text)
     assert (await client.delete(f"/me/tokens/{first['id']}")).status_code == 204
-    assert (await client.get("/me", headers=bearer(str(first["token"])))).status_code == 401
+    await _refused(client, str(first["token"]))
 
     await db.execute(
         update(access_tokens)
         .where(access_tokens.c.id == uuid.UUID(str(second["id"])))
         .values(expires_at=text("now() - interval '1 second'"))
     )
-    assert (await client.get("/me", headers=bearer(str(second["token"])))).status_code == 401
-    assert (await client.get("/me/tokens")).json()["items"] == []
+    await _refused(client, str(second["token"]))
+    assert [t["id"] for t in (await client.get("/me/tokens")).json()["items"]] == [third["id"]]
     client.cookies.clear()
-    for bad in ["lw_nope", "x" * 5000, ""]:
-        response = await client.get("/me", headers=bearer(bad))
-        assert response.status_code == 401, bad
+    # A disabled person's token is refused even if nobody revoked it (disabled in SQL).
+    await db.execute(update(persons).where(persons.c.id == me.id).values(disabled_at=func.now()))
+    await _refused(client, str(third["token"]))
+    for bad in ["lw_nope", "x" * 5000, "not-ours"]:
+        await _refused(client, bad)
+    for path in CHECKED_AT:  # an empty token is no token: not signed in
+        assert (await client.get(path, headers=bearer(""))).status_code == 401
 
 
 async def test_a_token_may_delete_itself_and_nothing_else(
@@ -162,8 +181,9 @@ async def test_someone_elses_token_is_404(client: httpx.AsyncClient, db: AsyncCo
     assert (await client.delete(f"/me/tokens/{uuid.uuid4()}")).status_code == 404
 
 
+@pytest.mark.parametrize("path", CHECKED_AT)
 async def test_last_used_is_noted_at_most_once_a_minute(
-    client: httpx.AsyncClient, db: AsyncConnection
+    client: httpx.AsyncClient, db: AsyncConnection, path: str
 ) -> None:
     await sign_in(client, db)
     made = await _new_token(client, ["read"])
@@ -172,13 +192,13 @@ async def test_last_used_is_noted_at_most_once_a_minute(
     async def last_used() -> object:
         return (await db.execute(select(access_tokens.c.last_used_at))).scalar_one()
 
-    await client.get("/me", headers=headers)
+    assert (await client.get(path, headers=headers)).status_code == 200
     first = await last_used()
     assert first is not None
-    await client.get("/me", headers=headers)
+    await client.get(path, headers=headers)
     assert await last_used() == first  # within the minute: no new write
     await db.execute(
         update(access_tokens).values(last_used_at=text("now() - interval '2 minutes'"))
     )
-    await client.get("/me", headers=headers)
+    await client.get(path, headers=headers)
     assert await last_used() != first

@@ -99,9 +99,7 @@ async def test_a_match_is_found_and_a_miss_is_not(db: AsyncConnection) -> None:
 async def _plan(db: AsyncConnection, zone: Zone) -> str:
     """EXPLAIN of the zone statement with `q`, as the app sends it."""
     triage = Triage.of(q="north wing")
-    statement = zone_statement(
-        zone, after=False, scoped=False, kinds=(), limit=50, by_session=False, triage=triage
-    )
+    statement = zone_statement(zone, after=False, scoped=False, kinds=(), limit=50, triage=triage)
     sql, names = _compiled(statement, db.dialect)
     parameters = zone_parameters(
         caller=uuid.uuid4(), after=None, where=ZoneFilter.of(triage=triage)

@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from functools import cache, lru_cache, reduce
 from typing import Any, Generic
 
@@ -62,6 +63,7 @@ from loomworks.db.tables import (
     metadata,
     sessions,
 )
+from loomworks.db.tokens import token_person, token_use_noted
 from loomworks.db.triage import (
     PLAIN,
     Triage,
@@ -226,18 +228,44 @@ class BySession:
     token_hash: str
 
 
-# Who a statement is for: a person already known (the session was checked before, on the
-# primary: with replicas), or a session the statement checks (one database).
-Caller = uuid.UUID | BySession
+@dataclass(frozen=True)
+class ByToken:
+    """A caller known only by their personal access token's hash, found by the statement as
+    a session is (and the token's use noted there, at most once a minute: db/tokens.py)."""
+
+    token_hash: str
+
+
+# Who a statement is for: a person already known (the credential was checked before, on the
+# primary: with replicas), or a session or token the statement checks (one database).
+Caller = uuid.UUID | BySession | ByToken
+
+
+class KnownBy(StrEnum):
+    """How a statement finds its caller (statements are built once per way)."""
+
+    PERSON = "person"
+    SESSION = "session"
+    TOKEN = "token"  # noqa: S105 (a name, not a secret)
+
+
+def known_by_of(caller: Caller) -> KnownBy:
+    if isinstance(caller, BySession):
+        return KnownBy.SESSION
+    return KnownBy.TOKEN if isinstance(caller, ByToken) else KnownBy.PERSON
 
 
 class NotSignedIn(Exception):
-    """The caller's session is unknown, expired or revoked (checked inside the statement)."""
+    """The caller's session or token is unknown, expired or revoked (checked inside the
+    statement)."""
 
 
 @cache
-def _session_person() -> CTE:
-    """The person of the live session whose token hashes to :token_hash (no row: none)."""
+def _credential_person(known_by: KnownBy) -> CTE:
+    """The person of the live session, or of the live token (of a person not disabled),
+    whose secret hashes to :token_hash (no row: none)."""
+    if known_by == KnownBy.TOKEN:
+        return token_person(_TOKEN).cte("caller")
     return (
         select(sessions.c.person_id)
         .where(
@@ -249,27 +277,37 @@ def _session_person() -> CTE:
     )
 
 
-def _caller(by_session: bool) -> ColumnElement[uuid.UUID]:
-    """The caller's person id in a statement: a parameter, or the live session's person
-    (NULL when the session is not live, so every membership subquery is empty)."""
-    if not by_session:
+def _caller(known_by: KnownBy) -> ColumnElement[uuid.UUID]:
+    """The caller's person id in a statement: a parameter, or the person of the live session
+    or token (NULL when it is not live, so every membership subquery is empty)."""
+    if known_by == KnownBy.PERSON:
         return _PERSON
-    return select(_session_person().c.person_id).scalar_subquery()
+    return select(_credential_person(known_by).c.person_id).scalar_subquery()
 
 
-def _memberships(*, scoped: bool, by_session: bool) -> Select[tuple[uuid.UUID]]:
+def _noting_use(statement: Select[Any], known_by: KnownBy) -> Select[Any]:
+    """A statement that finds its caller by a token also notes the token's use (a writing
+    CTE, run whether or not anything reads it: db/tokens.token_use_noted)."""
+    if known_by != KnownBy.TOKEN:
+        return statement
+    return statement.add_cte(token_use_noted(_TOKEN))
+
+
+def _memberships(*, scoped: bool, known_by: KnownBy) -> Select[tuple[uuid.UUID]]:
     """The caller's engagements (only the filter's, when `scoped`)."""
     query = select(engagement_memberships.c.engagement_id).where(
-        engagement_memberships.c.person_id == _caller(by_session)
+        engagement_memberships.c.person_id == _caller(known_by)
     )
     if scoped:
         query = query.where(engagement_memberships.c.engagement_id == func.any(_ENGAGEMENTS))
     return query
 
 
-def _visible_engagements(zone: Zone, *, scoped: bool, by_session: bool) -> Select[tuple[uuid.UUID]]:
+def _visible_engagements(
+    zone: Zone, *, scoped: bool, known_by: KnownBy
+) -> Select[tuple[uuid.UUID]]:
     """The caller's engagements whose `zone` they see (needs_you: only where they may decide)."""
-    query = _memberships(scoped=scoped, by_session=by_session)
+    query = _memberships(scoped=scoped, known_by=known_by)
     # true() for a zone every member sees: SQLAlchemy drops it from the AND.
     return query.where(sees_zone(engagement_memberships.c.designation, zone))
 
@@ -312,7 +350,7 @@ def _candidates(
     *,
     after: bool,
     scoped: bool,
-    by_session: bool,
+    known_by: KnownBy,
     triage: Triage = PLAIN,
 ) -> Select[Any] | CompoundSelect[Any]:
     """(item_kind, item_id, sort_key) of the arm's first `fetch` rows for the caller in the
@@ -321,9 +359,9 @@ def _candidates(
     a filter to some engagements always walks; a search matches (_matching)."""
     if triage.search:
         zone = SOURCE_OF[arm.kind].zone
-        found = _found(zone, arm.kind, scoped=scoped, by_session=by_session, triage=triage)
+        found = _found(zone, arm.kind, scoped=scoped, known_by=known_by, triage=triage)
         return _matching(found, arm, sizes, after=after, triage=triage)
-    caller = _caller(by_session)
+    caller = _caller(known_by)
     slow = _per_engagement(arm, visible, sizes, after=after, caller=caller, triage=triage)
     if scoped:
         return slow
@@ -418,7 +456,7 @@ def _ways(arm: Arm, triage: Triage) -> tuple[ColumnElement[bool], ColumnElement[
 
 
 @lru_cache(maxsize=256)
-def _found(zone: Zone, kind: str, *, scoped: bool, by_session: bool, triage: Triage) -> CTE:
+def _found(zone: Zone, kind: str, *, scoped: bool, known_by: KnownBy, triage: Triage) -> CTE:
     """With `q`: (item_id, sort_key) of every row of the arm the caller sees (in their view:
     db/triage.kept) that matches `q` either way (_ways), each once. One query per way: apart,
     each is planned on its own index, where an OR of the two would be estimated as one wide
@@ -426,11 +464,11 @@ def _found(zone: Zone, kind: str, *, scoped: bool, by_session: bool, triage: Tri
     match anyway), so the matches are found once; cached, so both get the same CTE."""
     arm = next(arm for arm in _arms(zone) if arm.kind == kind)
     table = arm.table
-    visible = _visible_engagements(zone, scoped=scoped, by_session=by_session)
+    visible = _visible_engagements(zone, scoped=scoped, known_by=known_by)
     seen = [
         arm.where,
         _is_visible(table.c.engagement_id, visible),
-        *kept(arm.kind, table.c.id, _caller(by_session), triage),
+        *kept(arm.kind, table.c.id, _caller(known_by), triage),
     ]
     ways = [
         select(table.c.id.label("item_id"), arm.key.label("sort_key")).where(*seen, way)
@@ -514,11 +552,11 @@ def position_of(row: ZoneRow) -> Position:
     return Position(row.sort_key, row.item_id)
 
 
-def _standing(zone: Zone, *, scoped: bool, by_session: bool) -> list[ColumnElement[Any]]:
+def _standing(zone: Zone, *, scoped: bool, known_by: KnownBy) -> list[ColumnElement[Any]]:
     """Who the caller is (NULL: no live session), their version of the zone (the basis of its
     ETag: any change to what the zone shows them moves it; one index lookup) and how many
     filtered engagements they are not a member of."""
-    caller = _caller(by_session)
+    caller = _caller(known_by)
     versions = dashboard_person_versions.c
     version = (
         select(versions.version)
@@ -528,22 +566,22 @@ def _standing(zone: Zone, *, scoped: bool, by_session: bool) -> list[ColumnEleme
     return [
         caller.label("person_id"),
         func.coalesce(version, literal_column("0")).label("state"),
-        _missing(scoped=scoped, by_session=by_session).label("missing"),
+        _missing(scoped=scoped, known_by=known_by).label("missing"),
     ]
 
 
 def _head(
-    zone: Zone, arms: Sequence[Arm], *, scoped: bool, by_session: bool, triage: Triage
+    zone: Zone, arms: Sequence[Arm], *, scoped: bool, known_by: KnownBy, triage: Triage
 ) -> Subquery:
     """One row (a select of scalars, whatever the counters hold): _standing, and the zone's
     total_count for the caller from the counters, less what their snoozes and claimed
     filter leave out (db/triage.py); with `q`, the matches counted."""
-    visible = _visible_engagements(zone, scoped=scoped, by_session=by_session)
-    standing = _standing(zone, scoped=scoped, by_session=by_session)
+    visible = _visible_engagements(zone, scoped=scoped, known_by=known_by)
+    standing = _standing(zone, scoped=scoped, known_by=known_by)
     if triage.search:  # counted, not read from the counters
         matched = _search_total(
             [
-                _found(zone, arm.kind, scoped=scoped, by_session=by_session, triage=triage)
+                _found(zone, arm.kind, scoped=scoped, known_by=known_by, triage=triage)
                 for arm in arms
             ]
         )
@@ -559,17 +597,17 @@ def _head(
         .scalar_subquery()
     )
     kinds = [arm.kind for arm in arms]
-    total = zone_total(counted, kinds, visible, _caller(by_session), triage)
+    total = zone_total(counted, kinds, visible, _caller(known_by), triage)
     # No FROM: exactly one row whatever the total is made of (a claimed filter counts from
     # the claims alone; selected from the counters it would be one row per counter).
     return select(total.label("total_count"), *standing).subquery("head")
 
 
-def _missing(*, scoped: bool, by_session: bool) -> ColumnElement[int]:
+def _missing(*, scoped: bool, known_by: KnownBy) -> ColumnElement[int]:
     """How many engagements of the filter the caller is not a member of."""
     if not scoped:
         return literal_column("0", Integer)
-    members = _memberships(scoped=True, by_session=by_session).subquery()
+    members = _memberships(scoped=True, known_by=known_by).subquery()
     return (
         func.cardinality(_ENGAGEMENTS) - select(func.count()).select_from(members).scalar_subquery()
     )
@@ -586,24 +624,25 @@ def zone_statement(
     scoped: bool,
     kinds: tuple[str, ...],
     limit: int,
-    by_session: bool = False,
+    known_by: KnownBy = KnownBy.PERSON,
     triage: Triage = PLAIN,
 ) -> Select[Any]:
     """The one statement behind a zone, built once per shape: STATEMENT_HEAD, then the page
     (`limit` + 1 rows, to see whether more follow) in item_columns(zone) order; one row of
     NULLs after the head when the page is empty. `after` adds the cursor condition, `scoped`
     narrows the zone to the engagements of the filter, `kinds` (empty: all) to those kinds,
-    `by_session` finds the caller from their session (BySession). Parameters:
+    `known_by`: how the statement finds the caller (KnownBy). Parameters:
     zone_parameters().
 
     The page is cut from index-only candidates (kind, id, key) of every arm; only its rows
     are then read from their tables and joined to their engagement's name."""
     arms = _arms(zone, kinds)
-    counters = _head(zone, arms, scoped=scoped, by_session=by_session, triage=triage)
+    counters = _head(zone, arms, scoped=scoped, known_by=known_by, triage=triage)
     head = [counters.c[name] for name in STATEMENT_HEAD]
     if not arms:  # only kinds with no rows behind them yet
-        return select(*head, *(null().label(name) for name in item_columns(zone)))
-    visible = _visible_engagements(zone, scoped=scoped, by_session=by_session)
+        empty = select(*head, *(null().label(name) for name in item_columns(zone)))
+        return _noting_use(empty, known_by)
+    visible = _visible_engagements(zone, scoped=scoped, known_by=known_by)
     sizes = _Sizes.of(limit)
     candidates = union_all(
         *(
@@ -613,7 +652,7 @@ def zone_statement(
                 sizes,
                 after=after,
                 scoped=scoped,
-                by_session=by_session,
+                known_by=known_by,
                 triage=triage,
             )
             for arm in arms
@@ -627,7 +666,7 @@ def zone_statement(
     )
     rows = union_all(*(_payload(zone, arm, page) for arm in arms)).subquery("rows")
     columns = {**rows.c, "engagement_name": engagements.c.name.label("engagement_name")}
-    return (
+    statement = (
         select(*head, *(columns[name] for name in item_columns(zone)))
         .select_from(
             counters.outerjoin(rows, true()).outerjoin(
@@ -636,14 +675,15 @@ def zone_statement(
         )
         .order_by(*_in_order(rows.c.sort_key, rows.c.item_id, triage))
     )
+    return _noting_use(statement, known_by)
 
 
 @lru_cache(maxsize=256)
-def state_statement(zone: Zone, *, scoped: bool, by_session: bool = False) -> Select[Any]:
+def state_statement(zone: Zone, *, scoped: bool, known_by: KnownBy = KnownBy.PERSON) -> Select[Any]:
     """Only who the caller is, their version of the zone and the filter check (STANDING):
     what a poll with If-None-Match runs instead of the zone statement. The version covers
     every kind of the zone, so a kind filter needs nothing more."""
-    return select(*_standing(zone, scoped=scoped, by_session=by_session))
+    return _noting_use(select(*_standing(zone, scoped=scoped, known_by=known_by)), known_by)
 
 
 @lru_cache(maxsize=2048)
@@ -663,9 +703,9 @@ def zone_parameters(
     *, caller: Caller, after: Position | None, where: ZoneFilter = NO_FILTER
 ) -> dict[str, Any]:
     parameters: dict[str, Any] = (
-        {"token_hash": caller.token_hash}
-        if isinstance(caller, BySession)
-        else {"person_id": caller}
+        {"person_id": caller}
+        if isinstance(caller, uuid.UUID)
+        else {"token_hash": caller.token_hash}
     )
     if after is not None:
         parameters |= {"after_key": after.key, "after_id": after.item_id}
@@ -717,7 +757,7 @@ async def zone_state(
     pages. NotSignedIn for a session that is not live, NotAMember if the filter names an
     engagement they do not belong to."""
     statement = state_statement(
-        zone, scoped=bool(where.engagement_ids), by_session=isinstance(caller, BySession)
+        zone, scoped=bool(where.engagement_ids), known_by=known_by_of(caller)
     )
     parameters = zone_parameters(caller=caller, after=None, where=where)
     ((person_id, version, missing),) = await _run(conn, _sql(statement, conn.dialect, parameters))
@@ -739,7 +779,7 @@ def page_query(
         scoped=bool(where.engagement_ids),
         kinds=where.kinds,
         limit=limit,
-        by_session=isinstance(caller, BySession),
+        known_by=known_by_of(caller),
         triage=where.triage,
     )
     return _sql(statement, dialect, zone_parameters(caller=caller, after=after, where=where))
@@ -774,16 +814,16 @@ async def zone_page(
 
 
 @cache
-def counts_statement(*, by_session: bool) -> Select[Any]:
+def counts_statement(*, known_by: KnownBy) -> Select[Any]:
     """Who the caller is (NULL: no live session), then every engagement of theirs with its
     counters (one row of NULLs after the caller when they have none); needs_you counts only
     where the caller may decide (a viewer has nothing waiting)."""
-    me = select(_caller(by_session).label("person_id")).subquery("me")
+    me = select(_caller(known_by).label("person_id")).subquery("me")
     memberships = engagement_memberships.c
     counters = dashboard_counts.c
     visible = kind_seen(counters.item_kind, memberships.designation)
     # What the caller snoozed (left out) and how many of the rest are overdue (db/triage.py).
-    triaged = counts_adjustments(_caller(by_session), _OVERDUE_BEFORE)
+    triaged = counts_adjustments(_caller(known_by), _OVERDUE_BEFORE)
     theirs = (
         engagement_memberships.join(engagements, engagements.c.id == memberships.engagement_id)
         .outerjoin(
@@ -795,7 +835,7 @@ def counts_statement(*, by_session: bool) -> Select[Any]:
             & (triaged.c.item_kind == counters.item_kind),
         )
     )
-    return (
+    statement = (
         select(
             me.c.person_id,
             memberships.engagement_id,
@@ -810,6 +850,7 @@ def counts_statement(*, by_session: bool) -> Select[Any]:
         .select_from(me.outerjoin(theirs, memberships.person_id == me.c.person_id))
         .order_by(engagements.c.name, memberships.engagement_id, counters.item_kind)
     )
+    return _noting_use(statement, known_by)
 
 
 async def counts_of(
@@ -817,7 +858,7 @@ async def counts_of(
 ) -> list[CountRow]:
     """Every engagement of the caller with its counters, in one statement (NotSignedIn for a
     session that is not live)."""
-    statement = counts_statement(by_session=isinstance(caller, BySession))
+    statement = counts_statement(known_by=known_by_of(caller))
     parameters = zone_parameters(caller=caller, after=None) | {"overdue_before": overdue_before}
     rows = await _run(conn, _sql(statement, conn.dialect, parameters))
     if rows[0][0] is None:

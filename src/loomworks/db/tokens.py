@@ -11,7 +11,18 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, func, insert, literal_column, or_, select, update
+from sqlalchemy import (
+    CTE,
+    ColumnElement,
+    Row,
+    Select,
+    func,
+    insert,
+    literal_column,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from loomworks.core.states import TokenScope
@@ -65,6 +76,37 @@ def _token(row: Row[Any, Any, Any, Any, Any, Any]) -> AccessToken:
 
 def _live() -> list[ColumnElement[bool]]:
     return [access_tokens.c.revoked_at.is_(None), access_tokens.c.expires_at > func.now()]
+
+
+def _use_noted(which: ColumnElement[bool]) -> CTE:
+    """Notes the use of the live token `which` selects, at most once a LAST_USED_EVERY: a
+    writing CTE (RETURNING its id), so the statement that checks the token notes it too."""
+    last_used = access_tokens.c.last_used_at
+    return (
+        update(access_tokens)
+        .where(
+            which,
+            *_live(),
+            or_(last_used.is_(None), last_used < func.now() - literal_column(_interval())),
+        )
+        .values(last_used_at=func.now())
+        .returning(access_tokens.c.id)
+        .cte("touched")
+    )
+
+
+def token_person(hashed: ColumnElement[str]) -> Select[tuple[uuid.UUID]]:
+    """The person of the live token whose secret hashes to `hashed`, unless disabled: what a
+    dashboard statement checks a bearer token by (db/dashboard.py, one round trip)."""
+    return (
+        select(access_tokens.c.person_id)
+        .join(persons, persons.c.id == access_tokens.c.person_id)
+        .where(access_tokens.c.token_hash == hashed, *_live(), persons.c.disabled_at.is_(None))
+    )
+
+
+def token_use_noted(hashed: ColumnElement[str]) -> CTE:
+    return _use_noted(access_tokens.c.token_hash == hashed)
 
 
 async def create_token(
@@ -139,19 +181,7 @@ async def bearer_for(conn: AsyncConnection, secret: str) -> Bearer | None:
         .where(access_tokens.c.token_hash == token_hash(secret), *_live())
         .cte("found")
     )
-    touched = (
-        update(access_tokens)
-        .where(
-            access_tokens.c.id == found.c.id,
-            or_(
-                found.c.last_used_at.is_(None),
-                found.c.last_used_at < func.now() - literal_column(_interval(LAST_USED_EVERY)),
-            ),
-        )
-        .values(last_used_at=func.now())
-        .returning(access_tokens.c.id)
-        .cte("touched")
-    )
+    touched = _use_noted(access_tokens.c.id == found.c.id)
     noted = select(func.count()).select_from(touched).scalar_subquery()
     row = (
         await conn.execute(
@@ -171,5 +201,5 @@ async def bearer_for(conn: AsyncConnection, secret: str) -> Bearer | None:
     return Bearer(Person(*person), token_id, frozenset(TokenScope(s) for s in scopes))
 
 
-def _interval(every: timedelta) -> str:
-    return f"interval '{int(every.total_seconds())} seconds'"
+def _interval() -> str:
+    return f"interval '{int(LAST_USED_EVERY.total_seconds())} seconds'"

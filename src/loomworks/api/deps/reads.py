@@ -17,13 +17,17 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from loomworks.api.deps.connections import Conn
 from loomworks.api.deps.session import (
+    SESSION_ENDED,
+    TOKEN_ENDED,
     BearerToken,
     CurrentPerson,
     SessionToken,
     identify,
+    presented_secret,
     presented_token,
 )
-from loomworks.db.dashboard import BySession, Caller
+from loomworks.api.http.errors import NotAuthenticated
+from loomworks.db.dashboard import BySession, ByToken, Caller, NotSignedIn
 from loomworks.db.people import Person
 from loomworks.db.replicas import ReadRouter, Replica, fence_write
 from loomworks.platform.faults import connection, is_unavailable
@@ -102,17 +106,26 @@ class DashboardCaller:
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[CallerRead]:
-        """For the dashboard's reads, whose statements can check the session themselves. On
-        one database, with a session cookie: a pooled connection in autocommit (no BEGIN or
-        ROLLBACK of its own) and the session token's hash, so the read is one round trip,
-        the session check included. With a bearer token, or with replicas: as ReadConn, the
-        credential checked on the primary first (where read-your-writes learns the caller's
-        last write), the read where it may run."""
+        """For the dashboard's reads, whose statements can check the credential themselves.
+        On one database: a pooled connection in autocommit (no BEGIN or ROLLBACK of its own)
+        and the session's or the bearer token's hash, so the read is one round trip, the
+        check included (401 when the statement finds no live one). With replicas: as
+        ReadConn, the credential checked on the primary first (where read-your-writes learns
+        the caller's last write), the read where it may run."""
         request, token, bearer = self.request, self.token, self.bearer
-        if bearer is None and not _read_router(request).replicas:
-            caller = BySession(token_hash(presented_token(token)))
+        if not _read_router(request).replicas:
+            caller = (
+                ByToken(token_hash(presented_secret(bearer)))
+                if bearer is not None
+                else BySession(token_hash(presented_token(token)))
+            )
             async with connection(request.app.state.autocommit_engine) as conn:
-                yield CallerRead(conn, caller)
+                try:
+                    yield CallerRead(conn, caller)
+                except NotSignedIn:
+                    raise NotAuthenticated(
+                        SESSION_ENDED if bearer is None else TOKEN_ENDED
+                    ) from None
             return
         async with connection(request.app.state.engine) as primary:
             me = (await identify(primary, token, bearer)).person

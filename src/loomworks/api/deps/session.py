@@ -14,7 +14,7 @@ from loomworks.api.deps.connections import Conn, Engine
 from loomworks.api.http.errors import Forbidden, NotAuthenticated
 from loomworks.core.states import TokenScope
 from loomworks.db.people import Person, person_for_token
-from loomworks.db.tokens import Bearer, bearer_for
+from loomworks.db.tokens import TOKEN_PREFIX, Bearer, bearer_for
 from loomworks.platform.security import token_hash
 
 SESSION_COOKIE = "loomworks_session"
@@ -46,6 +46,19 @@ READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 SESSION_ENDED = "Session is unknown, expired or signed out; sign in again."
 
 
+# The 401 for a bearer token that is unknown, expired or revoked.
+TOKEN_ENDED = "Token is unknown, expired or revoked."  # noqa: S105 (a message)
+
+
+def presented_secret(bearer: HTTPAuthorizationCredentials) -> str:
+    """The personal access token the request presents; NotAuthenticated for one that cannot
+    be ours (too long, or not `lw_...`), before anything asks the database."""
+    secret = bearer.credentials
+    if len(secret) > MAX_TOKEN_LENGTH or not secret.startswith(TOKEN_PREFIX):
+        raise NotAuthenticated(TOKEN_ENDED)
+    return secret
+
+
 def presented_token(token: str | None) -> str:
     """The session token the request presents; NotAuthenticated when there is none, or one
     too long to be ours (checked before anything asks the database)."""
@@ -67,11 +80,9 @@ async def identify(
 ) -> Caller:
     """The caller behind the bearer token if there is one, else behind the session cookie."""
     if bearer is not None:
-        found = None
-        if len(bearer.credentials) <= MAX_TOKEN_LENGTH:
-            found = await bearer_for(conn, bearer.credentials)
+        found = await bearer_for(conn, presented_secret(bearer))
         if found is None:
-            raise NotAuthenticated("Token is unknown, expired or revoked.")
+            raise NotAuthenticated(TOKEN_ENDED)
         return Caller(found.person, found)
     person = await person_for_token(conn, presented_token(token))
     if person is None:

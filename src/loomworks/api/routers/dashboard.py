@@ -16,10 +16,9 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from loomworks.api.deps import AppSettings, DashboardRead
 from loomworks.api.deps.connections import get_cursor_key, get_settings
 from loomworks.api.deps.reads import DashboardCaller
-from loomworks.api.deps.session import SESSION_ENDED
 from loomworks.api.http.conditional import entity_tag, matches, not_modified, poll_headers
 from loomworks.api.http.cursor import decode_cursor, encode_cursor
-from loomworks.api.http.errors import BadCursor, NotAuthenticated, NotFound
+from loomworks.api.http.errors import BadCursor, NotFound
 from loomworks.api.http.paging import Cursor, Limit
 from loomworks.api.http.responses import JSONBody
 from loomworks.api.routers.triage import triage_of
@@ -31,7 +30,6 @@ from loomworks.core.zones import ZONES, ZoneSpec
 from loomworks.db.dashboard import (
     NO_FILTER,
     NotAMember,
-    NotSignedIn,
     ZoneFilter,
     counts_of,
     zone_page,
@@ -62,13 +60,11 @@ POLLED: dict[int | str, dict[str, Any]] = {
 
 @contextmanager
 def _answers() -> Iterator[None]:
-    """What the statements found about the caller, as HTTP: a session that is not live is
-    401, a filter naming an engagement they are not a member of is 404 (the statements say
-    the first before the second, as the dependencies did when they checked in turn)."""
+    """What the statements found about the caller, as HTTP: a filter naming an engagement
+    they are not a member of is 404 (a session or token that is not live is 401 before it,
+    from DashboardCaller.read, as when the dependencies checked them in turn)."""
     try:
         yield
-    except NotSignedIn:
-        raise NotAuthenticated(SESSION_ENDED) from None
     except NotAMember:
         raise NotFound() from None
 
