@@ -100,16 +100,17 @@ def _waiting(source: Source) -> ColumnElement[bool]:
 
 def claim_join(kind: str, item_id: ColumnElement[uuid.UUID]) -> LateralFromClause:
     """The item's claim and its holder (claimer_id, claimer_name, claimed_until), joined after
-    the cut (db/dashboard._payload) by the claim's key, row by row: the claimer is read only
-    for a claimed item, however few claims the planner expects."""
-    claim, claimer = claims.alias("claim"), persons.alias("claimer")
+    the cut (db/dashboard._payload) by the claim's key, row by row: the claimer's name is
+    read only for a claimed item (a join to persons was planned as a scan of every person
+    per page row while claims were few)."""
+    claim = claims.alias("claim")
+    claimer_name = select(persons.c.display_name).where(persons.c.id == claim.c.person_id)
     return (
         select(
-            claimer.c.id.label("claimer_id"),
-            claimer.c.display_name.label("claimer_name"),
+            claim.c.person_id.label("claimer_id"),
+            claimer_name.scalar_subquery().label("claimer_name"),
             claim.c.claimed_until,
         )
-        .join_from(claim, claimer, claimer.c.id == claim.c.person_id)
         .where(claim.c.item_kind == _kind(kind), claim.c.item_id == item_id)
         .lateral(f"{kind}_claim")
     )
