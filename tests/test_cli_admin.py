@@ -21,9 +21,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from loomworks.cli import main
 from loomworks.core.webhooks import OWNER_DISABLED
-from loomworks.db.people import Person
 from loomworks.db.tables import webhook_deliveries, webhooks
-from loomworks.db.webhooks import create_webhook, queue_ping, webhooks_of
+from loomworks.db.webhooks import webhooks_of
 from tests.fixtures.data import (
     make_engagement,
     make_person,
@@ -31,6 +30,7 @@ from tests.fixtures.data import (
     make_shape,
     make_shaping_job,
 )
+from tests.fixtures.webhooks import pinged_webhook
 
 PASSWORD = "a-long-enough-secret"
 
@@ -259,18 +259,6 @@ async def test_disable_ends_sessions_and_sign_in_until_enabled(
     assert (await client.post("/auth/login", json=login)).status_code == 204
 
 
-async def _webhook_with_a_pending_delivery(db: AsyncConnection, person: Person) -> None:
-    hook = await create_webhook(
-        db,
-        person_id=person.id,
-        url="http://93.184.216.34/hook",
-        secret="lwhook_test",
-        events=["needs_you.arrived"],
-        engagement_ids=None,
-    )
-    assert await queue_ping(db, person_id=person.id, webhook_id=hook.id) is not None
-
-
 async def _count(db: AsyncConnection, table: object) -> int:
     return int((await db.execute(select(func.count()).select_from(table))).scalar_one())  # type: ignore[arg-type]
 
@@ -279,7 +267,7 @@ async def test_disable_switches_webhooks_off_and_enable_leaves_them_off(
     database_url: str, db: AsyncConnection
 ) -> None:
     ada = await make_person(db, "ada@example.test")
-    await _webhook_with_a_pending_delivery(db, ada)
+    await pinged_webhook(db, ada.id, events=["needs_you.arrived"])
     out = await _ok(database_url, "person", "disable", ada.email)
     assert "1 webhook switched off" in out
     (hook,) = await webhooks_of(db, person_id=ada.id)
@@ -299,7 +287,7 @@ async def test_remove_a_person_and_rename_and_remove_an_engagement(
     token = await make_session(db, ada)
     harbour = await make_engagement(db, "Harbour", member=ada, designation="operator")
     await make_engagement(db, "Bay")
-    await _webhook_with_a_pending_delivery(db, ada)
+    await pinged_webhook(db, ada.id, events=["needs_you.arrived"])
     assert "1 session signed out" in await _ok(database_url, "person", "remove", ada.email)
     assert (await _count(db, webhooks), await _count(db, webhook_deliveries)) == (0, 0)
     client.cookies.set("loomworks_session", token)

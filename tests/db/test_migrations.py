@@ -31,9 +31,9 @@ from loomworks.db.counters import (
 from loomworks.db.people import DISABLED_WEBHOOKS_FUNCTION_SQL
 from loomworks.db.search import FUNCTION_SQL
 from loomworks.db.tables import metadata, webhook_deliveries, webhooks
-from loomworks.db.webhooks import create_webhook, queue_ping
 from loomworks.platform.migrate import alembic_config, downgrade_to_base, upgrade_to_head
 from tests.fixtures.data import make_person
+from tests.fixtures.webhooks import pinged_webhook
 
 # Indexes on expressions (the search indexes): Alembic compares their text, which PostgreSQL
 # rewrites (casts, brackets), so test_expression_indexes_match_table_metadata compares them.
@@ -216,15 +216,7 @@ async def test_the_migration_switches_off_webhooks_of_people_disabled_before_it(
             hooks = {}
             for name in ("gone", "here"):
                 person = await make_person(conn, name=name)
-                hook = await create_webhook(
-                    conn,
-                    person_id=person.id,
-                    url="http://93.184.216.34/hook",
-                    secret="lwhook_test",
-                    events=["job.failed"],
-                    engagement_ids=None,
-                )
-                await queue_ping(conn, person_id=person.id, webhook_id=hook.id)
+                hook = await pinged_webhook(conn, person.id)
                 hooks[name] = hook.id
             await conn.execute(
                 text("UPDATE persons SET disabled_at = now() WHERE display_name = 'gone'")

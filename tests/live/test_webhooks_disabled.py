@@ -23,7 +23,7 @@ from loomworks.cli import main
 from loomworks.core.webhooks import OWNER_DISABLED
 from loomworks.db.people import Person
 from loomworks.db.tables import webhook_attempts, webhook_deliveries, webhooks
-from loomworks.db.webhooks import Outcome, claim_due, create_webhook, queue_ping, record_attempt
+from loomworks.db.webhooks import Outcome, claim_due, queue_ping, record_attempt
 from loomworks.live.webhooks import WebhookSender
 from loomworks.platform.settings import Settings
 from tests.fixtures.data import (
@@ -36,7 +36,7 @@ from tests.fixtures.data import (
     make_shaping_job,
 )
 from tests.fixtures.receiver import Receiver, eventually
-from tests.fixtures.webhooks import client_of, ping, running, subscribe
+from tests.fixtures.webhooks import client_of, ping, pinged_webhook, running, subscribe
 
 # How the person is disabled (and enabled): the admin command, or SQL straight to the table.
 HOW = ["cli", "sql"]
@@ -253,15 +253,7 @@ async def test_an_answer_coming_back_after_the_disable_does_not_switch_the_webho
     answer is recorded, and a 2xx neither completes the ended delivery nor turns the webhook
     back on (as a ping's would)."""
     ada = await make_person(db)
-    hook = await create_webhook(
-        db,
-        person_id=ada.id,
-        url="http://93.184.216.34/hook",
-        secret="lwhook_test",
-        events=["job.failed"],
-        engagement_ids=None,
-    )
-    await queue_ping(db, person_id=ada.id, webhook_id=hook.id)
+    await pinged_webhook(db, ada.id)
     (claimed,) = await claim_due(db, limit=10, lease=timedelta(seconds=60))
     assert claimed.in_scope
     await set_disabled("sql", db, ada, disabled=True)
