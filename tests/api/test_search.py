@@ -128,6 +128,12 @@ async def test_length_and_empty(client: httpx.AsyncClient, db: AsyncConnection) 
     everything = await _zone(client, "needs_you", q="")
     assert everything == await _zone(client, "needs_you")
     assert everything["total_count"] == 2
+    # What is refused, the document says (a client generating from it sends no NUL).
+    paths = (await client.get("/openapi.json")).json()["paths"]
+    for zone in ("active", "needs_you", "recent"):
+        for path in (f"/me/dashboard/{zone}", f"/engagements/{{engagement_id}}/dashboard/{zone}"):
+            (q,) = [p for p in paths[path]["get"]["parameters"] if p["name"] == "q"]
+            assert q["schema"]["maxLength"] == 200 and q["schema"]["pattern"] == "^[^\\u0000]*$"
 
 
 async def test_q_combines_with_kind_engagement_claimed_and_order(

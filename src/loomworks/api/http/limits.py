@@ -98,13 +98,12 @@ def storable(text: str) -> str:
     return text
 
 
+# What the schema says of text that `storable` checks: no NUL (lone surrogates cannot be
+# written in a JSON Schema pattern).
+NO_NUL = {"pattern": "^[^\\u0000]*$"}
+
 # Every free-text field of a request body is SafeText, so NUL and lone surrogates are a 422.
-# The schema says so for NUL (lone surrogates cannot be written in a JSON Schema pattern).
-SafeText = Annotated[
-    str,
-    AfterValidator(storable),
-    Field(json_schema_extra={"pattern": "^[^\\u0000]*$"}),
-]
+SafeText = Annotated[str, AfterValidator(storable), Field(json_schema_extra=NO_NUL)]
 
 
 def _printable(value: str | int) -> str | int:

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from loomworks.api.deps import AppSettings, Conn, CurrentPerson, DecidingMember, WriteFence
 from loomworks.api.http.csrf import SameSite
 from loomworks.api.http.errors import Conflict, Forbidden, NotFound
-from loomworks.api.http.limits import storable
+from loomworks.api.http.limits import NO_NUL, storable
 from loomworks.api.schemas.decisions import PersonRef
 from loomworks.api.schemas.errors import errors
 from loomworks.api.schemas.triage import (
@@ -62,6 +62,7 @@ Search = Annotated[
         max_length=MAX_QUERY_LENGTH,
         description="only items whose label or engagement name contains this text (any case;"
         " % and _ match themselves; empty: no filter)",
+        json_schema_extra=NO_NUL,
     ),
 ]
 
