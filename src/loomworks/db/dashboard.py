@@ -121,9 +121,8 @@ class Arm:
     where: ColumnElement[bool]
     payload: dict[str, ColumnElement[Any]]
     label: ColumnElement[str]  # what `q` searches of its label (db/search.py)
-    claim: (
-        LateralFromClause | None
-    )  # needs_you: the item's claim, joined to its rows (db/triage.py)
+    # needs_you: the item's claim, joined to its rows (db/triage.claim_join)
+    claim: LateralFromClause | None
 
 
 def _arm(source: Source) -> Arm:

@@ -32,6 +32,7 @@ from loomworks.platform.security import new_session_token, token_hash
 
 TOKEN_PREFIX = "lw_"  # noqa: S105 (a prefix, not a secret)
 LAST_USED_EVERY = timedelta(minutes=1)
+_LAST_USED_INTERVAL = f"interval '{int(LAST_USED_EVERY.total_seconds())} seconds'"
 
 
 @dataclass(frozen=True)
@@ -87,7 +88,7 @@ def _use_noted(which: ColumnElement[bool]) -> CTE:
         .where(
             which,
             *_live(),
-            or_(last_used.is_(None), last_used < func.now() - literal_column(_interval())),
+            or_(last_used.is_(None), last_used < func.now() - literal_column(_LAST_USED_INTERVAL)),
         )
         .values(last_used_at=func.now())
         .returning(access_tokens.c.id)
@@ -173,11 +174,10 @@ async def revoke_tokens_of(conn: AsyncConnection, *, person_id: uuid.UUID) -> in
 
 async def bearer_for(conn: AsyncConnection, secret: str) -> Bearer | None:
     """The live token behind `secret` with its person, in one statement that also notes its
-    use (at most once a minute)."""
-    if not secret.startswith(TOKEN_PREFIX):
-        return None
+    use (at most once a minute). `secret` has the token's form (api/deps/session.py checks
+    it before asking)."""
     found = (
-        select(access_tokens.c.id, access_tokens.c.scopes, access_tokens.c.last_used_at)
+        select(access_tokens.c.id, access_tokens.c.scopes)
         .where(access_tokens.c.token_hash == token_hash(secret), *_live())
         .cte("found")
     )
@@ -199,7 +199,3 @@ async def bearer_for(conn: AsyncConnection, secret: str) -> Bearer | None:
         # else of the request is committed with it.
         await conn.commit()
     return Bearer(Person(*person), token_id, frozenset(TokenScope(s) for s in scopes))
-
-
-def _interval() -> str:
-    return f"interval '{int(LAST_USED_EVERY.total_seconds())} seconds'"
