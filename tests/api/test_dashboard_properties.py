@@ -11,7 +11,7 @@ random page sizes, and every walk must return exactly what the model predicts, i
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -31,6 +31,7 @@ from loomworks.core.states import (
     RenderState,
     ShapeState,
 )
+from loomworks.db import dashboard
 from loomworks.db.people import issue_session
 from loomworks.db.tables import (
     assertions,
@@ -431,6 +432,48 @@ async def test_walks_match_model(
         expected = model(portfolio, zone)
         await walk_matches(client, zone, limit, engagement_ids, expected)
         event(f"{zone}: {describe(expected, limit)}")
+
+
+@pytest.fixture
+def narrow_windows(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Each arm's fast-path window (db/dashboard._fast_or_slow) cut down to the page's own
+    rows (window = limit + 1): these small portfolios then overflow it, so walks cross both
+    paths and the choice between them (the service's window of 1,000+ rows never overflows
+    here)."""
+    monkeypatch.setattr(dashboard, "MIN_WINDOW", 1)
+    monkeypatch.setattr(dashboard, "WINDOW_PER_ROW", 1)
+    dashboard.zone_statement.cache_clear()  # statements are built once per shape
+    yield
+    dashboard.zone_statement.cache_clear()
+
+
+@settings(PROPERTY_SETTINGS, max_examples=60)
+@given(
+    portfolio=portfolios(),
+    zone_limits=st.fixed_dictionaries({zone: limits for zone in ZONES}),
+    oldest=st.booleans(),
+)
+async def test_walks_through_narrow_windows_match_model(
+    client: httpx.AsyncClient,
+    db: AsyncConnection,
+    narrow_windows: None,
+    portfolio: Portfolio,
+    zone_limits: dict[str, int],
+    oldest: bool,
+) -> None:
+    """Whether an arm's page comes from its window or from the walk per engagement, the walk
+    (in needs_you, in either order) is the model's."""
+    engagement_ids = await load(client, db, portfolio)
+    for zone, limit in zone_limits.items():
+        expected = model(portfolio, zone)
+        filters: dict[str, Any] = {}
+        if zone == "needs_you" and oldest:
+            filters["order"] = "oldest"
+            expected = expected[::-1]
+        await walk_matches(client, zone, limit, engagement_ids, expected, **filters)
+        mine = {item.id for item in expected}
+        others = sum(1 for row in portfolio.rows if row.id not in mine)
+        event(f"{zone}: {'with rows it does not show' if others else 'only rows it shows'}")
 
 
 async def walk_matches(
