@@ -33,11 +33,12 @@ from loomworks.db.people import (
     all_persons,
     create_person,
     decisions_by,
+    disable_person,
+    enable_person,
     issue_session,
     person_by_email,
     remove_person,
     revoke_sessions_of,
-    set_disabled,
     set_password,
 )
 from loomworks.db.tokens import revoke_token, revoke_tokens_of, tokens_of
@@ -323,21 +324,19 @@ def _person_toggle(settings: Settings, args: argparse.Namespace) -> None:
     async def work(conn: AsyncConnection) -> None:
         person = await _person_or_fail(conn, args.email)
         if not args.disabled:
-            await set_disabled(conn, person_id=person.id, disabled=False)
+            await enable_person(conn, person_id=person.id)
             # Their webhooks stay off (see db/people.py): they turn each back on with a ping.
             off = await count_webhooks(conn, person_id=person.id, active=False)
             stay, them = ("stays", "it") if off == 1 else ("stay", "them")
             note = f"; {_count(off, 'webhook')} {stay} off until they ping {them}" if off else ""
             print(f"{person.email} may sign in again{note}")
             return
-        # The trigger behind set_disabled switches every one of these off.
-        switched = await count_webhooks(conn, person_id=person.id, active=True)
-        await set_disabled(conn, person_id=person.id, disabled=True)
-        ended = await revoke_sessions_of(conn, person_id=person.id)
-        revoked = await revoke_tokens_of(conn, person_id=person.id)
+        # The trigger on persons.disabled_at ends what this counts (db/people.py).
+        ended = await disable_person(conn, person_id=person.id)
         print(
-            f"{person.email} is disabled; {_sessions(ended)} signed out, "
-            f"{_count(revoked, 'token')} revoked, {_count(switched, 'webhook')} switched off"
+            f"{person.email} is disabled; {_sessions(ended.sessions)} signed out, "
+            f"{_count(ended.tokens, 'token')} revoked, "
+            f"{_count(ended.webhooks, 'webhook')} switched off"
         )
 
     _with_database(settings, work)

@@ -7,11 +7,11 @@ import time
 from datetime import timedelta
 
 import httpx
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from loomworks.db.tables import sessions
-from tests.fixtures.data import PASSWORD, make_person, make_session
+from loomworks.db.tables import persons, sessions
+from tests.fixtures.data import PASSWORD, make_engagement, make_person, make_session
 
 
 async def test_anonymous_me_is_401_json(client: httpx.AsyncClient) -> None:
@@ -118,3 +118,25 @@ async def test_secure_cookie_when_configured(
         "/auth/login", json={"email": "ada@example.test", "password": PASSWORD}
     )
     assert "secure" in response.headers["set-cookie"].lower()
+
+
+async def test_a_disabled_persons_session_is_401_on_the_dashboard_too(
+    client: httpx.AsyncClient, db: AsyncConnection
+) -> None:
+    """A session of a disabled person that nobody revoked (issued while they were disabled,
+    as `loomworks session issue` would) is refused where the dependencies check it and where
+    a zone's statement does."""
+    person = await make_person(db)
+    harbour = await make_engagement(db, "Harbour", member=person)
+    await db.execute(update(persons).values(disabled_at=func.now()))
+    client.cookies.set("loomworks_session", await make_session(db, person))
+    paths = [
+        "/me",
+        "/me/dashboard/needs_you",
+        "/me/dashboard/counts",
+        f"/engagements/{harbour}/dashboard/needs_you",
+    ]
+    for path in paths:
+        for headers in ({}, {"if-none-match": "*"}):
+            response = await client.get(path, headers=headers)
+            assert response.status_code == 401, (path, response.text)

@@ -151,7 +151,7 @@ async def test_revoked_expired_disabled_and_bad_tokens_are_401_at_once(
     await _refused(client, str(second["token"]))
     assert [t["id"] for t in (await client.get("/me/tokens")).json()["items"]] == [third["id"]]
     client.cookies.clear()
-    # A disabled person's token is refused even if nobody revoked it (disabled in SQL).
+    # A disabled person's token is refused (disabled in SQL, which also revokes it).
     await db.execute(update(persons).where(persons.c.id == me.id).values(disabled_at=func.now()))
     await _refused(client, str(third["token"]))
     for bad in ["lw_nope", "x" * 5000, "not-ours"]:

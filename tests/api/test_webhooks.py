@@ -186,8 +186,7 @@ async def test_cross_site_changes_are_403(
 async def test_a_disabled_person_can_neither_list_nor_ping_nor_read_deliveries(
     client: httpx.AsyncClient, db: AsyncConnection
 ) -> None:
-    """Disabled straight in the table: their session and token are still unrevoked, and
-    still refused."""
+    """Disabled straight in the table (which also revokes their session and token)."""
     ada = await make_person(db)
     me = as_(await make_session(db, ada))
     webhook_id = (await create(client, me)).json()["id"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+from datetime import timedelta
 from typing import Any
 
 from alembic import command
@@ -10,9 +12,10 @@ from alembic.migration import MigrationContext
 from sqlalchemy import Column, Index, TextClause, inspect, select, text
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.schema import CreateIndex
 
+from loomworks.core.states import TokenScope
 from loomworks.core.webhooks import OWNER_DISABLED, outbox_by_registry
 from loomworks.db import outbox
 from loomworks.db.counters import (
@@ -28,11 +31,12 @@ from loomworks.db.counters import (
     membership_versions_sql,
     truncate_function_sql,
 )
-from loomworks.db.people import DISABLED_WEBHOOKS_FUNCTION_SQL
+from loomworks.db.people import DISABLED_FUNCTION_SQL
 from loomworks.db.search import FUNCTION_SQL
-from loomworks.db.tables import metadata, webhook_deliveries, webhooks
+from loomworks.db.tables import access_tokens, metadata, sessions, webhook_deliveries, webhooks
+from loomworks.db.tokens import create_token
 from loomworks.platform.migrate import alembic_config, downgrade_to_base, upgrade_to_head
-from tests.fixtures.data import make_person
+from tests.fixtures.data import make_person, make_session
 from tests.fixtures.webhooks import pinged_webhook
 
 # Indexes on expressions (the search indexes): Alembic compares their text, which PostgreSQL
@@ -185,18 +189,14 @@ async def test_search_function_is_what_the_code_declares(engine: AsyncEngine) ->
     assert installed == FUNCTION_SQL.split("$$")[1]
 
 
-async def test_disabling_a_person_switches_their_webhooks_off_as_the_code_declares(
-    engine: AsyncEngine,
-) -> None:
+async def test_disabling_a_person_does_what_the_code_declares(engine: AsyncEngine) -> None:
     """The function behind the trigger on persons.disabled_at, as migrated, is db/people.py's
     (a migration keeps a frozen copy; a change to either without the other fails here)."""
     async with engine.connect() as conn:
         installed = (
-            await conn.execute(
-                text("SELECT prosrc FROM pg_proc WHERE proname = 'person_disabled_webhooks_off'")
-            )
+            await conn.execute(text("SELECT prosrc FROM pg_proc WHERE proname = 'person_disabled'"))
         ).scalar_one()
-    assert installed == DISABLED_WEBHOOKS_FUNCTION_SQL.split("$$")[1]
+    assert installed == DISABLED_FUNCTION_SQL.split("$$")[1]
 
 
 async def test_the_migration_switches_off_webhooks_of_people_disabled_before_it(
@@ -235,3 +235,50 @@ async def test_the_migration_switches_off_webhooks_of_people_disabled_before_it(
             hooks["here"]: (True, None),
         }
         assert dict(states.all()) == {hooks["gone"]: "failed", hooks["here"]: "pending"}
+
+
+async def test_the_migration_revokes_sessions_and_tokens_of_people_disabled_before_it(
+    engine: AsyncEngine,
+) -> None:
+    """A person disabled in SQL before 0019 kept live (refused) sessions and tokens, which
+    clearing disabled_at would have revived: after it they are revoked; an enabled
+    person's are untouched."""
+
+    def downgrade(sync_conn: Connection) -> None:
+        command.downgrade(alembic_config(sync_conn), "0018")
+
+    async with engine.connect() as conn:
+        await conn.run_sync(downgrade)
+        await conn.commit()
+    try:
+        async with engine.begin() as conn:
+            people = {}
+            for name in ("gone", "here"):
+                person = await make_person(conn, name=name)
+                await make_session(conn, person)
+                await create_token(
+                    conn,
+                    person_id=person.id,
+                    name="bot",
+                    scopes=(TokenScope.READ,),
+                    lifetime=timedelta(days=1),
+                )
+                people[person.id] = name
+            await conn.execute(
+                text("UPDATE persons SET disabled_at = now() WHERE display_name = 'gone'")
+            )
+            # 0018's trigger refused them but did not revoke them.
+            assert await _revoked(conn, people) == {("gone", False), ("here", False)}
+    finally:
+        await upgrade_to_head(engine)
+    async with engine.connect() as conn:
+        assert await _revoked(conn, people) == {("gone", True), ("here", False)}
+
+
+async def _revoked(conn: AsyncConnection, people: dict[uuid.UUID, str]) -> set[tuple[str, bool]]:
+    """(person, revoked) of every session and token, for the people named in `people`."""
+    found = set()
+    for table in (sessions, access_tokens):
+        rows = await conn.execute(select(table.c.person_id, table.c.revoked_at.is_not(None)))
+        found |= {(people[person_id], revoked) for person_id, revoked in rows}
+    return found

@@ -61,6 +61,7 @@ from loomworks.db.tables import (
     engagement_memberships,
     engagements,
     metadata,
+    persons,
     sessions,
 )
 from loomworks.db.tokens import token_person, token_use_noted
@@ -261,16 +262,19 @@ class NotSignedIn(Exception):
 
 @cache
 def _credential_person(known_by: KnownBy) -> CTE:
-    """The person of the live session, or of the live token (of a person not disabled),
-    whose secret hashes to :token_hash (no row: none)."""
+    """The person (not disabled) of the live session, or of the live token, whose secret
+    hashes to :token_hash (no row: none), as the dependencies check them (db/people.py
+    person_for_token, db/tokens.py bearer_for)."""
     if known_by == KnownBy.TOKEN:
         return token_person(_TOKEN).cte("caller")
     return (
         select(sessions.c.person_id)
+        .join(persons, persons.c.id == sessions.c.person_id)
         .where(
             sessions.c.token_hash == _TOKEN,
             sessions.c.revoked_at.is_(None),
             sessions.c.expires_at > func.now(),
+            persons.c.disabled_at.is_(None),
         )
         .cte("caller")
     )

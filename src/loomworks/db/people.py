@@ -1,5 +1,5 @@
 """Persons, sessions and memberships: the identity side of the substrate, and what disabling a
-person switches off at once, whoever does it (a trigger on persons.disabled_at)."""
+person ends at once, whoever does it (a trigger on persons.disabled_at)."""
 
 from __future__ import annotations
 
@@ -7,18 +7,30 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, and_, delete, func, insert, select, update
+from sqlalchemy import (
+    ColumnElement,
+    ScalarSelect,
+    Table,
+    and_,
+    delete,
+    func,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from loomworks.core.states import Designation
 from loomworks.core.webhooks import OWNER_DISABLED, DeliveryState
 from loomworks.db.tables import (
+    access_tokens,
     decisions,
     engagement_memberships,
     engagements,
     persons,
     sessions,
+    webhooks,
 )
 from loomworks.platform.security import hash_password, new_session_token, token_hash
 
@@ -256,16 +268,19 @@ async def end_other_sessions(
 
 
 # Disabling a person, by `loomworks person disable` or any UPDATE of persons.disabled_at,
-# switches their webhooks off in the same transaction and ends their pending deliveries, so
-# nothing already queued or waiting for a retry is sent afterwards (the sender also checks
-# at send time: db/webhooks.py). Enabling them again leaves the webhooks off until they ping
-# each one: resuming is their deliberate act, and what happened meanwhile is never replayed.
-# Deliveries first, then webhooks: the order the sender's recorder locks them in.
-# Migration 0018 installs a frozen copy; tests/db/test_migrations.py compares the two.
+# ends in the same transaction their live sessions and personal access tokens (sign-in and
+# every check also refuse a disabled person, but only revoking keeps them ended once
+# disabled_at is cleared again, by whatever means) and their webhooks' pending deliveries,
+# and switches the webhooks off, so nothing queued or waiting for a retry is sent afterwards
+# (the sender also checks at send time: db/webhooks.py). Enabling them again revives none of
+# it: they sign in anew, make new tokens, and ping each webhook to resume it (their
+# deliberate act; what happened meanwhile is never replayed). Deliveries first, then
+# webhooks: the order the sender's recorder locks them in. Migrations 0018 and 0019 install
+# frozen copies; tests/db/test_migrations.py compares the newest with this.
 if "'" in OWNER_DISABLED:
     raise AssertionError("OWNER_DISABLED is written into SQL as a literal")
-DISABLED_WEBHOOKS_FUNCTION_SQL = f"""\
-CREATE OR REPLACE FUNCTION person_disabled_webhooks_off() RETURNS trigger
+DISABLED_FUNCTION_SQL = f"""\
+CREATE OR REPLACE FUNCTION person_disabled() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
     UPDATE webhook_deliveries d
@@ -275,24 +290,64 @@ BEGIN
     UPDATE webhooks
     SET active = false, deactivated_at = now(), deactivated_reason = '{OWNER_DISABLED}'
     WHERE person_id = NEW.id AND active;
+    UPDATE sessions SET revoked_at = now()
+    WHERE person_id = NEW.id AND revoked_at IS NULL AND expires_at > now();
+    UPDATE access_tokens SET revoked_at = now()
+    WHERE person_id = NEW.id AND revoked_at IS NULL AND expires_at > now();
     RETURN NULL;
 END
 $$"""  # noqa: S608 (constants of the code, never input)
-DISABLED_WEBHOOKS_TRIGGER_SQL = (
-    "CREATE TRIGGER person_disabled_webhooks_off AFTER UPDATE OF disabled_at ON persons "
+DISABLED_TRIGGER_SQL = (
+    "CREATE TRIGGER person_disabled AFTER UPDATE OF disabled_at ON persons "
     "FOR EACH ROW WHEN (NEW.disabled_at IS NOT NULL) "
-    "EXECUTE FUNCTION person_disabled_webhooks_off()"
+    "EXECUTE FUNCTION person_disabled()"
 )
 
 
-async def set_disabled(conn: AsyncConnection, *, person_id: uuid.UUID, disabled: bool) -> None:
-    """Disable a person (no sign-in, their webhooks off: see above; the caller ends their
-    sessions and tokens) or enable them again (their webhooks stay off)."""
-    await conn.execute(
+@dataclass(frozen=True)
+class Disabled:
+    """What disabling a person ended: their live sessions and tokens, their active webhooks."""
+
+    sessions: int
+    tokens: int
+    webhooks: int
+
+
+def _counted(table: Table, *where: ColumnElement[bool]) -> ScalarSelect[int]:
+    return select(func.count()).select_from(table).where(*where).scalar_subquery()
+
+
+async def disable_person(conn: AsyncConnection, *, person_id: uuid.UUID) -> Disabled:
+    """Disable a person: no sign-in, and the trigger above ends their sessions and tokens and
+    switches their webhooks off. One statement that counts what is live as it disables (its
+    snapshot is taken before the trigger runs, at the end of the statement)."""
+    disabled = (
         update(persons)
         .where(persons.c.id == person_id)
-        .values(disabled_at=func.now() if disabled else None)
+        .values(disabled_at=func.now())
+        .returning(persons.c.id)
+        .cte("disabled")
     )
+    live_token = and_(
+        access_tokens.c.person_id == person_id,
+        access_tokens.c.revoked_at.is_(None),
+        access_tokens.c.expires_at > func.now(),
+    )
+    row = (
+        await conn.execute(
+            select(
+                _counted(sessions, _live(person_id)),
+                _counted(access_tokens, live_token),
+                _counted(webhooks, webhooks.c.person_id == person_id, webhooks.c.active),
+            ).select_from(disabled)
+        )
+    ).one_or_none()
+    return Disabled(*row) if row else Disabled(0, 0, 0)
+
+
+async def enable_person(conn: AsyncConnection, *, person_id: uuid.UUID) -> None:
+    """Let a disabled person sign in again; what disabling ended stays ended (see above)."""
+    await conn.execute(update(persons).where(persons.c.id == person_id).values(disabled_at=None))
 
 
 async def decisions_by(conn: AsyncConnection, *, person_id: uuid.UUID) -> int:

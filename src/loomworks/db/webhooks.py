@@ -14,6 +14,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import (
     ColumnElement,
     DateTime,
+    Integer,
     Text,
     and_,
     bindparam,
@@ -321,16 +322,25 @@ async def record_attempt(
     (None) failed for good; the webhook's failing streak with it. True when this failure
     deactivated the webhook. An attempt whose delivery has ended meanwhile (its webhook was
     switched off: failing, or its owner disabled) or been claimed again is recorded and
-    changes nothing else: a late success must not turn a switched-off webhook back on."""
-    await conn.execute(
-        insert(webhook_attempts).values(
-            delivery_id=claimed.id,
-            webhook_id=claimed.webhook_id,
-            attempt=claimed.attempt,
-            status_code=outcome.status_code,
-            error=outcome.error,
+    changes nothing else: a late success must not turn a switched-off webhook back on. One
+    whose delivery is gone (deleted with its webhook, owner or engagement while the attempt
+    was under way) records nothing, so the rest of the recorder's batch is still saved."""
+    recorded = await conn.scalar(
+        insert(webhook_attempts)
+        .from_select(
+            ["delivery_id", "webhook_id", "attempt", "status_code", "error"],
+            select(
+                _d.id,
+                _d.webhook_id,
+                literal(claimed.attempt),
+                literal(outcome.status_code, Integer()),
+                literal(outcome.error, Text()),
+            ).where(_d.id == claimed.id),
         )
+        .returning(webhook_attempts.c.id)
     )
+    if recorded is None:
+        return False
     if outcome.delivered:
         state, finished = DeliveryState.DELIVERED, True
     else:

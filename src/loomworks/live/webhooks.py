@@ -187,6 +187,11 @@ class WebhookSender:
     def _under_way(self) -> int:
         return len(self._in_flight) + len(self._outcomes)
 
+    @property
+    def outcomes_waiting(self) -> int:
+        """Outcomes come back and not yet taken by the recorder (for the tests)."""
+        return len(self._outcomes)
+
     async def _record(self) -> None:
         """Record the outcomes that have come in, a batch per transaction. A batch that cannot
         be recorded is dropped: its deliveries' leases run out and they are sent again."""

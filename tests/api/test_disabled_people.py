@@ -1,0 +1,121 @@
+"""Disabling a person ends their sessions and tokens for good, whoever disables them
+(`loomworks person disable`, or any UPDATE of persons.disabled_at): enabled again, they sign
+in anew and make new tokens; the old cookie and the old bearer token stay 401."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import uuid
+
+import httpx
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from loomworks.cli import main
+from loomworks.db.people import Person
+from tests.fixtures.data import PASSWORD, join, make_engagement, make_person, make_session
+
+# How the person is disabled and enabled again: the admin command, or SQL straight to the table.
+HOW = ["cli", "sql"]
+
+
+@pytest.fixture(autouse=True)
+def _database_env(database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LOOMWORKS_DATABASE_URL", database_url)
+
+
+def _command(args: list[str]) -> str:
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        main(args)
+    return out.getvalue()
+
+
+async def _set_disabled(how: str, db: AsyncConnection, person: Person, *, disabled: bool) -> str:
+    """Disable or enable `person`; what the command printed ("" for SQL)."""
+    if how == "cli":
+        action = "disable" if disabled else "enable"
+        return await asyncio.to_thread(_command, ["person", action, person.email])
+    await db.execute(
+        text("UPDATE persons SET disabled_at = CASE WHEN :off THEN now() END WHERE id = :id"),
+        {"off": disabled, "id": person.id},
+    )
+    return ""
+
+
+def _cookie(token: str) -> dict[str, str]:
+    return {"cookie": f"loomworks_session={token}"}
+
+
+def _bearer(secret: str) -> dict[str, str]:
+    return {"authorization": f"Bearer {secret}"}
+
+
+async def _credentials(
+    client: httpx.AsyncClient, db: AsyncConnection, person: Person
+) -> list[dict[str, str]]:
+    """A session cookie and a bearer token of `person` (made over HTTP with the session)."""
+    session = _cookie(await make_session(db, person))
+    made = await client.post(
+        "/me/tokens", json={"name": "script", "scopes": ["read"]}, headers=session
+    )
+    assert made.status_code == 201, made.text
+    return [session, _bearer(made.json()["token"])]
+
+
+def _paths(engagement: uuid.UUID) -> list[str]:
+    """Where a caller is checked: the dependencies (/me), and inside a zone's statement."""
+    return ["/me", "/me/dashboard/needs_you", f"/engagements/{engagement}/dashboard/needs_you"]
+
+
+async def _statuses(
+    client: httpx.AsyncClient, credentials: list[dict[str, str]], paths: list[str]
+) -> set[int]:
+    # The cookie is passed per request; the client keeps none.
+    client.cookies.clear()
+    return {
+        (await client.get(path, headers=headers)).status_code
+        for headers in credentials
+        for path in paths
+    }
+
+
+@pytest.mark.parametrize("how", HOW)
+async def test_enabling_a_disabled_person_again_revives_no_old_session_or_token(
+    client: httpx.AsyncClient, db: AsyncConnection, how: str
+) -> None:
+    ada, bea = await make_person(db, name="Ada"), await make_person(db, name="Bea")
+    harbour = await make_engagement(db, "Harbour", member=ada)
+    await join(db, bea, harbour, "operator")
+    adas, beas = await _credentials(client, db, ada), await _credentials(client, db, bea)
+    assert await _statuses(client, adas + beas, _paths(harbour)) == {200}
+
+    said = await _set_disabled(how, db, ada, disabled=True)
+    if how == "cli":
+        assert "1 session signed out, 1 token revoked, 0 webhooks switched off" in said
+    assert await _statuses(client, adas, _paths(harbour)) == {401}
+    await _set_disabled(how, db, ada, disabled=False)
+
+    # Her old session and token stay ended; Bea's were never touched.
+    assert await _statuses(client, adas, _paths(harbour)) == {401}
+    assert await _statuses(client, beas, _paths(harbour)) == {200}
+    # She signs in anew, and has no live token until she makes one.
+    login = await client.post("/auth/login", json={"email": ada.email, "password": PASSWORD})
+    assert login.status_code == 204
+    assert (await client.get("/me")).json()["id"] == str(ada.id)
+    assert (await client.get("/me/tokens")).json() == {"items": []}
+    sessions = (await client.get("/me/sessions")).json()["items"]
+    assert [s["current"] for s in sessions] == [True]
+
+
+async def test_enabling_revokes_nothing(client: httpx.AsyncClient, db: AsyncConnection) -> None:
+    """Only disabling ends credentials: enabling an enabled person (an UPDATE of disabled_at
+    to NULL) leaves their session and token working."""
+    ada = await make_person(db)
+    harbour = await make_engagement(db, "Harbour", member=ada)
+    adas = await _credentials(client, db, ada)
+    await _set_disabled("sql", db, ada, disabled=False)
+    assert await _statuses(client, adas, _paths(harbour)) == {200}
