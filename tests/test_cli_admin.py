@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from loomworks.cli import main
 from loomworks.core.webhooks import OWNER_DISABLED
-from loomworks.db.tables import webhook_deliveries, webhooks
+from loomworks.db.tables import sessions, webhook_deliveries, webhooks
 from loomworks.db.webhooks import webhooks_of
 from tests.fixtures.data import (
     make_engagement,
@@ -255,8 +255,13 @@ async def test_disable_ends_sessions_and_sign_in_until_enabled(
     assert (await client.get("/me")).status_code == 401
     login = {"email": ada.email, "password": "correct horse battery staple"}
     assert (await client.post("/auth/login", json=login)).status_code == 401
+    # No session is issued for them either: enabling them would make it valid.
+    issued = await _count(db, sessions)
+    await _fails(database_url, "session", "issue", ada.email, message="is disabled")
+    assert await _count(db, sessions) == issued
     await _ok(database_url, "person", "enable", ada.email)
     assert (await client.post("/auth/login", json=login)).status_code == 204
+    await _ok(database_url, "session", "issue", ada.email)
 
 
 async def _count(db: AsyncConnection, table: object) -> int:

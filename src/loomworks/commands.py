@@ -30,6 +30,7 @@ from loomworks.db.engagements import (
 )
 from loomworks.db.people import (
     Person,
+    PersonDisabled,
     all_persons,
     create_person,
     decisions_by,
@@ -393,7 +394,13 @@ def _engagement_remove(settings: Settings, args: argparse.Namespace) -> None:
 def _session_issue(settings: Settings, args: argparse.Namespace) -> None:
     async def work(conn: AsyncConnection) -> None:
         person = await _person_or_fail(conn, args.email)
-        token = await issue_session(conn, person_id=person.id, lifetime=settings.session_lifetime)
+        try:
+            lifetime = settings.session_lifetime
+            token = await issue_session(conn, person_id=person.id, lifetime=lifetime)
+        except PersonDisabled:
+            raise CommandError(
+                f"{person.email} is disabled: `loomworks person enable {person.email}` first"
+            ) from None
         print(token)
         print(_curl_line(settings, token))
 

@@ -7,10 +7,11 @@ import time
 from datetime import timedelta
 
 import httpx
-from sqlalchemy import func, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from loomworks.db.tables import persons, sessions
+from loomworks.platform.security import new_session_token, token_hash
 from tests.fixtures.data import PASSWORD, make_engagement, make_person, make_session
 
 
@@ -123,13 +124,21 @@ async def test_secure_cookie_when_configured(
 async def test_a_disabled_persons_session_is_401_on_the_dashboard_too(
     client: httpx.AsyncClient, db: AsyncConnection
 ) -> None:
-    """A session of a disabled person that nobody revoked (issued while they were disabled,
-    as `loomworks session issue` would) is refused where the dependencies check it and where
-    a zone's statement does."""
+    """A live session of a disabled person is refused where the dependencies check it and
+    where a zone's statement does. Nothing issues one any more, and disabling revokes theirs;
+    this one is written by hand, as a row restored from a backup could be."""
     person = await make_person(db)
     harbour = await make_engagement(db, "Harbour", member=person)
     await db.execute(update(persons).values(disabled_at=func.now()))
-    client.cookies.set("loomworks_session", await make_session(db, person))
+    token = new_session_token()
+    await db.execute(
+        insert(sessions).values(
+            person_id=person.id,
+            token_hash=token_hash(token),
+            expires_at=func.now() + timedelta(hours=1),
+        )
+    )
+    client.cookies.set("loomworks_session", token)
     paths = [
         "/me",
         "/me/dashboard/needs_you",

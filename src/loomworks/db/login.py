@@ -29,7 +29,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, case, delete, func, insert, literal, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from loomworks.db.people import credentials_for, issue_session, normalise_email
+from loomworks.db.people import PersonDisabled, credentials_for, issue_session, normalise_email
 from loomworks.db.tables import login_failures, persons
 from loomworks.platform.faults import connection
 from loomworks.platform.security import verify_password
@@ -127,11 +127,16 @@ async def sign_in(
     )
     if not matches or credentials.person is None:
         return WrongCredentials()
-    async with engine.begin() as conn:
-        await conn.execute(delete(login_failures).where(login_failures.c.id == reserved.failure_id))
-        token = await issue_session(
-            conn, person_id=credentials.person.id, lifetime=session_lifetime
-        )
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(
+                delete(login_failures).where(login_failures.c.id == reserved.failure_id)
+            )
+            token = await issue_session(
+                conn, person_id=credentials.person.id, lifetime=session_lifetime
+            )
+    except PersonDisabled:  # disabled since their credentials were read: the failure stays
+        return WrongCredentials()
     return SignedIn(token, credentials.person.id)
 
 

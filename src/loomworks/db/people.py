@@ -11,10 +11,12 @@ from sqlalchemy import (
     ColumnElement,
     ScalarSelect,
     Table,
+    Text,
     and_,
     delete,
     func,
     insert,
+    literal,
     select,
     update,
 )
@@ -113,16 +115,26 @@ async def credentials_for(conn: AsyncConnection, email: str) -> Credentials:
     return Credentials(Person(*row[:-1]), row.password_hash)
 
 
+class PersonDisabled(Exception):
+    """A session was asked for a person who is disabled (or gone)."""
+
+
 async def issue_session(conn: AsyncConnection, *, person_id: uuid.UUID, lifetime: timedelta) -> str:
-    """Create a session and return its token; only the token's hash is stored."""
+    """Create a session and return its token; only the token's hash is stored. Never for a
+    disabled person (PersonDisabled): enabling them again would make it valid."""
     token = new_session_token()
-    await conn.execute(
-        insert(sessions).values(
-            person_id=person_id,
-            token_hash=token_hash(token),
-            expires_at=func.now() + lifetime,
+    issued = await conn.execute(
+        insert(sessions)
+        .from_select(
+            ["person_id", "token_hash", "expires_at"],
+            select(persons.c.id, literal(token_hash(token), Text), func.now() + lifetime).where(
+                persons.c.id == person_id, persons.c.disabled_at.is_(None)
+            ),
         )
+        .returning(sessions.c.id)
     )
+    if issued.first() is None:
+        raise PersonDisabled()
     return token
 
 
