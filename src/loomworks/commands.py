@@ -391,16 +391,22 @@ def _engagement_remove(settings: Settings, args: argparse.Namespace) -> None:
     _with_database(settings, work)
 
 
+async def _new_session(
+    conn: AsyncConnection, settings: Settings, person_id: uuid.UUID, email: str
+) -> str:
+    """A session token for the person; a disabled person gets none (db/people.py), and the
+    line says how to enable them."""
+    try:
+        return await issue_session(conn, person_id=person_id, lifetime=settings.session_lifetime)
+    except PersonDisabled:
+        enable = f"loomworks person enable {email}"
+        raise CommandError(f"{email} is disabled: `{enable}` first") from None
+
+
 def _session_issue(settings: Settings, args: argparse.Namespace) -> None:
     async def work(conn: AsyncConnection) -> None:
         person = await _person_or_fail(conn, args.email)
-        try:
-            lifetime = settings.session_lifetime
-            token = await issue_session(conn, person_id=person.id, lifetime=lifetime)
-        except PersonDisabled:
-            raise CommandError(
-                f"{person.email} is disabled: `loomworks person enable {person.email}` first"
-            ) from None
+        token = await _new_session(conn, settings, person.id, person.email)
         print(token)
         print(_curl_line(settings, token))
 
@@ -462,9 +468,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> None:
 
     async def seed(conn: AsyncConnection) -> None:
         portfolio = await seed_demo(conn)
-        token = await issue_session(
-            conn, person_id=portfolio.operator.id, lifetime=settings.session_lifetime
-        )
+        token = await _new_session(conn, settings, portfolio.operator.id, DEMO_EMAIL)
         state = "seeded" if portfolio.created else "already present"
         print(f"Demo data {state}. Open {base_url(host, port)}/ in a browser and sign in as")
         print(f"{DEMO_EMAIL} / {DEMO_PASSWORD}, or:")
