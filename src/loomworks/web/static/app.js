@@ -3,7 +3,8 @@
 
 import { SignedOut, Unavailable, api, detailText, onHealth, seconds } from "./api.js";
 import { itemDetail, jobDetail } from "./detail.js";
-import { activeItem, h, hidden, needsYouItem, openNote, recentItem, refreshTimes, when } from "./items.js";
+import { $, h, hidden } from "./dom.js";
+import { activeItem, needsYouItem, openNote, recentItem, refreshTimes, when } from "./items.js";
 import { wireKeys } from "./keys.js";
 import {
   chooseSnoozeTime,
@@ -28,8 +29,6 @@ const DECISION_WORDS = {}; // kind -> decision -> how it reads once taken ("conf
 let DECIDING_ZONE = null; // the zone whose items the caller decides (bulk selection lives there)
 let CLOCK_ZONES = []; // zones whose items change with the clock alone (stalled jobs)
 const BUILDERS = { active: activeItem, needs_you: needsYouItem, recent: recentItem };
-
-const $ = (selector) => document.querySelector(selector);
 
 const state = {
   signedIn: false,

@@ -3,7 +3,7 @@
 // is hidden. The kinds and their wording stay the service's: everything here reads the item's
 // own fields.
 
-import { h, hidden } from "./items.js";
+import { $, h, hidden } from "./dom.js";
 
 // ---------------------------------------------------------------- claims and overdue
 
@@ -164,8 +164,6 @@ export function snoozeMenu(item, { snooze, choose }) {
 }
 
 // ---------------------------------------------------------------- snooze until a chosen time
-
-const $ = (selector) => document.querySelector(selector);
 
 /** A local moment as a datetime-local input's value ("2026-12-07T09:00"). */
 export function inputValue(date) {
