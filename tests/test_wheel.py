@@ -74,9 +74,10 @@ async def test_installed_wheel_migrates_an_empty_database(
     heads = _run(python, "-c", _HEADS, cwd=tmp_path, env=env).split()
     assert heads == [version]
     assert counts.scalar_one() == 0
-    # The dashboard page's files ship inside the package too.
+    # The dashboard page's files ship inside the package too: every one of them.
     shipped = _run(python, "-c", _PAGE_FILES, cwd=tmp_path, env=env).split()
-    assert {"index.html", "app.js", "api.js", "items.js", "app.css"} <= set(shipped)
+    assert {"index.html", "app.js", "app.css"} <= set(shipped)
+    assert set(shipped) == {path.name for path in (PROJECT / "src/loomworks/web/static").iterdir()}
 
 
 # The installed package's own idea of its newest migration.

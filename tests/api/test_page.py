@@ -8,6 +8,8 @@ import re
 import httpx
 import pytest
 
+from loomworks.api.routers.page import STATIC_DIR
+
 
 @pytest.mark.parametrize("path", ["/", "/login"])
 async def test_the_page_is_served_without_a_session(client: httpx.AsyncClient, path: str) -> None:
@@ -28,14 +30,21 @@ async def test_every_asset_comes_from_this_service(client: httpx.AsyncClient) ->
     for asset in assets:
         assert asset.startswith("/static/"), asset
         assert (await client.get(asset)).status_code == 200, asset
-    script = (await client.get("/static/app.js")).text
-    imported = re.findall(r'from "\./([\w.]+)"', script)
-    assert imported
-    for module in imported:
+    # Every module app.js imports, and those they import: each served as JavaScript, and every
+    # module in the package among them (none left behind unloaded).
+    sources: dict[str, str] = {}
+    waiting = ["app.js"]
+    while waiting:
+        module = waiting.pop()
+        if module in sources:
+            continue
         answer = await client.get(f"/static/{module}")
-        assert answer.status_code == 200
+        assert answer.status_code == 200, module
         assert "javascript" in answer.headers["content-type"]
-    for source in [script, *[(await client.get(f"/static/{m}")).text for m in imported]]:
+        sources[module] = answer.text
+        waiting.extend(re.findall(r'from "\./([\w.]+)"', answer.text))
+    assert set(sources) == {path.name for path in STATIC_DIR.glob("*.js")}
+    for source in sources.values():
         assert "http://" not in source
         assert "https://" not in source
 

@@ -9,12 +9,20 @@ import re
 from datetime import UTC, datetime, timedelta, timezone
 
 import httpx
-from playwright.async_api import Browser, BrowserContext, Locator, Page, Request, expect
+from playwright.async_api import (
+    Browser,
+    BrowserContext,
+    FloatRect,
+    Locator,
+    Page,
+    Request,
+    expect,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from loomworks.db.people import Person
 from tests.fixtures.data import join, make_engagement, make_person, make_session, make_shape
-from tests.web.conftest import Site, signed_in
+from tests.web.conftest import Site, one_waiting_shape, signed_in
 
 NOW = datetime.now(UTC)
 
@@ -186,6 +194,42 @@ async def test_arrow_keys_never_snooze_and_the_keyboard_chooses_in_the_open_menu
     await expect(card(page, "South wing")).to_be_visible()
     await expect(page.locator("#snoozed summary")).to_have_text("Snoozed 1")
     await expect(page.locator("#zone-needs_you-title")).to_be_focused()  # focus not lost
+
+
+async def test_the_snooze_menu_opens_above_its_button_when_there_is_no_room_below(
+    page: Page, context: BrowserContext, site: Site, db: AsyncConnection
+) -> None:
+    await one_waiting_shape(db, context, site)
+    await page.set_viewport_size({"width": 1280, "height": 900})
+    await page.goto("/")
+    button = snooze_button(page, "North wing footprint")
+    menu = page.get_by_role("menu", name="Snooze North wing footprint")
+
+    async def opened() -> tuple[FloatRect, FloatRect]:
+        """Open the menu; the button's and the list's boxes (in the window), the page unscrolled."""
+        await button.click()
+        await expect(menu.get_by_role("menuitem", name="1 hour")).to_be_focused()
+        assert await page.evaluate("window.scrollY") == 0  # the list did not pull the page along
+        at, box = await button.bounding_box(), await menu.bounding_box()
+        assert at is not None and box is not None
+        await page.keyboard.press("Escape")
+        await expect(menu).to_have_count(0)
+        return at, box
+
+    # Room below the button: the list opens below it.
+    at, box = await opened()
+    assert box["y"] >= at["y"] + at["height"]
+
+    # The window ends just under the button: the list opens above it, whole in the window.
+    await page.set_viewport_size({"width": 1280, "height": round(at["y"] + at["height"]) + 8})
+    at, box = await opened()
+    assert box["y"] >= 0
+    assert box["y"] + box["height"] <= at["y"]
+
+    # And below again once there is room.
+    await page.set_viewport_size({"width": 1280, "height": 900})
+    at, box = await opened()
+    assert box["y"] >= at["y"] + at["height"]
 
 
 # India keeps one offset all year, and not a whole hour: a wrong or missing offset shows.

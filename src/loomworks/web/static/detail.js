@@ -2,7 +2,8 @@
 // content and files with a preview of each), or how far a job has got. Built from the API's
 // JSON with DOM nodes only: no HTML strings, and a file's markup is never put in the page.
 
-import { actionButtons, counted, h, when } from "./items.js";
+import { h } from "./dom.js";
+import { actionButtons, counted, when } from "./items.js";
 
 const PREVIEW_LINES = 20;
 const PREVIEW_BYTES = 64 * 1024;

@@ -1,22 +1,6 @@
 // One list item per dashboard item: built from the API's JSON, never from HTML strings.
 
-export function h(tag, props = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [name, value] of Object.entries(props)) {
-    if (value === null || value === undefined || value === false) continue;
-    if (name === "class") node.className = value;
-    else if (name === "text") node.textContent = value;
-    else if (name.startsWith("data-") || name.startsWith("aria-") || name === "role")
-      node.setAttribute(name, value);
-    else if (name in node) node[name] = value;
-    else node.setAttribute(name, value);
-  }
-  for (const child of children.flat(Infinity)) {
-    if (child === null || child === undefined || child === false) continue;
-    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
-  }
-  return node;
-}
+import { h, hidden } from "./dom.js";
 
 export function ago(iso, now = Date.now()) {
   const seconds = Math.max(0, Math.round((now - Date.parse(iso)) / 1000));
@@ -35,10 +19,6 @@ export function when(iso) {
     timeStyle: "medium",
   });
   return h("time", { dateTime: iso, title: exact, "data-relative": "" }, ago(iso));
-}
-
-export function hidden(text) {
-  return h("span", { class: "visually-hidden" }, text);
 }
 
 /** True only when the API says the numbers are real: a bar anywhere else would lie. */

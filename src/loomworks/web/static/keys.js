@@ -1,7 +1,7 @@
 // The keyboard: j/k move between items, Enter opens the focused item's detail, x selects it
 // for a bulk decision, ? lists the keys. Typing in a field is never taken for a key.
 
-const $ = (selector) => document.querySelector(selector);
+import { $ } from "./dom.js";
 
 function typing(target) {
   return (

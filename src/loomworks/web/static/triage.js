@@ -3,7 +3,7 @@
 // is hidden. The kinds and their wording stay the service's: everything here reads the item's
 // own fields.
 
-import { h, hidden } from "./items.js";
+import { $, h, hidden } from "./dom.js";
 
 // ---------------------------------------------------------------- claims and overdue
 
@@ -128,7 +128,13 @@ export function snoozeMenu(item, { snooze, choose }) {
   const wrap = h("div", { class: "snooze-menu" }, button, menu);
 
   function open() {
+    menu.classList.remove("above");
     menu.hidden = false;
+    // Below the button, unless the list would end past the window's bottom (a card near it) and
+    // there is more room above: out of sight, its first choice focused would scroll the page.
+    const room = document.documentElement.clientHeight;
+    const at = button.getBoundingClientRect();
+    if (menu.getBoundingClientRect().bottom > room && at.top > room - at.bottom) menu.classList.add("above");
     button.setAttribute("aria-expanded", "true");
     choices[0].focus();
   }
@@ -164,8 +170,6 @@ export function snoozeMenu(item, { snooze, choose }) {
 }
 
 // ---------------------------------------------------------------- snooze until a chosen time
-
-const $ = (selector) => document.querySelector(selector);
 
 /** A local moment as a datetime-local input's value ("2026-12-07T09:00"). */
 export function inputValue(date) {
