@@ -1,12 +1,13 @@
 """The dashboard page in a real browser against the real app (the `browser` fixture and the
-server helper are in tests/fixtures/browser.py)."""
+server helper are in tests/fixtures/browser.py). Every browser context a test opens is watched:
+a test whose pages raised an uncaught error or logged one fails with the error's text."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -14,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from loomworks.app import create_app
 from loomworks.db.people import Person
 from loomworks.platform.settings import Settings
-from tests.fixtures.browser import served
+from tests.fixtures.browser import PageErrors, served
 from tests.fixtures.data import make_engagement, make_person, make_session, make_shape
 
 if TYPE_CHECKING:
@@ -38,12 +39,42 @@ async def site(
         yield Site(url=url, settings=settings)
 
 
+class NewContext(Protocol):
+    async def __call__(self, **options: Any) -> BrowserContext: ...
+
+
 @pytest.fixture
-async def context(browser: Browser, site: Site) -> AsyncIterator[BrowserContext]:
-    context = await browser.new_context(base_url=site.url, accept_downloads=True)
-    context.set_default_timeout(5000)
-    yield context
-    await context.close()
+def page_errors() -> PageErrors:
+    """The errors the test's pages raised; `page_errors.allow(...)` accepts a provoked one."""
+    return PageErrors()
+
+
+@pytest.fixture
+async def new_context(
+    browser: Browser, site: Site, page_errors: PageErrors
+) -> AsyncIterator[NewContext]:
+    """Opens browser contexts on the site (`browser.new_context`'s options) whose every page,
+    popups included, is watched for errors; after the test it closes them, which delivers
+    any event still on its way, and fails the test if any page raised or logged an error."""
+    opened: list[BrowserContext] = []
+
+    async def new(**options: Any) -> BrowserContext:
+        context = await browser.new_context(**{"base_url": site.url, **options})
+        context.set_default_timeout(5000)
+        page_errors.watch(context)
+        opened.append(context)
+        return context
+
+    yield new
+    for context in opened:
+        await context.close()
+    if page_errors.found:
+        pytest.fail(page_errors.report(), pytrace=False)
+
+
+@pytest.fixture
+async def context(new_context: NewContext) -> BrowserContext:
+    return await new_context(accept_downloads=True)
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from loomworks.db.tables import renders, shapes
+from tests.fixtures.browser import PageErrors
 from tests.fixtures.data import make_engagement, make_person, make_render, make_shape
 from tests.web.conftest import Site, one_waiting_shape, signed_in
 
@@ -95,8 +96,10 @@ async def test_preview_decide_see_the_notice_undo_and_the_item_is_back(
 
 
 async def test_an_svg_opened_on_its_own_runs_no_script(
-    page: Page, context: BrowserContext, site: Site, db: AsyncConnection
+    page: Page, context: BrowserContext, site: Site, db: AsyncConnection, page_errors: PageErrors
 ) -> None:
+    # Chromium says so in the console when the sandbox stops the file's script.
+    page_errors.allow(r"^Blocked script execution in .* the document's frame is sandboxed")
     person = await make_person(db)
     eid = await make_engagement(db, "Harbour", member=person)
     await make_render(

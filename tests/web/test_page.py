@@ -8,14 +8,11 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
-from playwright.async_api import Browser, BrowserContext, Locator, Page, expect
+from playwright.async_api import BrowserContext, Locator, Page, expect
 from sqlalchemy import select, text, update
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection
 
-from loomworks.app import create_app
 from loomworks.db.tables import shapes, shaping_jobs
-from loomworks.platform.settings import Settings
-from tests.fixtures.browser import served
 from tests.fixtures.data import (
     PASSWORD,
     join,
@@ -370,29 +367,20 @@ async def test_zones_side_by_side_and_stacked_when_narrow(
     await page.wait_for_function(ZONES_LAID_OUT, arg=[names, False], timeout=15_000)
 
 
+@pytest.mark.parametrize("site", [60], indirect=True)
 async def test_a_zone_changed_event_refetches_that_zone(
-    browser: Browser, database_url: str, engine: AsyncEngine, db: AsyncConnection
+    page: Page, context: BrowserContext, site: Site, db: AsyncConnection
 ) -> None:
     """With the event stream up the page does not poll (every 60 s here): the service's own
     zone_changed event, sent when another connection commits, alone brings the new item."""
     person = await make_person(db)
     eid = await make_engagement(db, "Harbour", member=person)
     await make_shape(db, eid, title="North wing footprint")
-    token = await make_session(db, person)
-    app = create_app(Settings(database_url=database_url, db_pool_size=4, poll_interval_seconds=60))
-    async with served(app) as url:
-        context = await browser.new_context(base_url=url)
-        await context.add_cookies([{"name": "loomworks_session", "value": token, "url": url}])
-        page = await context.new_page()
-        try:
-            async with page.expect_request("**/me/dashboard/events"):
-                await page.goto("/")
-            await expect(item(page, "needs_you", "North wing footprint")).to_be_visible()
-            await page.wait_for_timeout(300)  # the stream's open, and the catch-up read after it
-            await make_shape(db, eid, title="South wing footprint")
-            await expect(item(page, "needs_you", "South wing footprint")).to_be_visible(
-                timeout=2000
-            )
-            await expect(zone(page, "needs_you").locator(".total")).to_have_text("2")
-        finally:
-            await context.close()
+    await signed_in(db, context, site, person)
+    async with page.expect_request("**/me/dashboard/events"):
+        await page.goto("/")
+    await expect(item(page, "needs_you", "North wing footprint")).to_be_visible()
+    await page.wait_for_timeout(300)  # the stream's open, and the catch-up read after it
+    await make_shape(db, eid, title="South wing footprint")
+    await expect(item(page, "needs_you", "South wing footprint")).to_be_visible(timeout=2000)
+    await expect(zone(page, "needs_you").locator(".total")).to_have_text("2")

@@ -10,7 +10,6 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import httpx
 from playwright.async_api import (
-    Browser,
     BrowserContext,
     FloatRect,
     Locator,
@@ -22,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from loomworks.db.people import Person
 from tests.fixtures.data import join, make_engagement, make_person, make_session, make_shape
-from tests.web.conftest import Site, one_waiting_shape, signed_in
+from tests.web.conftest import NewContext, Site, one_waiting_shape, signed_in
 
 NOW = datetime.now(UTC)
 
@@ -52,7 +51,7 @@ async def _two_wings(db: AsyncConnection) -> Person:
 
 
 async def test_a_claim_is_seen_on_a_colleagues_page_and_filters_by_claim(
-    page: Page, context: BrowserContext, browser: Browser, site: Site, db: AsyncConnection
+    page: Page, context: BrowserContext, new_context: NewContext, site: Site, db: AsyncConnection
 ) -> None:
     olive = await make_person(db, name="Olive Operator")
     casey = await make_person(db, name="Casey Colleague")
@@ -61,54 +60,46 @@ async def test_a_claim_is_seen_on_a_colleagues_page_and_filters_by_claim(
     await make_shape(db, harbour, title="North wing", created_at=NOW)
     await make_shape(db, harbour, title="Old cellar", created_at=NOW - timedelta(days=3))
     await signed_in(db, context, site, olive)
-    theirs_context = await browser.new_context(base_url=site.url)
-    theirs_context.set_default_timeout(5000)
-    try:
-        await signed_in(db, theirs_context, site, casey)
-        theirs = await theirs_context.new_page()
-        await page.goto("/")
-        await theirs.goto("/")
-        await expect(card(theirs, "North wing")).to_be_visible()
+    theirs_context = await new_context()
+    await signed_in(db, theirs_context, site, casey)
+    theirs = await theirs_context.new_page()
+    await page.goto("/")
+    await theirs.goto("/")
+    await expect(card(theirs, "North wing")).to_be_visible()
 
-        # Overdue is a word on the card, not a colour alone.
-        await expect(card(page, "Old cellar").locator(".overdue")).to_have_text("Overdue")
-        await expect(card(page, "North wing").locator(".overdue")).to_have_count(0)
+    # Overdue is a word on the card, not a colour alone.
+    await expect(card(page, "Old cellar").locator(".overdue")).to_have_text("Overdue")
+    await expect(card(page, "North wing").locator(".overdue")).to_have_count(0)
 
-        north = card(page, "North wing")
-        await north.get_by_role("button", name="I'm on it").click()
-        await expect(north.get_by_role("button", name="Release")).to_be_visible()
-        await expect(card(theirs, "North wing")).to_contain_text("Olive Operator is on it")
-        await expect(
-            card(theirs, "North wing").get_by_role("button", name="I'm on it")
-        ).to_have_count(0)
+    north = card(page, "North wing")
+    await north.get_by_role("button", name="I'm on it").click()
+    await expect(north.get_by_role("button", name="Release")).to_be_visible()
+    await expect(card(theirs, "North wing")).to_contain_text("Olive Operator is on it")
+    await expect(card(theirs, "North wing").get_by_role("button", name="I'm on it")).to_have_count(
+        0
+    )
 
-        # The colleague's "Unclaimed" hides it, and the filter lives in the URL.
-        await theirs.get_by_label("Claimed").select_option("none")
-        await expect(card(theirs, "North wing")).to_have_count(0)
-        await expect(card(theirs, "Old cellar")).to_be_visible()
-        assert "claimed=none" in theirs.url
-        await theirs.reload()
-        await expect(theirs.get_by_label("Claimed")).to_have_value("none")
-        await expect(card(theirs, "Old cellar")).to_be_visible()
-        await expect(card(theirs, "North wing")).to_have_count(0)
+    # The colleague's "Unclaimed" hides it, and the filter lives in the URL.
+    await theirs.get_by_label("Claimed").select_option("none")
+    await expect(card(theirs, "North wing")).to_have_count(0)
+    await expect(card(theirs, "Old cellar")).to_be_visible()
+    assert "claimed=none" in theirs.url
+    await theirs.reload()
+    await expect(theirs.get_by_label("Claimed")).to_have_value("none")
+    await expect(card(theirs, "Old cellar")).to_be_visible()
+    await expect(card(theirs, "North wing")).to_have_count(0)
 
-        # Mine shows only what I hold.
-        await page.get_by_label("Claimed").select_option("mine")
-        await expect(card(page, "Old cellar")).to_have_count(0)
-        await expect(card(page, "North wing")).to_be_visible()
-        await page.get_by_label("Claimed").select_option("")
-        await expect(card(page, "Old cellar")).to_be_visible()
+    # Mine shows only what I hold.
+    await page.get_by_label("Claimed").select_option("mine")
+    await expect(card(page, "Old cellar")).to_have_count(0)
+    await expect(card(page, "North wing")).to_be_visible()
+    await page.get_by_label("Claimed").select_option("")
+    await expect(card(page, "Old cellar")).to_be_visible()
 
-        await card(page, "North wing").get_by_role("button", name="Release").click()
-        await expect(
-            card(page, "North wing").get_by_role("button", name="I'm on it")
-        ).to_be_visible()
-        await theirs.get_by_label("Claimed").select_option("")
-        await expect(
-            card(theirs, "North wing").get_by_role("button", name="I'm on it")
-        ).to_be_visible()
-    finally:
-        await theirs_context.close()
+    await card(page, "North wing").get_by_role("button", name="Release").click()
+    await expect(card(page, "North wing").get_by_role("button", name="I'm on it")).to_be_visible()
+    await theirs.get_by_label("Claimed").select_option("")
+    await expect(card(theirs, "North wing").get_by_role("button", name="I'm on it")).to_be_visible()
 
 
 async def test_snooze_and_bring_back(
@@ -237,51 +228,47 @@ KOLKATA = timezone(timedelta(hours=5, minutes=30))
 
 
 async def test_snooze_until_a_chosen_time(
-    browser: Browser, site: Site, db: AsyncConnection
+    new_context: NewContext, site: Site, db: AsyncConnection
 ) -> None:
     person = await _two_wings(db)
-    context = await browser.new_context(base_url=site.url, timezone_id="Asia/Kolkata")
-    context.set_default_timeout(5000)
-    try:
-        await signed_in(db, context, site, person)
-        page = await context.new_page()
-        await page.goto("/")
-        await expect(card(page, "North wing")).to_be_visible()
+    context = await new_context(timezone_id="Asia/Kolkata")
+    await signed_in(db, context, site, person)
+    page = await context.new_page()
+    await page.goto("/")
+    await expect(card(page, "North wing")).to_be_visible()
 
-        chosen = (datetime.now(KOLKATA) + timedelta(days=2)).replace(
-            hour=14, minute=30, second=0, microsecond=0
-        )
-        button = snooze_button(page, "North wing")
-        await choose_snooze(page, "North wing", "A chosen time…")
-        form = page.get_by_role("dialog", name="Snooze until a chosen time North wing")
-        field = form.get_by_label("Snooze until")
-        await expect(field).to_be_focused()
-        await expect(field).to_have_attribute("type", "datetime-local")
-        await expect(field).to_have_attribute("min", re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d$"))
-        zone = re.compile(r"Your local time \(Asia/(Kolkata|Calcutta)\)\.")  # ICU's older name
-        await expect(form).to_contain_text(zone)
-        await expect(button).to_have_attribute("aria-expanded", "false")  # the list closed
-        await expect(page.get_by_role("menu")).to_have_count(0)
+    chosen = (datetime.now(KOLKATA) + timedelta(days=2)).replace(
+        hour=14, minute=30, second=0, microsecond=0
+    )
+    button = snooze_button(page, "North wing")
+    await choose_snooze(page, "North wing", "A chosen time…")
+    form = page.get_by_role("dialog", name="Snooze until a chosen time North wing")
+    field = form.get_by_label("Snooze until")
+    await expect(field).to_be_focused()
+    await expect(field).to_have_attribute("type", "datetime-local")
+    await expect(field).to_have_attribute("min", re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d$"))
+    zone = re.compile(r"Your local time \(Asia/(Kolkata|Calcutta)\)\.")  # ICU's older name
+    await expect(form).to_contain_text(zone)
+    await expect(button).to_have_attribute("aria-expanded", "false")  # the list closed
+    await expect(page.get_by_role("menu")).to_have_count(0)
 
-        await field.fill(chosen.strftime("%Y-%m-%dT%H:%M"))
-        async with page.expect_request(lambda r: r.method == "PUT") as put:
-            await field.press("Enter")  # the keyboard submits the form
-        assert (await put.value).post_data_json["until"] == chosen.isoformat()  # local, offset
-        await expect(form).to_be_hidden()
-        await expect(card(page, "North wing")).to_have_count(0)
-        await expect(card(page, "South wing")).to_be_visible()
-        await expect(page.locator("#zone-needs_you-title")).to_be_focused()
+    await field.fill(chosen.strftime("%Y-%m-%dT%H:%M"))
+    async with page.expect_request(lambda r: r.method == "PUT") as put:
+        await field.press("Enter")  # the keyboard submits the form
+    assert (await put.value).post_data_json["until"] == chosen.isoformat()  # local, offset
+    await expect(form).to_be_hidden()
+    await expect(card(page, "North wing")).to_have_count(0)
+    await expect(card(page, "South wing")).to_be_visible()
+    await expect(page.locator("#zone-needs_you-title")).to_be_focused()
 
-        snoozed = page.locator("#snoozed")
-        await expect(snoozed.locator("summary")).to_have_text("Snoozed 1")
-        await snoozed.locator("summary").click()
-        row = snoozed.locator("li", has_text="North wing")
-        await expect(row).to_contain_text("Harbour")
-        until = await row.locator("time").get_attribute("datetime")
-        assert until is not None
-        assert datetime.fromisoformat(until) == chosen  # the same moment, as the service keeps it
-    finally:
-        await context.close()
+    snoozed = page.locator("#snoozed")
+    await expect(snoozed.locator("summary")).to_have_text("Snoozed 1")
+    await snoozed.locator("summary").click()
+    row = snoozed.locator("li", has_text="North wing")
+    await expect(row).to_contain_text("Harbour")
+    until = await row.locator("time").get_attribute("datetime")
+    assert until is not None
+    assert datetime.fromisoformat(until) == chosen  # the same moment, as the service keeps it
 
 
 async def test_a_chosen_time_in_the_past_or_refused_is_said_in_the_form(
