@@ -13,6 +13,7 @@ from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from loomworks.db.tables import shapes, shaping_jobs
+from tests.fixtures.browser import PageErrors
 from tests.fixtures.data import (
     PASSWORD,
     join,
@@ -306,7 +307,7 @@ async def test_keyboard_only_decision(
 
 
 async def test_outage_banner_comes_and_goes(
-    page: Page, context: BrowserContext, site: Site, db: AsyncConnection
+    page: Page, context: BrowserContext, site: Site, db: AsyncConnection, page_errors: PageErrors
 ) -> None:
     person = await make_person(db)
     await make_engagement(db, "Harbour", member=person)
@@ -318,6 +319,7 @@ async def test_outage_banner_comes_and_goes(
     await expect(page.get_by_role("heading", name=re.compile("^Active"))).to_be_visible()
 
     # What the service answers while its database is away (tests/faults has the real thing).
+    page_errors.allow_status(503)
     await page.route(
         "**/me/dashboard/**",
         lambda route: route.fulfill(
