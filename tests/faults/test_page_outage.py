@@ -7,17 +7,17 @@ import asyncio
 import re
 
 from bench.db_outage import Postgres
-from playwright.async_api import Browser, expect
+from playwright.async_api import expect
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from loomworks.app import create_app
 from tests.faults.conftest import fault_settings
-from tests.fixtures.browser import served
+from tests.fixtures.browser import NewContext, PageErrors, served
 from tests.fixtures.data import make_engagement, make_person, make_session
 
 
 async def test_banner_while_the_database_is_stopped(
-    browser: Browser, migrated: Postgres, faulty_engine: AsyncEngine
+    new_context: NewContext, page_errors: PageErrors, migrated: Postgres, faulty_engine: AsyncEngine
 ) -> None:
     async with faulty_engine.begin() as conn:
         person = await make_person(conn)
@@ -25,7 +25,7 @@ async def test_banner_while_the_database_is_stopped(
         token = await make_session(conn, person)
     app = create_app(fault_settings(migrated, poll_interval_seconds=1))
     async with served(app) as url:
-        context = await browser.new_context(base_url=url)
+        context = await new_context(base_url=url)
         await context.add_cookies([{"name": "loomworks_session", "value": token, "url": url}])
         page = await context.new_page()
         await page.goto("/")
@@ -33,6 +33,8 @@ async def test_banner_while_the_database_is_stopped(
         banner = page.get_by_role("alert").filter(has_text="unavailable")
         await expect(banner).to_be_hidden()
 
+        # What the service answers while its database is stopped: the page's to handle.
+        page_errors.allow_status(503)
         await asyncio.to_thread(migrated.stop)
         try:
             await expect(banner).to_be_visible(timeout=10_000)
@@ -41,4 +43,4 @@ async def test_banner_while_the_database_is_stopped(
         await expect(banner).to_be_hidden(timeout=15_000)
         # Still signed in: an outage is not a lost session.
         await expect(page.get_by_role("button", name="Sign out")).to_be_visible()
-        await context.close()
+        await context.close()  # before its server stops (the fixture checks what it found)

@@ -1,13 +1,14 @@
-"""The dashboard page in a real browser against the real app (the `browser` fixture and the
-server helper are in tests/fixtures/browser.py). Every browser context a test opens is watched:
-a test whose pages raised an uncaught error or logged one fails with the error's text."""
+"""The dashboard page in a real browser against the real app (the `browser` fixture, the
+watched `new_context` and the server helper are in tests/fixtures/browser.py). Every browser
+context a test opens is watched: a test whose pages raised an uncaught error, logged one or
+got a 5xx answer fails with the error's text."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -15,11 +16,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from loomworks.app import create_app
 from loomworks.db.people import Person
 from loomworks.platform.settings import Settings
-from tests.fixtures.browser import PageErrors, served
+from tests.fixtures.browser import NewContext, served
 from tests.fixtures.data import make_engagement, make_person, make_session, make_shape
 
 if TYPE_CHECKING:
-    from playwright.async_api import Browser, BrowserContext, Page
+    from playwright.async_api import BrowserContext, Page
 
 
 @dataclass
@@ -39,37 +40,15 @@ async def site(
         yield Site(url=url, settings=settings)
 
 
-class NewContext(Protocol):
-    async def __call__(self, **options: Any) -> BrowserContext: ...
-
-
 @pytest.fixture
-def page_errors() -> PageErrors:
-    """The errors the test's pages raised; `page_errors.allow(...)` accepts a provoked one."""
-    return PageErrors()
+def new_context(site: Site, new_context: NewContext) -> NewContext:
+    """The watched contexts of tests/fixtures/browser.py, on the site (their `base_url`).
+    `site` comes first so that it stops after the contexts are closed, not before."""
 
+    async def on_site(**options: Any) -> BrowserContext:
+        return await new_context(**{"base_url": site.url, **options})
 
-@pytest.fixture
-async def new_context(
-    browser: Browser, site: Site, page_errors: PageErrors
-) -> AsyncIterator[NewContext]:
-    """Opens browser contexts on the site (`browser.new_context`'s options) whose every page,
-    popups included, is watched for errors; after the test it closes them, which delivers
-    any event still on its way, and fails the test if any page raised or logged an error."""
-    opened: list[BrowserContext] = []
-
-    async def new(**options: Any) -> BrowserContext:
-        context = await browser.new_context(**{"base_url": site.url, **options})
-        context.set_default_timeout(5000)
-        page_errors.watch(context)
-        opened.append(context)
-        return context
-
-    yield new
-    for context in opened:
-        await context.close()
-    if page_errors.found:
-        pytest.fail(page_errors.report(), pytrace=False)
+    return on_site
 
 
 @pytest.fixture

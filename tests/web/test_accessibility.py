@@ -22,6 +22,7 @@ from playwright.async_api import BrowserContext, Locator, Page, Route, expect
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from loomworks.db.people import Person
+from tests.fixtures.browser import NewContext
 from tests.fixtures.data import (
     make_engagement,
     make_person,
@@ -29,7 +30,7 @@ from tests.fixtures.data import (
     make_shape,
     make_shaping_job,
 )
-from tests.web.conftest import NewContext, Site, signed_in
+from tests.web.conftest import Site, signed_in
 
 AXE_SCRIPT = (files("axe_playwright_python") / "axe.min.js").read_text(encoding="utf-8")
 AXE_URL = "/__tests__/axe.min.js"

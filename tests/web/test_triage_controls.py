@@ -20,8 +20,9 @@ from playwright.async_api import (
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from loomworks.db.people import Person
+from tests.fixtures.browser import NewContext
 from tests.fixtures.data import join, make_engagement, make_person, make_session, make_shape
-from tests.web.conftest import NewContext, Site, one_waiting_shape, signed_in
+from tests.web.conftest import Site, one_waiting_shape, signed_in
 
 NOW = datetime.now(UTC)
 
