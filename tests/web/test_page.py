@@ -306,6 +306,45 @@ async def test_keyboard_only_decision(
     assert await shape_state(db, shape) == "confirmed"
 
 
+async def test_the_skip_link_leads_past_the_navigation_to_what_each_view_shows(
+    page: Page, context: BrowserContext, site: Site, db: AsyncConnection
+) -> None:
+    await one_waiting_shape(db, context, site)
+    await page.goto("/")
+    await expect(item(page, "needs_you", "North wing footprint")).to_be_visible()
+    skip = page.locator(".skip-link")
+    await page.keyboard.press("Tab")  # the first stop on the page
+    await expect(skip).to_be_focused()
+    await expect(skip).to_have_text("Skip to the zones")
+    await expect(skip).to_be_in_viewport()  # off-screen until focused
+    await page.keyboard.press("Enter")
+    zones = page.locator("#zones")
+    await expect(zones).to_be_focused()
+    await expect(zones).to_be_visible()
+    assert page.url == f"{site.url}/"  # no fragment: no history entry, no redraw
+    # The next stop is in a zone: the views' buttons and the filters were passed.
+    await page.keyboard.press("Tab")
+    in_a_zone = "node => node !== document.activeElement && node.contains(document.activeElement)"
+    assert await zones.evaluate(in_a_zone)
+
+    # Done hides the zones: the link leads to my decisions instead.
+    await page.goto("/?view=done")
+    await expect(page.locator("#done")).to_be_visible()
+    await expect(zones).to_be_hidden()
+    await page.keyboard.press("Tab")
+    await expect(skip).to_be_focused()
+    await expect(skip).to_have_text("Skip to my decisions")
+    await page.keyboard.press("Enter")
+    heading = page.get_by_role("heading", name=re.compile("^Done"))
+    await expect(heading).to_be_focused()
+    await expect(heading).to_be_visible()
+
+    # The sign-in form has nothing before it to pass, and no skip link.
+    await page.get_by_role("button", name="Sign out").click()
+    await expect(page.locator("#email")).to_be_focused()
+    await expect(skip).to_be_hidden()
+
+
 async def test_outage_banner_comes_and_goes(
     page: Page, context: BrowserContext, site: Site, db: AsyncConnection, page_errors: PageErrors
 ) -> None:

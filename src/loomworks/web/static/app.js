@@ -23,7 +23,7 @@ import { DECIDING_ZONE, ZONES, ZONE_TITLES, learnRegistry } from "./registry.js"
 import { signIn, signOut, start } from "./session.js";
 import { resetZones, state } from "./state.js";
 import { wireSnoozeTime } from "./triage.js";
-import { closeDetail, loadDone, restoreFocus, showView } from "./views.js";
+import { closeDetail, loadDone, restoreFocus, showView, skipTo } from "./views.js";
 import { cardOf, wireZones, zoneSection } from "./zones.js";
 
 /** The zones, their kinds and wording from the service; the zones' sections drawn from them. */
@@ -38,6 +38,7 @@ async function loadRegistry() {
 function wire() {
   $("#sign-in-form").addEventListener("submit", signIn);
   $("#sign-out").addEventListener("click", signOut);
+  $("#skip-link").addEventListener("click", skipTo);
   window.addEventListener("popstate", () => {
     if (!state.signedIn) return;
     state.filters = readFilters();

@@ -31,6 +31,7 @@ function showSignIn() {
   state.counts = null;
   state.countsEtag = null;
   $("#dashboard").hidden = true;
+  $("#skip-link").hidden = true;
   $("#notice").hidden = true;
   $("#who").hidden = true;
   $("#sign-in").hidden = false;
@@ -108,6 +109,7 @@ export async function start() {
   $("#who-name").textContent = answer.data.display_name;
   state.me = answer.data.id;
   $("#dashboard").hidden = false;
+  $("#skip-link").hidden = false;
   document.title = "Dashboard · Loomworks";
   if (location.pathname !== "/") history.replaceState(null, "", `/${location.search}`);
   state.filters = readFilters();

@@ -62,6 +62,13 @@ export function restoreFocus() {
   else document.querySelector(`[data-zone="${DECIDING_ZONE}"] h2`).focus();
 }
 
+/** Focus the skip link's target without following its fragment: a new URL would be a history
+ * entry, and its popstate would redraw the view from scratch. */
+export function skipTo(event) {
+  event.preventDefault();
+  $(event.currentTarget.getAttribute("href")).focus();
+}
+
 // ---------------------------------------------------------------- Done: my decisions
 
 function doneItem(decision) {
@@ -105,8 +112,17 @@ export async function loadDone(more = false) {
   $("#done .more").hidden = !state.done.next;
 }
 
+// Where the skip link leads in each view: what the view shows, never a hidden part of the page.
+const SKIP_TO = {
+  dashboard: ["#zones", "Skip to the zones"],
+  done: ["#done-title", "Skip to my decisions"],
+};
+
 export function showView(view, { push = true } = {}) {
   state.view = view;
+  const [target, words] = SKIP_TO[view];
+  $("#skip-link").setAttribute("href", target);
+  $("#skip-link").textContent = words;
   $("#zones").hidden = view !== "dashboard";
   $(".filters").hidden = view !== "dashboard";
   $("#done").hidden = view !== "done";
