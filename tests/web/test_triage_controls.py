@@ -147,10 +147,17 @@ async def test_arrow_keys_never_snooze_and_the_keyboard_chooses_in_the_open_menu
     await expect(button).to_be_focused()
     await expect(button).to_have_attribute("aria-expanded", "false")
     await expect(menu).to_have_count(0)
+    # The button's aria-controls names its menu, which is in the page while closed (hidden).
+    controls = await button.get_attribute("aria-controls")
+    named = page.locator(f'[id="{controls}"]')
+    await expect(named).to_have_count(1)
+    await expect(named).to_have_attribute("role", "menu")
+    await expect(named).to_be_hidden()
 
     # Enter opens it on its first choice; Escape closes it, back on the button.
     await page.keyboard.press("Enter")
     await expect(button).to_have_attribute("aria-expanded", "true")
+    await expect(menu).to_have_id(str(controls))
     await expect(menu.get_by_role("menuitem")).to_have_text(
         ["1 hour", "Tomorrow 09:00", "Next Monday 09:00", "A chosen time…"]
     )
@@ -159,6 +166,7 @@ async def test_arrow_keys_never_snooze_and_the_keyboard_chooses_in_the_open_menu
     await expect(menu).to_have_count(0)
     await expect(button).to_be_focused()
     await expect(button).to_have_attribute("aria-expanded", "false")
+    await expect(named).to_have_count(1)
 
     # Space opens it; the page's shortcuts wait (j would move to the next card), the arrows move
     # within it (wrapping), and Enter chooses.
