@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import pytest
 from fastapi import FastAPI
+from sqlalchemy import make_url, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from loomworks.app import create_app
@@ -75,3 +77,16 @@ async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
         yield client
+
+
+@pytest.fixture
+async def empty_database(database_url: str, engine: AsyncEngine) -> AsyncIterator[str]:
+    """The URL of a new, empty database (no schema) on the test server, dropped afterwards."""
+    name = f"empty_{uuid.uuid4().hex[:12]}"
+    admin = await engine.execution_options(isolation_level="AUTOCOMMIT").connect()
+    await admin.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(database_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        await admin.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+        await admin.close()

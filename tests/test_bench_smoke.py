@@ -11,12 +11,18 @@ import math
 from pathlib import Path
 from typing import Any
 
-from bench import report
+from alembic.script import ScriptDirectory
+from bench import data, report
 from bench.__main__ import parse_args
 from bench.data import SCALES
 from bench.measure import ZONES
 from bench.runner import Options, result_path, run_scale
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
+
+from loomworks.db.people import person_for_token
+from loomworks.platform.engine import create_engine
+from loomworks.platform.migrate import alembic_config
 
 
 def _positive(value: Any) -> bool:
@@ -104,3 +110,20 @@ def test_bench_command_line_and_result_paths(tmp_path: Path) -> None:
     assert result_path(str(tmp_path / "r-{scale}.json"), "L", many=True).name == "r-L.json"
     assert result_path(str(tmp_path / "r.json"), "L", many=True).name == "r-L.json"
     assert result_path(str(tmp_path / "r.json"), "L", many=False).name == "r.json"
+
+
+async def test_bench_loads_at_the_base_schema_then_upgrades_to_head(empty_database: str) -> None:
+    """The benchmark's own databases are loaded at the first migration's schema and then
+    upgraded (`load(from_base=True)`, as `python -m bench` does): they end at head, and the
+    caller's session opens the dashboard there."""
+    engine = create_engine(empty_database, pool_size=1)
+    try:
+        dataset = await data.load(engine, SCALES["tiny"], from_base=True)
+        async with engine.connect() as conn:
+            person = await person_for_token(conn, dataset.token)
+            revision = await conn.execute(text("SELECT version_num FROM alembic_version"))
+            head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+            assert revision.scalar_one() == head
+    finally:
+        await engine.dispose()
+    assert person is not None and person.id == dataset.caller_id

@@ -7,30 +7,15 @@ import os
 import shutil
 import subprocess
 import sys
-import uuid
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import make_url, text
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy import text
 
 from loomworks.platform.engine import create_engine
 
 PROJECT = Path(__file__).resolve().parents[1]
 UV = os.environ.get("UV") or shutil.which("uv")
-
-
-@pytest.fixture
-async def empty_database(database_url: str, engine: AsyncEngine) -> AsyncIterator[str]:
-    name = f"wheel_{uuid.uuid4().hex[:12]}"
-    admin = await engine.execution_options(isolation_level="AUTOCOMMIT").connect()
-    await admin.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(database_url).set(database=name).render_as_string(hide_password=False)
-    finally:
-        await admin.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-        await admin.close()
 
 
 def _run(*command: str | Path, cwd: Path, env: dict[str, str] | None = None) -> str:
