@@ -1,6 +1,7 @@
-"""A webhook, or its owner, deleted while an attempt to it is under way, with real receivers
-on 127.0.0.1: its outcome is dropped when it comes back, and the other outcomes recorded with
-it are saved (not left to be sent again once their lease runs out)."""
+"""A webhook, or its owner, deleted while an attempt to it is under way, or an outcome the
+database refuses to record, with real receivers on 127.0.0.1: that outcome is dropped when it
+comes back, and the other outcomes recorded with it are saved (not left to be sent again once
+their lease runs out)."""
 
 from __future__ import annotations
 
@@ -45,13 +46,43 @@ async def _state(db: AsyncConnection, delivery_id: str) -> str | None:
     return state.scalar_one_or_none()
 
 
-@pytest.mark.parametrize("deleted", ["webhook", "person"])
-async def test_an_outcome_whose_webhook_was_deleted_does_not_lose_the_rest_of_its_batch(
+# Installed by the "refused" case: the database refuses to record one webhook's attempts, as
+# it would an attempt whose delivery is deleted between the recorder's read and its write.
+# Installed before anything is sent: DDL on the table would wait for the held recorder.
+REFUSE_SQL = (
+    """
+    CREATE FUNCTION refuse_attempt() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        IF NEW.webhook_id = '{webhook_id}' THEN
+            RAISE EXCEPTION 'refused for the test' USING ERRCODE = 'foreign_key_violation';
+        END IF;
+        RETURN NEW;
+    END $$
+    """,
+    "CREATE TRIGGER refuse_attempt BEFORE INSERT ON webhook_attempts "
+    "FOR EACH ROW EXECUTE FUNCTION refuse_attempt()",
+)
+
+
+@pytest.fixture
+async def refusals(engine: AsyncEngine) -> AsyncIterator[list[str]]:
+    """Webhook ids whose attempts the database is to refuse (at most one)."""
+    refused: list[str] = []
+    yield refused
+    if refused:
+        async with engine.begin() as conn:
+            await conn.execute(text("DROP TRIGGER IF EXISTS refuse_attempt ON webhook_attempts"))
+            await conn.execute(text("DROP FUNCTION IF EXISTS refuse_attempt()"))
+
+
+@pytest.mark.parametrize("deleted", ["webhook", "person", "refused"])
+async def test_an_outcome_that_cannot_be_recorded_does_not_lose_the_rest_of_its_batch(
     fast: Settings,
     engine: AsyncEngine,
     db: AsyncConnection,
     receiver: Receiver,
     held: tuple[Receiver, Receiver, asyncio.Event],
+    refusals: list[str],
     deleted: str,
 ) -> None:
     ada_receiver, bea_receiver, answer = held
@@ -61,6 +92,11 @@ async def test_an_outcome_whose_webhook_was_deleted_does_not_lose_the_rest_of_it
         gone = await subscribe(client, ada, db, ada_receiver.url)
         kept = await subscribe(client, bea, db, bea_receiver.url)
         busy = await subscribe(client, cy, db, receiver.url)
+        if deleted == "refused":
+            refusals.append(gone["id"])
+            async with engine.begin() as conn:
+                for statement in REFUSE_SQL:
+                    await conn.execute(text(statement.format(webhook_id=uuid.UUID(gone["id"]))))
         # Cy's webhook has a failing streak, so recording its success writes the webhook's
         # row, which is locked here: the recorder waits on Cy's outcome while Ada's and Bea's
         # come back, and then records those two together, in one batch.
@@ -78,13 +114,16 @@ async def test_an_outcome_whose_webhook_was_deleted_does_not_lose_the_rest_of_it
             await eventually(lambda: receiver.received and _blocked_on_a_lock(db))
             ada_ping, bea_ping = await ping(client, gone), await ping(client, kept)
             await eventually(lambda: ada_receiver.received and bea_receiver.received)
-            # While both attempts are under way, Ada's webhook (or Ada) is deleted.
+            # While both attempts are under way, Ada's webhook (or Ada) is deleted, or the
+            # database made to refuse Ada's outcome.
             if deleted == "webhook":
                 path = f"/me/webhooks/{gone['id']}"
                 assert (await client.delete(path, headers=gone["headers"])).status_code == 204
-            else:
+            elif deleted == "person":
                 await db.execute(delete(persons).where(persons.c.id == ada.id))
-            assert await _state(db, ada_ping) is None
+            # "refused": the trigger installed above refuses to record Ada's outcome.
+            expected_state = "pending" if deleted == "refused" else None
+            assert await _state(db, ada_ping) == expected_state
             answer.set()
             await eventually(lambda: sender.outcomes_waiting == 2)
             await locker.rollback()
@@ -96,4 +135,6 @@ async def test_an_outcome_whose_webhook_was_deleted_does_not_lose_the_rest_of_it
         await eventually(bea_delivered)
         assert {r.delivery_id for r in bea_receiver.received} == {bea_ping}
         assert (await attempts(client, kept))[-1]["attempt"] == 1
+        # Ada's refused outcome is the one lost: sent again once its lease runs out.
+        assert await _state(db, ada_ping) == expected_state
     assert [r.delivery_id for r in ada_receiver.received] == [ada_ping]

@@ -45,6 +45,8 @@ from loomworks.platform.faults import describe, is_unavailable
 from loomworks.platform.settings import Settings
 
 log = logging.getLogger(__name__)
+# An attempt come back: its delivery, how it went, and when to try again (None: never).
+Returned = tuple[Claimed, Outcome, timedelta | None]
 
 TIMEOUT_SECONDS = 10.0  # a 2xx within this completes a delivery
 # A claimed attempt not recorded within this (its process died) is due again.
@@ -74,7 +76,7 @@ class WebhookSender:
         self._in_flight: set[asyncio.Task[None]] = set()
         # Outcomes waiting to be recorded, all of them in one transaction (one commit for a
         # burst rather than one each); until recorded they count as under way.
-        self._outcomes: list[tuple[Claimed, Outcome, timedelta | None]] = []
+        self._outcomes: list[Returned] = []
         self._outcome_ready = asyncio.Event()
         self._room = asyncio.Event()  # set when an attempt has been recorded
         self._stopping = asyncio.Event()
@@ -193,9 +195,11 @@ class WebhookSender:
         return len(self._outcomes)
 
     async def _record(self) -> None:
-        """Record the outcomes that have come in, a batch per transaction. A batch that cannot
-        be recorded is dropped: its deliveries' leases run out and they are sent again."""
-        deactivate_after = timedelta(seconds=self._settings.webhook_deactivate_after_seconds)
+        """Record the outcomes that have come in, a batch per transaction. If the database
+        refuses the batch (one outcome's delivery deleted at that very moment, a deadlock
+        with a deletion), each outcome is recorded again on its own, so only the refused one
+        is lost; a batch that cannot be recorded because the database is unavailable is
+        dropped whole. A lost outcome's delivery is sent again once its lease runs out."""
         while not (self._stopping.is_set() and not self._outcomes):
             await self._outcome_ready.wait()
             self._outcome_ready.clear()
@@ -203,19 +207,35 @@ class WebhookSender:
             if not batch:
                 continue
             try:
-                async with self._engine.begin() as conn:
-                    for delivery, outcome, retry_in in batch:
-                        if await record_attempt(
-                            conn,
-                            delivery,
-                            outcome,
-                            retry_in=retry_in,
-                            deactivate_after=deactivate_after,
-                        ):
-                            log.warning("webhook %s deactivated", delivery.webhook_id)
+                await self._save(batch)
             except Exception as exc:
-                _log_failure(f"recording {len(batch)} webhook attempts", exc)
+                if len(batch) == 1 or is_unavailable(exc):
+                    _log_failure(f"recording {len(batch)} webhook attempts", exc)
+                else:
+                    await self._save_each(batch)
             self._room.set()
+
+    async def _save(self, outcomes: list[Returned]) -> None:
+        deactivate_after = timedelta(seconds=self._settings.webhook_deactivate_after_seconds)
+        async with self._engine.begin() as conn:
+            for delivery, outcome, retry_in in outcomes:
+                if await record_attempt(
+                    conn, delivery, outcome, retry_in=retry_in, deactivate_after=deactivate_after
+                ):
+                    log.warning("webhook %s deactivated", delivery.webhook_id)
+
+    async def _save_each(self, batch: list[Returned]) -> None:
+        lost, last = 0, None
+        for n, returned in enumerate(batch):
+            try:
+                await self._save([returned])
+            except Exception as exc:
+                lost, last = lost + 1, exc
+                if is_unavailable(exc):  # gone meanwhile: the rest would wait on it in turn
+                    lost += len(batch) - n - 1
+                    break
+        if last is not None:
+            _log_failure(f"recording {lost} of {len(batch)} webhook attempts", last)
 
     async def _post(self, delivery: Claimed) -> Outcome:
         body = delivery_body(
