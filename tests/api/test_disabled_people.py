@@ -4,46 +4,20 @@ in anew and make new tokens; the old cookie and the old bearer token stay 401.""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import io
 import uuid
 
 import httpx
 import pytest
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from loomworks.cli import main
 from loomworks.db.people import Person
 from tests.fixtures.data import PASSWORD, join, make_engagement, make_person, make_session
-
-# How the person is disabled and enabled again: the admin command, or SQL straight to the table.
-HOW = ["cli", "sql"]
+from tests.fixtures.disabling import HOW, set_disabled
 
 
 @pytest.fixture(autouse=True)
 def _database_env(database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LOOMWORKS_DATABASE_URL", database_url)
-
-
-def _command(args: list[str]) -> str:
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        main(args)
-    return out.getvalue()
-
-
-async def _set_disabled(how: str, db: AsyncConnection, person: Person, *, disabled: bool) -> str:
-    """Disable or enable `person`; what the command printed ("" for SQL)."""
-    if how == "cli":
-        action = "disable" if disabled else "enable"
-        return await asyncio.to_thread(_command, ["person", action, person.email])
-    await db.execute(
-        text("UPDATE persons SET disabled_at = CASE WHEN :off THEN now() END WHERE id = :id"),
-        {"off": disabled, "id": person.id},
-    )
-    return ""
 
 
 def _cookie(token: str) -> dict[str, str]:
@@ -93,11 +67,11 @@ async def test_enabling_a_disabled_person_again_revives_no_old_session_or_token(
     adas, beas = await _credentials(client, db, ada), await _credentials(client, db, bea)
     assert await _statuses(client, adas + beas, _paths(harbour)) == {200}
 
-    said = await _set_disabled(how, db, ada, disabled=True)
+    said = await set_disabled(how, db, ada, disabled=True)
     if how == "cli":
         assert "1 session signed out, 1 token revoked, 0 webhooks switched off" in said
     assert await _statuses(client, adas, _paths(harbour)) == {401}
-    await _set_disabled(how, db, ada, disabled=False)
+    await set_disabled(how, db, ada, disabled=False)
 
     # Her old session and token stay ended; Bea's were never touched.
     assert await _statuses(client, adas, _paths(harbour)) == {401}
@@ -117,5 +91,5 @@ async def test_enabling_revokes_nothing(client: httpx.AsyncClient, db: AsyncConn
     ada = await make_person(db)
     harbour = await make_engagement(db, "Harbour", member=ada)
     adas = await _credentials(client, db, ada)
-    await _set_disabled("sql", db, ada, disabled=False)
+    await set_disabled("sql", db, ada, disabled=False)
     assert await _statuses(client, adas, _paths(harbour)) == {200}

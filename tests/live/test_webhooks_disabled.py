@@ -6,9 +6,6 @@ ping them, and nothing from the time they were disabled is sent (docs/integratio
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import io
 import uuid
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -16,10 +13,9 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import func, select, text, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from loomworks.cli import main
 from loomworks.core.webhooks import OWNER_DISABLED
 from loomworks.db.people import Person
 from loomworks.db.tables import webhook_attempts, webhook_deliveries, webhooks
@@ -35,11 +31,9 @@ from tests.fixtures.data import (
     make_shape,
     make_shaping_job,
 )
+from tests.fixtures.disabling import HOW, set_disabled
 from tests.fixtures.receiver import Receiver, eventually
 from tests.fixtures.webhooks import client_of, ping, pinged_webhook, running, subscribe
-
-# How the person is disabled (and enabled): the admin command, or SQL straight to the table.
-HOW = ["cli", "sql"]
 
 
 @pytest.fixture(autouse=True)
@@ -54,24 +48,6 @@ async def colleague() -> AsyncIterator[Receiver]:
     await receiver.start()
     yield receiver
     await receiver.stop()
-
-
-def _command(args: list[str]) -> str:
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        main(args)
-    return out.getvalue()
-
-
-async def set_disabled(how: str, db: AsyncConnection, person: Person, *, disabled: bool) -> None:
-    if how == "cli":
-        action = "disable" if disabled else "enable"
-        await asyncio.to_thread(_command, ["person", action, person.email])
-    else:
-        await db.execute(
-            text("UPDATE persons SET disabled_at = CASE WHEN :off THEN now() END WHERE id = :id"),
-            {"off": disabled, "id": person.id},
-        )
 
 
 async def _scalar(db: AsyncConnection, statement: Any) -> Any:
