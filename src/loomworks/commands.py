@@ -32,17 +32,17 @@ from loomworks.db.people import (
     Person,
     PersonDisabled,
     all_persons,
+    count_live_sessions,
     create_person,
     decisions_by,
-    disable_person,
-    enable_person,
     issue_session,
     person_by_email,
     remove_person,
     revoke_sessions_of,
+    set_disabled,
     set_password,
 )
-from loomworks.db.tokens import revoke_token, revoke_tokens_of, tokens_of
+from loomworks.db.tokens import count_live_tokens, revoke_token, revoke_tokens_of, tokens_of
 from loomworks.db.webhooks import count_webhooks
 from loomworks.platform.embedded import database_url_or_embedded
 from loomworks.platform.engine import TOOL_TIMEOUTS, create_engine
@@ -325,19 +325,21 @@ def _person_toggle(settings: Settings, args: argparse.Namespace) -> None:
     async def work(conn: AsyncConnection) -> None:
         person = await _person_or_fail(conn, args.email)
         if not args.disabled:
-            await enable_person(conn, person_id=person.id)
+            await set_disabled(conn, person_id=person.id, disabled=False)
             # Their webhooks stay off (see db/people.py): they turn each back on with a ping.
             off = await count_webhooks(conn, person_id=person.id, active=False)
             stay, them = ("stays", "it") if off == 1 else ("stay", "them")
             note = f"; {_count(off, 'webhook')} {stay} off until they ping {them}" if off else ""
             print(f"{person.email} may sign in again{note}")
             return
-        # The trigger on persons.disabled_at ends what this counts (db/people.py).
-        ended = await disable_person(conn, person_id=person.id)
+        # Counted first: the trigger on persons.disabled_at ends all of them (db/people.py).
+        ended = await count_live_sessions(conn, person_id=person.id)
+        revoked = await count_live_tokens(conn, person_id=person.id)
+        switched = await count_webhooks(conn, person_id=person.id, active=True)
+        await set_disabled(conn, person_id=person.id, disabled=True)
         print(
-            f"{person.email} is disabled; {_sessions(ended.sessions)} signed out, "
-            f"{_count(ended.tokens, 'token')} revoked, "
-            f"{_count(ended.webhooks, 'webhook')} switched off"
+            f"{person.email} is disabled; {_sessions(ended)} signed out, "
+            f"{_count(revoked, 'token')} revoked, {_count(switched, 'webhook')} switched off"
         )
 
     _with_database(settings, work)

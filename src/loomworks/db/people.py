@@ -9,8 +9,6 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import (
     ColumnElement,
-    ScalarSelect,
-    Table,
     Text,
     and_,
     delete,
@@ -26,13 +24,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from loomworks.core.states import Designation
 from loomworks.core.webhooks import OWNER_DISABLED, DeliveryState
 from loomworks.db.tables import (
-    access_tokens,
     decisions,
     engagement_memberships,
     engagements,
     persons,
     sessions,
-    webhooks,
 )
 from loomworks.platform.security import hash_password, new_session_token, token_hash
 
@@ -316,50 +312,21 @@ DISABLED_TRIGGER_SQL = (
 )
 
 
-@dataclass(frozen=True)
-class Disabled:
-    """What disabling a person ended: their live sessions and tokens, their active webhooks."""
-
-    sessions: int
-    tokens: int
-    webhooks: int
+async def count_live_sessions(conn: AsyncConnection, *, person_id: uuid.UUID) -> int:
+    """How many of the person's sessions are live (what disabling them would end)."""
+    found = await conn.scalar(select(func.count()).select_from(sessions).where(_live(person_id)))
+    return int(found or 0)
 
 
-def _counted(table: Table, *where: ColumnElement[bool]) -> ScalarSelect[int]:
-    return select(func.count()).select_from(table).where(*where).scalar_subquery()
-
-
-async def disable_person(conn: AsyncConnection, *, person_id: uuid.UUID) -> Disabled:
-    """Disable a person: no sign-in, and the trigger above ends their sessions and tokens and
-    switches their webhooks off. One statement that counts what is live as it disables (its
-    snapshot is taken before the trigger runs, at the end of the statement)."""
-    disabled = (
+async def set_disabled(conn: AsyncConnection, *, person_id: uuid.UUID, disabled: bool) -> None:
+    """Disable a person (no sign-in; the trigger above ends their sessions and tokens and
+    switches their webhooks off) or let them sign in again (what disabling ended stays
+    ended)."""
+    await conn.execute(
         update(persons)
         .where(persons.c.id == person_id)
-        .values(disabled_at=func.now())
-        .returning(persons.c.id)
-        .cte("disabled")
+        .values(disabled_at=func.now() if disabled else None)
     )
-    live_token = and_(
-        access_tokens.c.person_id == person_id,
-        access_tokens.c.revoked_at.is_(None),
-        access_tokens.c.expires_at > func.now(),
-    )
-    row = (
-        await conn.execute(
-            select(
-                _counted(sessions, _live(person_id)),
-                _counted(access_tokens, live_token),
-                _counted(webhooks, webhooks.c.person_id == person_id, webhooks.c.active),
-            ).select_from(disabled)
-        )
-    ).one_or_none()
-    return Disabled(*row) if row else Disabled(0, 0, 0)
-
-
-async def enable_person(conn: AsyncConnection, *, person_id: uuid.UUID) -> None:
-    """Let a disabled person sign in again; what disabling ended stays ended (see above)."""
-    await conn.execute(update(persons).where(persons.c.id == person_id).values(disabled_at=None))
 
 
 async def decisions_by(conn: AsyncConnection, *, person_id: uuid.UUID) -> int:

@@ -161,6 +161,16 @@ async def revoke_token(conn: AsyncConnection, *, person_id: uuid.UUID, token_id:
     return revoked.one_or_none() is not None
 
 
+async def count_live_tokens(conn: AsyncConnection, *, person_id: uuid.UUID) -> int:
+    """How many of the person's tokens are live (what disabling them would end)."""
+    found = await conn.scalar(
+        select(func.count())
+        .select_from(access_tokens)
+        .where(access_tokens.c.person_id == person_id, *_live())
+    )
+    return int(found or 0)
+
+
 async def revoke_tokens_of(conn: AsyncConnection, *, person_id: uuid.UUID) -> int:
     """End every live token of a person (disabled or removed); how many that ended."""
     ended = await conn.execute(
