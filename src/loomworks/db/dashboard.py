@@ -53,6 +53,7 @@ from loomworks.core.kinds import SOURCE_OF, Source, sources_in
 from loomworks.core.rows import ROW_CLASSES, ZONE_OF_ROW, CountRow, Position, RowT, ZoneRow
 from loomworks.core.states import Zone
 from loomworks.db.jobs import PROGRESS_TYPES, progress_fields
+from loomworks.db.people import session_person
 from loomworks.db.renders import has_download
 from loomworks.db.search import label_text, like_pattern, query_trigrams, trigrams
 from loomworks.db.tables import (
@@ -61,8 +62,6 @@ from loomworks.db.tables import (
     engagement_memberships,
     engagements,
     metadata,
-    persons,
-    sessions,
 )
 from loomworks.db.tokens import token_person, token_use_noted
 from loomworks.db.triage import (
@@ -265,19 +264,8 @@ def _credential_person(known_by: KnownBy) -> CTE:
     """The person (not disabled) of the live session, or of the live token, whose secret
     hashes to :token_hash (no row: none), as the dependencies check them (db/people.py
     person_for_token, db/tokens.py bearer_for)."""
-    if known_by == KnownBy.TOKEN:
-        return token_person(_TOKEN).cte("caller")
-    return (
-        select(sessions.c.person_id)
-        .join(persons, persons.c.id == sessions.c.person_id)
-        .where(
-            sessions.c.token_hash == _TOKEN,
-            sessions.c.revoked_at.is_(None),
-            sessions.c.expires_at > func.now(),
-            persons.c.disabled_at.is_(None),
-        )
-        .cte("caller")
-    )
+    person = token_person if known_by == KnownBy.TOKEN else session_person
+    return person(_TOKEN).cte("caller")
 
 
 def _caller(known_by: KnownBy) -> ColumnElement[uuid.UUID]:

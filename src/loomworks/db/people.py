@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import (
     ColumnElement,
+    Select,
     Text,
     and_,
     delete,
@@ -134,21 +135,32 @@ async def issue_session(conn: AsyncConnection, *, person_id: uuid.UUID, lifetime
     return token
 
 
+def _signed_in(hashed: ColumnElement[str] | str) -> list[ColumnElement[bool]]:
+    """The live session whose token hashes to `hashed`, of a person not disabled (sessions
+    joined to persons)."""
+    return [sessions.c.token_hash == hashed, *_valid(), persons.c.disabled_at.is_(None)]
+
+
 async def person_for_token(conn: AsyncConnection, token: str) -> Person | None:
-    """The person behind a live session token (not revoked, not expired)."""
+    """The person behind a live session token (not revoked, not expired), unless disabled."""
     row = (
         await conn.execute(
             select(*PERSON_COLUMNS)
             .join(sessions, sessions.c.person_id == persons.c.id)
-            .where(
-                sessions.c.token_hash == token_hash(token),
-                sessions.c.revoked_at.is_(None),
-                sessions.c.expires_at > func.now(),
-                persons.c.disabled_at.is_(None),
-            )
+            .where(*_signed_in(token_hash(token)))
         )
     ).one_or_none()
     return Person(*row) if row else None
+
+
+def session_person(hashed: ColumnElement[str]) -> Select[tuple[uuid.UUID]]:
+    """person_for_token as a query for the session whose token hashes to `hashed`: what a
+    dashboard statement checks a session by (db/dashboard.py, one round trip)."""
+    return (
+        select(sessions.c.person_id)
+        .join(persons, persons.c.id == sessions.c.person_id)
+        .where(*_signed_in(hashed))
+    )
 
 
 async def revoke_session(conn: AsyncConnection, token: str) -> None:
@@ -224,12 +236,13 @@ class SessionRow:
     current: bool
 
 
+def _valid() -> list[ColumnElement[bool]]:
+    """A session neither revoked nor expired."""
+    return [sessions.c.revoked_at.is_(None), sessions.c.expires_at > func.now()]
+
+
 def _live(person_id: uuid.UUID) -> ColumnElement[bool]:
-    return and_(
-        sessions.c.person_id == person_id,
-        sessions.c.revoked_at.is_(None),
-        sessions.c.expires_at > func.now(),
-    )
+    return and_(sessions.c.person_id == person_id, *_valid())
 
 
 async def live_sessions(
