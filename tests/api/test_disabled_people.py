@@ -4,15 +4,27 @@ in anew and make new tokens; the old cookie and the old bearer token stay 401.""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
+from datetime import timedelta
 
 import httpx
 import pytest
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import func, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from loomworks.db.people import Person
-from tests.fixtures.data import PASSWORD, join, make_engagement, make_person, make_session
+from loomworks.db.people import Person, PersonDisabled, count_live_sessions, issue_session
+from loomworks.db.tables import persons
+from tests.fixtures.data import (
+    PASSWORD,
+    join,
+    make_engagement,
+    make_person,
+    make_session,
+    waiting_on_a_lock,
+)
 from tests.fixtures.disabling import HOW, set_disabled
+from tests.fixtures.receiver import eventually
 
 
 @pytest.fixture(autouse=True)
@@ -93,3 +105,26 @@ async def test_enabling_revokes_nothing(client: httpx.AsyncClient, db: AsyncConn
     adas = await _credentials(client, db, ada)
     await set_disabled("sql", db, ada, disabled=False)
     assert await _statuses(client, adas, _paths(harbour)) == {200}
+
+
+async def test_a_session_issued_while_the_person_is_being_disabled_is_refused(
+    engine: AsyncEngine, db: AsyncConnection
+) -> None:
+    """Issuing a session (a sign-in, `loomworks session issue`) at the moment the person is
+    disabled: it waits for the disabling to commit and is then refused, rather than slipping
+    past the trigger's revocation to come alive when they are enabled again."""
+    ada = await make_person(db)
+
+    async def issue() -> str:
+        async with engine.begin() as conn:
+            return await issue_session(conn, person_id=ada.id, lifetime=timedelta(hours=1))
+
+    async with engine.connect() as disabling:
+        disable = update(persons).where(persons.c.id == ada.id).values(disabled_at=func.now())
+        await disabling.execute(disable)  # the trigger has run; not committed yet
+        issuing = asyncio.create_task(issue())
+        await eventually(lambda: issuing.done() or waiting_on_a_lock(db))
+        await disabling.commit()
+    with pytest.raises(PersonDisabled):
+        await issuing
+    assert await count_live_sessions(db, person_id=ada.id) == 0

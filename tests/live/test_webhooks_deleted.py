@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from loomworks.db.tables import persons, webhook_deliveries, webhooks
 from loomworks.live.webhooks import WebhookSender
 from loomworks.platform.settings import Settings
-from tests.fixtures.data import make_person
+from tests.fixtures.data import make_person, waiting_on_a_lock
 from tests.fixtures.receiver import Receiver, eventually
 from tests.fixtures.webhooks import attempts, client_of, ping, running, subscribe
 
@@ -32,11 +32,6 @@ async def held() -> AsyncIterator[tuple[Receiver, Receiver, asyncio.Event]]:
     gate.set()
     for receiver in receivers:
         await receiver.stop()
-
-
-async def _blocked_on_a_lock(db: AsyncConnection) -> bool:
-    waiting = await db.execute(text("SELECT count(*) FROM pg_locks WHERE NOT granted"))
-    return bool(waiting.scalar_one())
 
 
 async def _state(db: AsyncConnection, delivery_id: str) -> str | None:
@@ -111,7 +106,7 @@ async def test_an_outcome_that_cannot_be_recorded_does_not_lose_the_rest_of_its_
                 .with_for_update(key_share=True)
             )
             await ping(client, busy)
-            await eventually(lambda: receiver.received and _blocked_on_a_lock(db))
+            await eventually(lambda: receiver.received and waiting_on_a_lock(db))
             ada_ping, bea_ping = await ping(client, gone), await ping(client, kept)
             await eventually(lambda: ada_receiver.received and bea_receiver.received)
             # While both attempts are under way, Ada's webhook (or Ada) is deleted, or the

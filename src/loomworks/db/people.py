@@ -124,9 +124,11 @@ async def issue_session(conn: AsyncConnection, *, person_id: uuid.UUID, lifetime
         insert(sessions)
         .from_select(
             ["person_id", "token_hash", "expires_at"],
-            select(persons.c.id, literal(token_hash(token), Text), func.now() + lifetime).where(
-                persons.c.id == person_id, persons.c.disabled_at.is_(None)
-            ),
+            select(persons.c.id, literal(token_hash(token), Text), func.now() + lifetime)
+            .where(persons.c.id == person_id, persons.c.disabled_at.is_(None))
+            # Waits for a disabling under way and then reads it; one that starts later waits
+            # for this session, which its trigger then revokes.
+            .with_for_update(read=True),
         )
         .returning(sessions.c.id)
     )
