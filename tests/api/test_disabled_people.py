@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
 import httpx
@@ -13,8 +14,11 @@ import pytest
 from sqlalchemy import func, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from loomworks.api.deps.session import SESSION_ENDED
+from loomworks.core.states import TokenScope
 from loomworks.db.people import Person, PersonDisabled, count_live_sessions, issue_session
 from loomworks.db.tables import persons
+from loomworks.db.tokens import count_live_tokens, create_token
 from tests.fixtures.data import (
     PASSWORD,
     join,
@@ -107,24 +111,59 @@ async def test_enabling_revokes_nothing(client: httpx.AsyncClient, db: AsyncConn
     assert await _statuses(client, adas, _paths(harbour)) == {200}
 
 
-async def test_a_session_issued_while_the_person_is_being_disabled_is_refused(
-    engine: AsyncEngine, db: AsyncConnection
+async def _issue_session(conn: AsyncConnection, person: Person) -> object:
+    return await issue_session(conn, person_id=person.id, lifetime=timedelta(hours=1))
+
+
+async def _create_token(conn: AsyncConnection, person: Person) -> object:
+    scopes = (TokenScope.READ,)
+    return await create_token(
+        conn, person_id=person.id, name="cli", scopes=scopes, lifetime=timedelta(days=1)
+    )
+
+
+@pytest.mark.parametrize("credential", [_issue_session, _create_token], ids=["session", "token"])
+async def test_a_credential_made_while_the_person_is_being_disabled_is_refused(
+    engine: AsyncEngine,
+    db: AsyncConnection,
+    credential: Callable[[AsyncConnection, Person], Awaitable[object]],
 ) -> None:
-    """Issuing a session (a sign-in, `loomworks session issue`) at the moment the person is
-    disabled: it waits for the disabling to commit and is then refused, rather than slipping
-    past the trigger's revocation to come alive when they are enabled again."""
+    """A session (a sign-in, `loomworks session issue`) or a token made at the moment the
+    person is disabled: it waits for the disabling to commit and is then refused, rather than
+    slipping past the trigger's revocation to come alive when they are enabled again."""
     ada = await make_person(db)
 
-    async def issue() -> str:
+    async def make() -> object:
         async with engine.begin() as conn:
-            return await issue_session(conn, person_id=ada.id, lifetime=timedelta(hours=1))
+            return await credential(conn, ada)
 
     async with engine.connect() as disabling:
         disable = update(persons).where(persons.c.id == ada.id).values(disabled_at=func.now())
         await disabling.execute(disable)  # the trigger has run; not committed yet
-        issuing = asyncio.create_task(issue())
-        await eventually(lambda: issuing.done() or waiting_on_a_lock(db))
+        making = asyncio.create_task(make())
+        await eventually(lambda: making.done() or waiting_on_a_lock(db))
         await disabling.commit()
     with pytest.raises(PersonDisabled):
-        await issuing
+        await making
     assert await count_live_sessions(db, person_id=ada.id) == 0
+    assert await count_live_tokens(db, person_id=ada.id) == 0
+
+
+async def test_a_token_asked_for_while_the_person_is_being_disabled_is_401(
+    client: httpx.AsyncClient, engine: AsyncEngine, db: AsyncConnection
+) -> None:
+    """Over HTTP: the session passed its check before the disabling committed; the token is
+    refused as the session is (401), and nothing is made."""
+    ada = await make_person(db)
+    session = _cookie(await make_session(db, ada))
+    body = {"name": "script", "scopes": ["read"]}
+    async with engine.connect() as disabling:
+        disable = update(persons).where(persons.c.id == ada.id).values(disabled_at=func.now())
+        await disabling.execute(disable)
+        asking = asyncio.create_task(client.post("/me/tokens", json=body, headers=session))
+        await eventually(lambda: asking.done() or waiting_on_a_lock(db))
+        await disabling.commit()
+    response = await asking
+    assert response.status_code == 401, response.text
+    assert response.json() == {"detail": SESSION_ENDED}
+    assert await count_live_tokens(db, person_id=ada.id) == 0

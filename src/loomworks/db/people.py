@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
@@ -113,7 +114,19 @@ async def credentials_for(conn: AsyncConnection, email: str) -> Credentials:
 
 
 class PersonDisabled(Exception):
-    """A session was asked for a person who is disabled (or gone)."""
+    """A session or token was asked for a person who is disabled (or gone)."""
+
+
+def while_enabled(person_id: uuid.UUID, *values: ColumnElement[Any]) -> Select[Any]:
+    """The person's id and `values`, one row while they are not disabled (none otherwise): what
+    a credential (a session, a token) is inserted from. The person's row is read FOR SHARE, so
+    a disabling under way is waited for and then seen, and one that starts later waits for the
+    credential, which its trigger then revokes (DISABLED_FUNCTION_SQL)."""
+    return (
+        select(persons.c.id, *values)
+        .where(persons.c.id == person_id, persons.c.disabled_at.is_(None))
+        .with_for_update(read=True)
+    )
 
 
 async def issue_session(conn: AsyncConnection, *, person_id: uuid.UUID, lifetime: timedelta) -> str:
@@ -124,11 +137,7 @@ async def issue_session(conn: AsyncConnection, *, person_id: uuid.UUID, lifetime
         insert(sessions)
         .from_select(
             ["person_id", "token_hash", "expires_at"],
-            select(persons.c.id, literal(token_hash(token), Text), func.now() + lifetime)
-            .where(persons.c.id == person_id, persons.c.disabled_at.is_(None))
-            # Waits for a disabling under way and then reads it; one that starts later waits
-            # for this session, which its trigger then revokes.
-            .with_for_update(read=True),
+            while_enabled(person_id, literal(token_hash(token), Text), func.now() + lifetime),
         )
         .returning(sessions.c.id)
     )

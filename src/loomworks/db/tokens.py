@@ -16,8 +16,10 @@ from sqlalchemy import (
     ColumnElement,
     Row,
     Select,
+    Text,
     func,
     insert,
+    literal,
     literal_column,
     or_,
     select,
@@ -26,7 +28,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from loomworks.core.states import TokenScope
-from loomworks.db.people import PERSON_COLUMNS, Person
+from loomworks.db.people import PERSON_COLUMNS, Person, PersonDisabled, while_enabled
 from loomworks.db.tables import access_tokens, persons
 from loomworks.platform.security import new_session_token, token_hash
 
@@ -118,21 +120,27 @@ async def create_token(
     scopes: tuple[TokenScope, ...],
     lifetime: timedelta,
 ) -> tuple[AccessToken, str]:
-    """A new token and its secret (shown once; only the hash is kept)."""
+    """A new token and its secret (shown once; only the hash is kept). Never for a disabled
+    person (PersonDisabled), as sessions (db/people.while_enabled)."""
     secret = TOKEN_PREFIX + new_session_token()
     row = (
         await conn.execute(
             insert(access_tokens)
-            .values(
-                person_id=person_id,
-                name=name,
-                token_hash=token_hash(secret),
-                scopes=[str(scope) for scope in scopes],
-                expires_at=func.now() + lifetime,
+            .from_select(
+                ["person_id", "name", "token_hash", "scopes", "expires_at"],
+                while_enabled(
+                    person_id,
+                    literal(name, Text),
+                    literal(token_hash(secret), Text),
+                    literal([str(scope) for scope in scopes], access_tokens.c.scopes.type),
+                    func.now() + lifetime,
+                ),
             )
             .returning(*_columns)
         )
-    ).one()
+    ).one_or_none()
+    if row is None:
+        raise PersonDisabled()
     return _token(row), secret
 
 

@@ -9,11 +9,12 @@ from datetime import timedelta
 from fastapi import APIRouter, Response
 
 from loomworks.api.deps import Conn
-from loomworks.api.deps.session import SessionCaller, TokenHolder
+from loomworks.api.deps.session import SESSION_ENDED, SessionCaller, TokenHolder
 from loomworks.api.http.csrf import SameSite
-from loomworks.api.http.errors import Forbidden, NotFound
+from loomworks.api.http.errors import Forbidden, NotAuthenticated, NotFound
 from loomworks.api.schemas.errors import errors
 from loomworks.api.schemas.tokens import TokenCreate, TokenCreated, TokenRead, TokensResponse
+from loomworks.db.people import PersonDisabled
 from loomworks.db.tokens import AccessToken, create_token, revoke_token, tokens_of
 
 router = APIRouter(prefix="/me/tokens", tags=["tokens"], responses=errors(401, 403, 503))
@@ -41,13 +42,16 @@ async def create_access_token(
     body: TokenCreate, conn: Conn, caller: SessionCaller, response: Response
 ) -> TokenCreated:
     """A new token for scripts and the terminal; its secret is in this answer only."""
-    token, secret = await create_token(
-        conn,
-        person_id=caller.person.id,
-        name=body.name,
-        scopes=tuple(body.scopes),
-        lifetime=timedelta(days=body.expires_in_days),
-    )
+    try:
+        token, secret = await create_token(
+            conn,
+            person_id=caller.person.id,
+            name=body.name,
+            scopes=tuple(body.scopes),
+            lifetime=timedelta(days=body.expires_in_days),
+        )
+    except PersonDisabled:  # disabled since their session was checked: it is revoked now
+        raise NotAuthenticated(SESSION_ENDED) from None
     await conn.commit()
     response.headers.update(NO_STORE)
     return TokenCreated(**token_read(token).model_dump(), token=secret)
